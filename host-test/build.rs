@@ -1,0 +1,83 @@
+//! Builds the guest: the `sms-notification` crate for `wasm32-wasip2`, in
+//! release mode, with its own target directory (sharing the outer build's
+//! deadlocks on its lock). The component's path reaches the host as the
+//! generated constant `COMPONENT` (see `src/lib.rs`).
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const TARGET: &str = "wasm32-wasip2";
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest_dir.parent().expect("host-test sits in the workspace");
+    for path in ["src", "wit", "Cargo.toml", "Cargo.lock", "rust-toolchain.toml"] {
+        println!("cargo:rerun-if-changed={}", root.join(path).display());
+    }
+    println!("cargo:rerun-if-env-changed=SMS_NOTIFICATION_WASM");
+
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").unwrap());
+    // An operator may point the host at a component built elsewhere.
+    let wasm = match env::var_os("SMS_NOTIFICATION_WASM") {
+        Some(path) => PathBuf::from(path),
+        None => build_guest(root),
+    };
+    let constant = format!("pub const COMPONENT: &str = {:?};\n", wasm.display().to_string());
+    std::fs::write(out_dir.join("component.rs"), constant).unwrap();
+}
+
+fn build_guest(root: &Path) -> PathBuf {
+    ensure_target();
+    // `target/guest` keeps the guest's build apart from the outer build.
+    let target_dir = root.join("target").join("guest");
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args(["build", "--release", "--locked", "--package", "sms-notification", "--lib"])
+        .args(["--target", TARGET])
+        .arg("--target-dir")
+        .arg(&target_dir);
+    // The outer build's settings are for the host, not the guest.
+    for (key, _) in env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_") && key != "CARGO_HOME" || key == "RUSTFLAGS" || key == "RUSTC_WRAPPER" {
+            cmd.env_remove(key.as_ref());
+        }
+    }
+    let status = cmd.status().expect("running cargo to build the guest");
+    if !status.success() {
+        panic!("building the sms-notification component for {TARGET} failed (see above)");
+    }
+    let wasm = target_dir
+        .join(TARGET)
+        .join("release")
+        .join("sms_notification.wasm");
+    assert!(wasm.exists(), "the guest build produced no {}", wasm.display());
+    wasm
+}
+
+/// Installs the guest's target when missing: automatic installs are off on
+/// some machines, and a fresh clone must build with one command.
+fn ensure_target() {
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let sysroot = Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .expect("running rustc --print sysroot");
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
+    if sysroot.join("lib/rustlib").join(TARGET).exists() {
+        return;
+    }
+    let mut cmd = Command::new("rustup");
+    cmd.args(["target", "add", TARGET]);
+    if let Some(toolchain) = env::var_os("RUSTUP_TOOLCHAIN") {
+        cmd.arg("--toolchain").arg(toolchain);
+    }
+    match cmd.status() {
+        Ok(status) if status.success() => {}
+        _ => panic!(
+            "the Rust target {TARGET} is missing and could not be installed; run: rustup target add {TARGET}"
+        ),
+    }
+}

@@ -1,0 +1,8 @@
+//! Host bindings generated from the one WIT source of truth, `../wit`.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "sms-notification",
+    imports: { default: async },
+    exports: { default: async },
+});

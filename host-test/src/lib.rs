@@ -1,0 +1,11 @@
+//! An example wasmtime host for the sms-notification component, and the test
+//! harness its integration tests and CLI run on.
+//!
+//! It embeds the component the way a tokio-based chat server would: one
+//! compiled component and one `InstancePre` shared by every tenant, one
+//! `Store` (sandbox) per tenant, async host functions, a virtual clock, and
+//! outbound HTTP that only ever reaches Twilio (or an in-process fake).
+
+include!(concat!(env!("OUT_DIR"), "/component.rs"));
+
+pub mod bindings;

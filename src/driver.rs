@@ -1,0 +1,115 @@
+//! The imperative shell's sequencing, independent of WIT: load what the core
+//! needs through a [`Host`], call the core, execute its effects. It makes no
+//! product decision. The component's glue implements [`Host`] with the WIT
+//! imports; native tests and benchmarks implement it in memory.
+
+use crate::model::{Effect, Error, Level, Message, Millis, Outcome, Problem, Receipt, User};
+use crate::notify::{self, Delivery, Step};
+use crate::pending::Pending;
+use crate::settings::{self, Settings};
+use crate::timer::{Timer, pending_key};
+use crate::twilio::{Request, Response};
+
+/// What the chat server provides, as the core's types.
+pub trait Host {
+    fn settings(&mut self) -> Option<String>;
+    fn user(&mut self, uid: &str) -> Option<User>;
+    fn state_get(&mut self, key: &str) -> Option<Vec<u8>>;
+    fn state_set(&mut self, key: &str, value: &[u8]) -> Result<(), String>;
+    fn state_delete(&mut self, key: &str);
+    fn timer_set(&mut self, key: &str, due_at: Millis);
+    fn timer_cancel(&mut self, key: &str);
+    fn log(&mut self, level: Level, line: &str);
+    /// The current time.
+    fn now(&mut self) -> Millis;
+    /// Sends a request to Twilio and waits for the answer.
+    fn send(&mut self, request: &Request) -> Response;
+}
+
+pub fn validate_settings(json: &str) -> Result<(), Vec<Problem>> {
+    settings::parse(json).map(|_| ())
+}
+
+pub fn on_message(host: &mut impl Host, message: &Message) -> Result<Outcome, Error> {
+    check_id("message.id", &message.id)?;
+    check_id("message.conversation", &message.conversation)?;
+    let settings = load_settings(host)?;
+    let key = match notify::admit(message) {
+        Ok(key) => key,
+        Err(reason) => return Ok(Outcome::Skipped(reason)),
+    };
+    let pending = load_pending(host, &key);
+    apply(host, notify::on_message(&settings, message, pending))
+}
+
+pub fn on_read(host: &mut impl Host, receipt: &Receipt) -> Result<Outcome, Error> {
+    check_id("receipt.message", &receipt.message)?;
+    let pending = load_pending(host, &pending_key(&receipt.conversation, &receipt.reader));
+    apply(host, notify::on_read(receipt, pending))
+}
+
+pub fn on_timer(host: &mut impl Host, key: &str) -> Result<Outcome, Error> {
+    let Some(timer) = Timer::parse(key) else {
+        return Ok(Outcome::Skipped(crate::model::SkipReason::UnknownTimer));
+    };
+    let Timer::Deliver {
+        conversation,
+        recipient,
+    } = &timer;
+    let Some(pending) = load_pending(host, &pending_key(conversation, recipient)) else {
+        return Ok(Outcome::Skipped(crate::model::SkipReason::NothingPending));
+    };
+    let settings = load_settings(host)?;
+    let user = host.user(recipient);
+    let sender_name = host
+        .user(&pending.sender)
+        .map(|u| u.name)
+        .filter(|name| !name.trim().is_empty())
+        .unwrap_or_else(|| pending.sender.clone());
+    let now = host.now();
+    match notify::on_timer(now, &settings, &timer, &pending, user.as_ref(), &sender_name) {
+        Delivery::Done(step) => apply(host, step),
+        Delivery::Send { request, to } => {
+            let response = host.send(&request);
+            apply(host, notify::on_response(&timer, &pending, &to, &response))
+        }
+    }
+}
+
+fn load_settings(host: &mut impl Host) -> Result<Settings, Error> {
+    let Some(json) = host.settings() else {
+        return Err(Error::InvalidSettings(vec![Problem {
+            field: String::new(),
+            message: "the tenant has not saved settings for this extension".into(),
+        }]));
+    };
+    settings::parse(&json).map_err(Error::InvalidSettings)
+}
+
+fn load_pending(host: &mut impl Host, key: &str) -> Option<Pending> {
+    host.state_get(key).and_then(|bytes| Pending::decode(&bytes))
+}
+
+fn check_id(field: &str, id: &str) -> Result<(), Error> {
+    if id.is_empty() {
+        return Err(Error::InvalidInput(format!("{field} is empty")));
+    }
+    Ok(())
+}
+
+/// Executes a step's effects in order; a refused state write stops there and
+/// becomes the call's error, leaving what was stored before intact.
+fn apply(host: &mut impl Host, step: Step) -> Result<Outcome, Error> {
+    for effect in step.effects {
+        match effect {
+            Effect::Put { key, value } => host
+                .state_set(&key, &value)
+                .map_err(|why| Error::Host(format!("state-set {key}: {why}")))?,
+            Effect::Delete { key } => host.state_delete(&key),
+            Effect::SetTimer { key, due_at } => host.timer_set(&key, due_at),
+            Effect::CancelTimer { key } => host.timer_cancel(&key),
+            Effect::Log { level, line } => host.log(level, &line),
+        }
+    }
+    step.result
+}

@@ -1,0 +1,284 @@
+//! The only code that touches the WIT bindings and the host's imports: it
+//! converts WIT records to the core's types and back, and implements the
+//! driver's [`Host`] with the `host` interface, the wall clock and
+//! `wasi:http/outgoing-handler`. No product decision lives here.
+
+use crate::driver::{self, Host};
+use crate::model;
+use crate::twilio::{self, Request, Response};
+
+wit_bindgen::generate!({
+    path: "wit",
+    world: "sms-notification",
+});
+
+use self::sms_notification::extension::{host, types};
+use wasip2::http::outgoing_handler;
+use wasip2::http::types::{
+    ErrorCode, Fields, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
+};
+
+struct Component;
+
+export!(Component);
+
+impl Guest for Component {
+    fn validate_settings(json: String) -> Result<(), Vec<types::Problem>> {
+        driver::validate_settings(&json).map_err(|ps| ps.into_iter().map(problem).collect())
+    }
+
+    fn on_message(message: types::Message) -> Result<types::Outcome, types::Error> {
+        let message = model::Message {
+            id: message.id,
+            conversation: message.conversation,
+            kind: match message.kind {
+                types::ConversationKind::OneOnOne => model::ConversationKind::OneOnOne,
+                types::ConversationKind::Group => model::ConversationKind::Group,
+            },
+            format: match message.format {
+                types::MessageFormat::Text => model::Format::Text,
+                types::MessageFormat::Image => model::Format::Image,
+                types::MessageFormat::Video => model::Format::Video,
+                types::MessageFormat::Audio => model::Format::Audio,
+                types::MessageFormat::File => model::Format::File,
+                types::MessageFormat::Custom => model::Format::Custom,
+            },
+            sender: message.sender,
+            receiver: message.receiver,
+            text: message.text,
+            sent_at: message.sent_at,
+        };
+        convert(driver::on_message(&mut Wit, &message))
+    }
+
+    fn on_read(receipt: types::Receipt) -> Result<types::Outcome, types::Error> {
+        let receipt = model::Receipt {
+            conversation: receipt.conversation,
+            reader: receipt.reader,
+            message: receipt.message,
+            read_at: receipt.read_at,
+        };
+        convert(driver::on_read(&mut Wit, &receipt))
+    }
+
+    fn on_timer(key: String) -> Result<types::Outcome, types::Error> {
+        convert(driver::on_timer(&mut Wit, &key))
+    }
+}
+
+/// The host, as seen through the WIT imports.
+struct Wit;
+
+impl Host for Wit {
+    fn settings(&mut self) -> Option<String> {
+        host::settings()
+    }
+
+    fn user(&mut self, uid: &str) -> Option<model::User> {
+        host::find_user(uid).map(|u| model::User {
+            uid: u.uid,
+            name: u.name,
+            presence: match u.presence {
+                types::Presence::Online => model::Presence::Online,
+                types::Presence::Offline => model::Presence::Offline,
+            },
+            metadata: u.metadata,
+        })
+    }
+
+    fn state_get(&mut self, key: &str) -> Option<Vec<u8>> {
+        host::state_get(key)
+    }
+
+    fn state_set(&mut self, key: &str, value: &[u8]) -> Result<(), String> {
+        host::state_set(key, value)
+    }
+
+    fn state_delete(&mut self, key: &str) {
+        host::state_delete(key)
+    }
+
+    fn timer_set(&mut self, key: &str, due_at: model::Millis) {
+        host::timer_set(key, due_at)
+    }
+
+    fn timer_cancel(&mut self, key: &str) {
+        host::timer_cancel(key)
+    }
+
+    fn log(&mut self, level: model::Level, line: &str) {
+        let level = match level {
+            model::Level::Debug => types::Level::Debug,
+            model::Level::Info => types::Level::Info,
+            model::Level::Warn => types::Level::Warn,
+            model::Level::Error => types::Level::Error,
+        };
+        host::log(level, line)
+    }
+
+    fn now(&mut self) -> model::Millis {
+        let now = wasip2::clocks::wall_clock::now();
+        now.seconds * 1000 + u64::from(now.nanoseconds / 1_000_000)
+    }
+
+    fn send(&mut self, request: &Request) -> Response {
+        send(request).unwrap_or_else(Response::Transport)
+    }
+}
+
+/// Largest write into a WASI output stream the host must accept at once.
+const CHUNK: usize = 4096;
+
+/// POSTs `request` to Twilio over `wasi:http`, with timeouts.
+fn send(request: &Request) -> Result<Response, String> {
+    let headers = Fields::from_list(&[
+        ("authorization".into(), request.authorization.as_bytes().to_vec()),
+        ("content-type".into(), twilio::CONTENT_TYPE.as_bytes().to_vec()),
+        (
+            "content-length".into(),
+            request.body.len().to_string().into_bytes(),
+        ),
+    ])
+    .map_err(|e| format!("request headers refused: {e:?}"))?;
+    let outgoing = OutgoingRequest::new(headers);
+    let refused = |what: &str| format!("the host refused the request's {what}");
+    outgoing.set_method(&Method::Post).map_err(|()| refused("method"))?;
+    outgoing
+        .set_scheme(Some(&Scheme::Https))
+        .map_err(|()| refused("scheme"))?;
+    outgoing
+        .set_authority(Some(twilio::HOST))
+        .map_err(|()| refused("authority"))?;
+    outgoing
+        .set_path_with_query(Some(&request.path))
+        .map_err(|()| refused("path"))?;
+    let options = RequestOptions::new();
+    let timeout = Some(twilio::TIMEOUT_MS * 1_000_000);
+    // A host may not support some timeouts; the others still apply.
+    let _ = options.set_connect_timeout(timeout);
+    let _ = options.set_first_byte_timeout(timeout);
+    let _ = options.set_between_bytes_timeout(timeout);
+    let body = outgoing.body().map_err(|()| refused("body"))?;
+
+    // `handle` first: the host starts the request and then reads the body.
+    let future = outgoing_handler::handle(outgoing, Some(options)).map_err(error_code)?;
+    {
+        let stream = body.write().map_err(|()| refused("body stream"))?;
+        for chunk in request.body.as_bytes().chunks(CHUNK) {
+            stream
+                .blocking_write_and_flush(chunk)
+                .map_err(|e| format!("writing the request body failed: {e:?}"))?;
+        }
+    } // The stream must be dropped before the body is finished.
+    OutgoingBody::finish(body, None).map_err(error_code)?;
+
+    future.subscribe().block();
+    let response = match future.get() {
+        Some(Ok(Ok(response))) => response,
+        Some(Ok(Err(code))) => return Err(error_code(code)),
+        Some(Err(())) | None => return Err("the response was already taken".into()),
+    };
+    let status = response.status();
+    let incoming = response
+        .consume()
+        .map_err(|()| "the response body was already taken".to_string())?;
+    let mut bytes = Vec::new();
+    {
+        let stream = incoming
+            .stream()
+            .map_err(|()| "the response body stream was already taken".to_string())?;
+        while bytes.len() < twilio::MAX_RESPONSE_BYTES {
+            match stream.blocking_read((twilio::MAX_RESPONSE_BYTES - bytes.len()) as u64) {
+                Ok(chunk) => bytes.extend_from_slice(&chunk),
+                Err(wasip2::io::streams::StreamError::Closed) => break,
+                Err(e) => return Err(format!("reading the response failed: {e:?}")),
+            }
+        }
+    }
+    Ok(Response::Http {
+        status,
+        body: bytes,
+    })
+}
+
+fn error_code(code: ErrorCode) -> String {
+    match code {
+        ErrorCode::HttpRequestDenied => "the host denied the request".into(),
+        ErrorCode::ConnectionTimeout => "connecting to Twilio timed out".into(),
+        ErrorCode::ConnectionReadTimeout => "Twilio did not answer in time".into(),
+        other => format!("HTTP request failed: {other:?}"),
+    }
+}
+
+fn problem(p: model::Problem) -> types::Problem {
+    types::Problem {
+        field: p.field,
+        message: p.message,
+    }
+}
+
+fn pending(p: model::PendingSummary) -> types::Pending {
+    types::Pending {
+        conversation: p.conversation,
+        recipient: p.recipient,
+        unread: p.unread,
+        due_at: p.due_at,
+    }
+}
+
+fn convert(result: Result<model::Outcome, model::Error>) -> Result<types::Outcome, types::Error> {
+    match result {
+        Ok(outcome) => Ok(match outcome {
+            model::Outcome::Scheduled(p) => types::Outcome::Scheduled(pending(p)),
+            model::Outcome::Updated(p) => types::Outcome::Updated(pending(p)),
+            model::Outcome::Cancelled {
+                conversation,
+                recipient,
+                read,
+            } => types::Outcome::Cancelled(types::Cancelled {
+                conversation,
+                recipient,
+                read,
+            }),
+            model::Outcome::Sent {
+                conversation,
+                recipient,
+                sid,
+                unread,
+            } => types::Outcome::Sent(types::Sent {
+                conversation,
+                recipient,
+                sid,
+                unread,
+            }),
+            model::Outcome::Skipped(reason) => types::Outcome::Skipped(skip(reason)),
+        }),
+        Err(error) => Err(match error {
+            model::Error::InvalidSettings(ps) => {
+                types::Error::InvalidSettings(ps.into_iter().map(problem).collect())
+            }
+            model::Error::InvalidInput(what) => types::Error::InvalidInput(what),
+            model::Error::Twilio(e) => types::Error::Twilio(types::TwilioError {
+                status: e.status,
+                code: e.code,
+                message: e.message,
+            }),
+            model::Error::Host(what) => types::Error::Host(what),
+        }),
+    }
+}
+
+fn skip(reason: model::SkipReason) -> types::SkipReason {
+    use model::SkipReason as S;
+    match reason {
+        S::GroupConversation => types::SkipReason::GroupConversation,
+        S::NotText => types::SkipReason::NotText,
+        S::SelfMessage => types::SkipReason::SelfMessage,
+        S::RecipientOnline => types::SkipReason::RecipientOnline,
+        S::UnknownRecipient => types::SkipReason::UnknownRecipient,
+        S::NoContactNumber => types::SkipReason::NoContactNumber,
+        S::InvalidContactNumber => types::SkipReason::InvalidContactNumber,
+        S::NothingPending => types::SkipReason::NothingPending,
+        S::UnknownTimer => types::SkipReason::UnknownTimer,
+    }
+}

@@ -1,0 +1,168 @@
+//! The core's own types: the inputs it decides on and the outcomes and
+//! effects it returns. They mirror the WIT records but are plain Rust, so the
+//! core builds and tests natively; the glue converts at the boundary.
+
+/// Milliseconds since the Unix epoch. Every time in the core is one of these,
+/// passed in as an argument.
+pub type Millis = u64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConversationKind {
+    OneOnOne,
+    Group,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Image,
+    Video,
+    Audio,
+    File,
+    Custom,
+}
+
+/// A message as the chat server delivered it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub id: String,
+    pub conversation: String,
+    pub kind: ConversationKind,
+    pub format: Format,
+    pub sender: String,
+    pub receiver: String,
+    pub text: String,
+    pub sent_at: Millis,
+}
+
+/// `reader` has read `message` and every earlier message of `conversation`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    pub conversation: String,
+    pub reader: String,
+    pub message: String,
+    pub read_at: Millis,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Presence {
+    Online,
+    Offline,
+}
+
+/// A user as the chat server knows them right now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub uid: String,
+    pub name: String,
+    pub presence: Presence,
+    /// JSON text; the contact number is `@private.contactNumber`.
+    pub metadata: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// A pending notification as reported in an outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingSummary {
+    pub conversation: String,
+    pub recipient: String,
+    pub unread: u32,
+    pub due_at: Millis,
+}
+
+/// Why a call did nothing: the closed list of the WIT's `skip-reason`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SkipReason {
+    GroupConversation,
+    NotText,
+    SelfMessage,
+    RecipientOnline,
+    UnknownRecipient,
+    NoContactNumber,
+    InvalidContactNumber,
+    NothingPending,
+    UnknownTimer,
+}
+
+impl SkipReason {
+    /// The reason's name as the WIT spells it (kebab-case).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::GroupConversation => "group-conversation",
+            Self::NotText => "not-text",
+            Self::SelfMessage => "self-message",
+            Self::RecipientOnline => "recipient-online",
+            Self::UnknownRecipient => "unknown-recipient",
+            Self::NoContactNumber => "no-contact-number",
+            Self::InvalidContactNumber => "invalid-contact-number",
+            Self::NothingPending => "nothing-pending",
+            Self::UnknownTimer => "unknown-timer",
+        }
+    }
+}
+
+/// What a call did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Scheduled(PendingSummary),
+    Updated(PendingSummary),
+    Cancelled {
+        conversation: String,
+        recipient: String,
+        read: u32,
+    },
+    Sent {
+        conversation: String,
+        recipient: String,
+        sid: String,
+        unread: u32,
+    },
+    Skipped(SkipReason),
+}
+
+/// One thing wrong with the settings: the field's JSON path and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub field: String,
+    pub message: String,
+}
+
+/// Twilio's refusal, or a failure to reach it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TwilioError {
+    /// HTTP status; 0 when no response arrived.
+    pub status: u16,
+    pub code: Option<u32>,
+    pub message: String,
+}
+
+/// Why a call failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    InvalidSettings(Vec<Problem>),
+    InvalidInput(String),
+    Twilio(TwilioError),
+    Host(String),
+}
+
+/// What the core asks the shell to do. The shell executes effects in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Store `value` under `key` in the tenant's durable state.
+    Put { key: String, value: Vec<u8> },
+    /// Remove `key` from the tenant's durable state.
+    Delete { key: String },
+    /// Set (or move) the durable timer `key` to `due_at`.
+    SetTimer { key: String, due_at: Millis },
+    /// Cancel the durable timer `key`.
+    CancelTimer { key: String },
+    /// A line for the operator's log (already masked).
+    Log { level: Level, line: String },
+}

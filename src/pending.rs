@@ -1,0 +1,167 @@
+//! A pending notification: the unread messages of one conversation for one
+//! recipient, waiting for their timer. Stored as JSON under
+//! [`crate::timer::pending_key`].
+
+use crate::model::Millis;
+use serde::{Deserialize, Serialize};
+
+/// How many messages one pending notification remembers. Past this, the
+/// oldest are forgotten but still counted, so a flood cannot grow state
+/// without bound.
+pub const MAX_ENTRIES: usize = 256;
+
+/// One message of the conversation that reached the recipient since the
+/// notification started, in arrival order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The chat server's message id.
+    #[serde(rename = "i")]
+    pub id: String,
+    /// The text, for a text message; `None` for other formats, which are
+    /// remembered only for their position (a receipt may name them).
+    #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+/// The stored record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    /// Uid of who wrote the latest message (the other participant).
+    #[serde(rename = "s")]
+    pub sender: String,
+    /// When the timer fires: the first unread message's time plus the delay.
+    #[serde(rename = "d")]
+    pub due_at: Millis,
+    /// Messages in arrival order.
+    #[serde(rename = "m")]
+    pub entries: Vec<Entry>,
+    /// Unread text messages forgotten because of [`MAX_ENTRIES`]; they are
+    /// older than every entry.
+    #[serde(rename = "f", default, skip_serializing_if = "is_zero")]
+    pub forgotten: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl Pending {
+    pub fn new(sender: &str, due_at: Millis) -> Self {
+        Self {
+            sender: sender.to_owned(),
+            due_at,
+            entries: Vec::new(),
+            forgotten: 0,
+        }
+    }
+
+    /// Adds a message at the end.
+    pub fn push(&mut self, sender: &str, id: &str, text: Option<&str>) {
+        if self.entries.len() == MAX_ENTRIES {
+            let oldest = self.entries.remove(0);
+            if oldest.text.is_some() {
+                self.forgotten = self.forgotten.saturating_add(1);
+            }
+        }
+        sender.clone_into(&mut self.sender);
+        self.entries.push(Entry {
+            id: id.to_owned(),
+            text: text.map(str::to_owned),
+        });
+    }
+
+    /// How many text messages are unread.
+    pub fn unread(&self) -> u32 {
+        let remembered = self.entries.iter().filter(|e| e.text.is_some()).count();
+        self.forgotten
+            .saturating_add(u32::try_from(remembered).unwrap_or(u32::MAX))
+    }
+
+    /// The newest unread text.
+    pub fn latest_text(&self) -> Option<&str> {
+        self.entries.iter().rev().find_map(|e| e.text.as_deref())
+    }
+
+    /// Marks `id` and every earlier message read; returns how many unread
+    /// text messages that cleared. An id the notification does not hold is
+    /// older than all of it (every later message joined it), so it clears
+    /// nothing.
+    pub fn read_through(&mut self, id: &str) -> u32 {
+        let Some(position) = self.entries.iter().position(|e| e.id == id) else {
+            return 0;
+        };
+        let before = self.unread();
+        self.entries.drain(..=position);
+        self.forgotten = 0;
+        before - self.unread()
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a pending notification always serialises")
+    }
+
+    /// Decodes stored state; `None` for bytes that are not a pending
+    /// notification (treated as nothing pending, never a trap).
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        serde_json::from_slice(bytes).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn three() -> Pending {
+        let mut p = Pending::new("alice", 60_000);
+        p.push("alice", "m1", Some("one"));
+        p.push("alice", "m2", None);
+        p.push("alice", "m3", Some("three"));
+        p
+    }
+
+    #[test]
+    fn reading_clears_the_message_and_everything_before() {
+        let mut p = three();
+        assert_eq!(p.unread(), 2);
+        assert_eq!(p.read_through("m2"), 1);
+        assert_eq!(p.unread(), 1);
+        assert_eq!(p.latest_text(), Some("three"));
+        assert_eq!(p.read_through("m3"), 1);
+        assert_eq!(p.unread(), 0);
+    }
+
+    #[test]
+    fn reading_an_unknown_or_older_message_clears_nothing() {
+        let mut p = three();
+        assert_eq!(p.read_through("m0"), 0);
+        assert_eq!(p.unread(), 2);
+    }
+
+    #[test]
+    fn ids_are_compared_by_position_not_string_order() {
+        let mut p = Pending::new("alice", 0);
+        p.push("alice", "9", Some("nine"));
+        p.push("alice", "10", Some("ten"));
+        assert_eq!(p.read_through("9"), 1);
+        assert_eq!(p.latest_text(), Some("ten"));
+    }
+
+    #[test]
+    fn a_flood_is_bounded_but_counted() {
+        let mut p = Pending::new("alice", 0);
+        for i in 0..(MAX_ENTRIES + 10) {
+            p.push("alice", &i.to_string(), Some("x"));
+        }
+        assert_eq!(p.entries.len(), MAX_ENTRIES);
+        assert_eq!(p.unread() as usize, MAX_ENTRIES + 10);
+        let last = (MAX_ENTRIES + 9).to_string();
+        assert_eq!(p.read_through(&last) as usize, MAX_ENTRIES + 10);
+    }
+
+    #[test]
+    fn state_round_trips_and_garbage_is_nothing() {
+        let p = three();
+        assert_eq!(Pending::decode(&p.encode()), Some(p));
+        assert_eq!(Pending::decode(b"\xff not json"), None);
+    }
+}
