@@ -1,0 +1,80 @@
+//! JSON forms of the component's answers, as the scenario runner prints them.
+//! Names follow the WIT (kebab-case variants, snake_case fields).
+
+use crate::bindings::sms_notification::extension::types::{
+    Error, Outcome, Pending, Problem, SkipReason,
+};
+use crate::outbound::Sms;
+use serde_json::{Value, json};
+
+pub fn outcome(outcome: &Outcome) -> Value {
+    match outcome {
+        Outcome::Scheduled(p) => json!({ "scheduled": pending(p) }),
+        Outcome::Updated(p) => json!({ "updated": pending(p) }),
+        Outcome::Cancelled(c) => json!({ "cancelled": {
+            "conversation": c.conversation, "recipient": c.recipient, "read": c.read,
+        }}),
+        Outcome::Sent(s) => json!({ "sent": {
+            "conversation": s.conversation, "recipient": s.recipient, "sid": s.sid, "unread": s.unread,
+        }}),
+        Outcome::Skipped(reason) => json!({ "skipped": skip_reason(*reason) }),
+    }
+}
+
+fn pending(p: &Pending) -> Value {
+    json!({
+        "conversation": p.conversation,
+        "recipient": p.recipient,
+        "unread": p.unread,
+        "due_at": p.due_at,
+    })
+}
+
+pub fn skip_reason(reason: SkipReason) -> &'static str {
+    match reason {
+        SkipReason::GroupConversation => "group-conversation",
+        SkipReason::NotText => "not-text",
+        SkipReason::SelfMessage => "self-message",
+        SkipReason::RecipientOnline => "recipient-online",
+        SkipReason::UnknownRecipient => "unknown-recipient",
+        SkipReason::NoContactNumber => "no-contact-number",
+        SkipReason::InvalidContactNumber => "invalid-contact-number",
+        SkipReason::NothingPending => "nothing-pending",
+        SkipReason::UnknownTimer => "unknown-timer",
+    }
+}
+
+pub fn error(error: &Error) -> Value {
+    match error {
+        Error::InvalidSettings(ps) => json!({ "invalid-settings": problems(ps) }),
+        Error::InvalidInput(what) => json!({ "invalid-input": what }),
+        Error::Twilio(e) => json!({ "twilio": {
+            "status": e.status, "code": e.code, "message": e.message,
+        }}),
+        Error::Host(what) => json!({ "host": what }),
+    }
+}
+
+pub fn problems(problems: &[Problem]) -> Value {
+    problems
+        .iter()
+        .map(|p| json!({ "field": p.field, "message": p.message }))
+        .collect()
+}
+
+/// A request the fake Twilio received: never the auth token.
+pub fn sms(sms: &Sms) -> Value {
+    let form: serde_json::Map<String, Value> = sms
+        .form
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    json!({ "sms": {
+        "at": sms.at,
+        "tenant": sms.tenant,
+        "method": sms.method,
+        "url": sms.url,
+        "auth_user": sms.auth_user,
+        "form": form,
+    }})
+}

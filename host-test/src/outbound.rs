@@ -1,0 +1,288 @@
+//! Outbound HTTP: the only way out of a sandbox.
+//!
+//! Every request the component makes reaches [`Outbound::send_request`]
+//! (wasmtime-wasi-http's `WasiHttpHooks`). Only `https://api.twilio.com` is
+//! allowed; anything else gets `HttpRequestDenied`. An allowed request goes
+//! to the in-process fake Twilio (the default: records the request and
+//! answers `201` with a fresh `SM…` SID) or, in live mode, to the real one.
+
+use crate::clock::Clock;
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+
+/// The one host the component may reach.
+pub const TWILIO_HOST: &str = "api.twilio.com";
+/// The longest any request may take, whatever timeouts the guest asked for.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most of a request body the fake Twilio reads.
+const MAX_BODY: usize = 64 * 1024;
+
+/// Where allowed requests go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The in-process fake Twilio.
+    Fake,
+    /// The real `api.twilio.com`, over HTTPS.
+    Live,
+}
+
+/// A request the fake Twilio received. The Basic-auth password (the auth
+/// token) is never kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sms {
+    pub tenant: String,
+    /// Virtual time of arrival, in milliseconds.
+    pub at: u64,
+    pub method: String,
+    pub url: String,
+    pub content_type: Option<String>,
+    /// The Basic-auth user name (the account SID).
+    pub auth_user: Option<String>,
+    pub form: Vec<(String, String)>,
+    /// The timeouts the component asked for.
+    pub options: Option<RequestOptions>,
+}
+
+/// A request the policy refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Denied {
+    pub tenant: String,
+    pub url: String,
+}
+
+/// What left (or tried to leave) the sandboxes, shared by all tenants.
+#[derive(Clone, Debug, Default)]
+pub struct Traffic {
+    pub sms: Arc<Mutex<Vec<Sms>>>,
+    pub denied: Arc<Mutex<Vec<Denied>>>,
+}
+
+impl Traffic {
+    /// Takes the SMS received since the last call.
+    pub fn take_sms(&self) -> Vec<Sms> {
+        std::mem::take(&mut self.sms.lock().unwrap())
+    }
+}
+
+/// Configuration shared by every tenant's [`Outbound`].
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub mode: Mode,
+    /// The allowed host; `api.twilio.com` except in tests of the policy.
+    pub allowed_host: String,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Fake,
+            allowed_host: TWILIO_HOST.into(),
+        }
+    }
+}
+
+/// One tenant's outbound HTTP hooks.
+pub struct Outbound {
+    pub tenant: String,
+    pub policy: Policy,
+    pub clock: Clock,
+    pub traffic: Traffic,
+    pub sids: Arc<AtomicU64>,
+}
+
+impl Outbound {
+    fn allows(&self, uri: &http::Uri) -> bool {
+        uri.scheme() == Some(&http::uri::Scheme::HTTPS)
+            && uri.host() == Some(self.policy.allowed_host.as_str())
+            && uri.port_u16().is_none_or(|port| port == 443)
+    }
+}
+
+type Io = Box<dyn Future<Output = Result<(), Error>> + Send>;
+type Sent = Box<dyn Future<Output = Result<(http::Response<WasiBody>, Io), Error>> + Send>;
+
+impl WasiHttpHooks for Outbound {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: Io,
+    ) -> Sent {
+        if !self.allows(request.uri()) {
+            self.traffic.denied.lock().unwrap().push(Denied {
+                tenant: self.tenant.clone(),
+                url: request.uri().to_string(),
+            });
+            eprintln!(
+                "[{}] denied outbound request to {}",
+                self.tenant,
+                request.uri()
+            );
+            return Box::new(async { Err(Error::HttpRequestDenied) });
+        }
+        let options = Some(bounded(options));
+        match self.policy.mode {
+            Mode::Live => Box::new(async move {
+                let (response, io) =
+                    wasmtime_wasi_http::default_send_request(request, options).await?;
+                Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Io))
+            }),
+            Mode::Fake => {
+                let tenant = self.tenant.clone();
+                let at = self.clock.now();
+                let traffic = self.traffic.clone();
+                let sid = self.sids.fetch_add(1, Ordering::SeqCst);
+                Box::new(async move {
+                    let sms = receive(tenant, at, options, request).await?;
+                    let body = created(sid, &sms);
+                    traffic.sms.lock().unwrap().push(sms);
+                    let response = http::Response::builder()
+                        .status(201)
+                        .header("content-type", "application/json")
+                        .body(Full::new(Bytes::from(body)).map_err(|e| match e {}).boxed_unsync())
+                        .map_err(|e| Error::InternalError(Some(e.to_string())))?;
+                    Ok((response, Box::new(async { Ok(()) }) as Io))
+                })
+            }
+        }
+    }
+}
+
+/// The guest's timeouts, each capped at [`MAX_TIMEOUT`] (and set to it when
+/// the guest gave none), so no request can hold a sandbox for long.
+fn bounded(options: Option<RequestOptions>) -> RequestOptions {
+    let cap = |t: Option<Duration>| Some(t.map_or(MAX_TIMEOUT, |t| t.min(MAX_TIMEOUT)));
+    let options = options.unwrap_or_default();
+    RequestOptions {
+        connect_timeout: cap(options.connect_timeout),
+        first_byte_timeout: cap(options.first_byte_timeout),
+        between_bytes_timeout: cap(options.between_bytes_timeout),
+    }
+}
+
+/// Reads a request the way Twilio would, keeping nothing secret.
+async fn receive(
+    tenant: String,
+    at: u64,
+    options: Option<RequestOptions>,
+    request: http::Request<WasiBody>,
+) -> Result<Sms, Error> {
+    let (parts, body) = request.into_parts();
+    let body = http_body_util::Limited::new(body, MAX_BODY)
+        .collect()
+        .await
+        .map_err(|_| Error::HttpRequestBodySize(Some(MAX_BODY as u64)))?
+        .to_bytes();
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    Ok(Sms {
+        tenant,
+        at,
+        method: parts.method.to_string(),
+        url: parts.uri.to_string(),
+        content_type: header("content-type"),
+        auth_user: header("authorization").and_then(|v| basic_user(&v)),
+        form: form_urlencoded::parse(&body).into_owned().collect(),
+        options,
+    })
+}
+
+/// The user name of a Basic `Authorization` value; the password is dropped.
+fn basic_user(value: &str) -> Option<String> {
+    let encoded = value.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    decoded.split_once(':').map(|(user, _)| user.to_owned())
+}
+
+/// A `201 Created` body like Twilio's, with a fresh SID.
+fn created(n: u64, sms: &Sms) -> Vec<u8> {
+    let field = |name: &str| {
+        sms.form
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    serde_json::to_vec(&serde_json::json!({
+        "sid": format!("SM{n:032x}"),
+        "status": "queued",
+        "account_sid": sms.auth_user,
+        "to": field("To"),
+        "from": field("From"),
+        "messaging_service_sid": field("MessagingServiceSid"),
+        "body": field("Body"),
+        "num_segments": "1",
+        "direction": "outbound-api",
+        "api_version": "2010-04-01",
+    }))
+    .expect("JSON")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outbound(mode: Mode) -> Outbound {
+        Outbound {
+            tenant: "t".into(),
+            policy: Policy {
+                mode,
+                allowed_host: TWILIO_HOST.into(),
+            },
+            clock: Clock::default(),
+            traffic: Traffic::default(),
+            sids: Arc::default(),
+        }
+    }
+
+    #[test]
+    fn only_https_twilio_on_443_is_allowed() {
+        let o = outbound(Mode::Fake);
+        for (url, allowed) in [
+            ("https://api.twilio.com/2010-04-01/x", true),
+            ("https://api.twilio.com:443/x", true),
+            ("http://api.twilio.com/x", false),
+            ("https://api.twilio.com:8443/x", false),
+            ("https://api.twilio.com.evil.example/x", false),
+            ("https://example.com/x", false),
+            ("https://127.0.0.1/x", false),
+        ] {
+            assert_eq!(o.allows(&url.parse().unwrap()), allowed, "{url}");
+        }
+    }
+
+    #[test]
+    fn timeouts_are_capped() {
+        let asked = RequestOptions {
+            connect_timeout: Some(Duration::from_secs(600)),
+            first_byte_timeout: Some(Duration::from_secs(2)),
+            between_bytes_timeout: None,
+        };
+        let got = bounded(Some(asked));
+        assert_eq!(got.connect_timeout, Some(MAX_TIMEOUT));
+        assert_eq!(got.first_byte_timeout, Some(Duration::from_secs(2)));
+        assert_eq!(got.between_bytes_timeout, Some(MAX_TIMEOUT));
+    }
+
+    #[test]
+    fn basic_user_keeps_only_the_user() {
+        let value = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("ACxyz:secret")
+        );
+        assert_eq!(basic_user(&value).as_deref(), Some("ACxyz"));
+        assert_eq!(basic_user("Bearer x"), None);
+    }
+}

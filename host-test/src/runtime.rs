@@ -1,0 +1,216 @@
+//! The runtime: one compiled component and one `InstancePre` for the whole
+//! process, one sandbox (`Store` + instance) per tenant, a virtual clock, and
+//! the host's durable timers.
+//!
+//! This is the async embedding a tokio-based chat server would use: async
+//! host functions and `call_*` futures, so a call waiting on Twilio or on the
+//! database never blocks a server thread.
+
+use crate::bindings::sms_notification::extension::types::{Error, Message, Outcome, Problem, Receipt};
+use crate::bindings::{SmsNotification, SmsNotificationPre};
+use crate::clock::Clock;
+use crate::outbound::{Outbound, Policy, Traffic};
+use crate::tenant::{Sandbox, Shared};
+use wasmtime::error::Context as _;
+use wasmtime::{Result, bail};
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, Store};
+
+/// How many timers one `advance` may fire before it gives up: a component
+/// that keeps re-arming a due timer must not hang the host.
+pub const MAX_FIRES: usize = 100_000;
+
+/// The compiled component and its pre-instantiation, shared by every tenant
+/// and every [`Runtime`] in the process: compiling happens once.
+fn prepared() -> Result<SmsNotificationPre<Sandbox>> {
+    static PRE: OnceLock<SmsNotificationPre<Sandbox>> = OnceLock::new();
+    if let Some(pre) = PRE.get() {
+        return Ok(pre.clone());
+    }
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    let engine = Engine::new(&config)?;
+    let component = Component::from_file(&engine, crate::COMPONENT)
+        .with_context(|| format!("loading the component {}", crate::COMPONENT))?;
+    let mut linker = Linker::<Sandbox>::new(&engine);
+    // WASI clocks (and the interfaces wasi:http needs), then wasi:http, then
+    // our host interface. Nothing grants files, environment or sockets.
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    SmsNotification::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
+    let pre = SmsNotificationPre::new(linker.instantiate_pre(&component)?)?;
+    Ok(PRE.get_or_init(|| pre).clone())
+}
+
+/// A due timer that was fired, and what the component answered.
+#[derive(Debug)]
+pub struct Fired {
+    pub tenant: String,
+    pub key: String,
+    pub at: u64,
+    pub result: Result<Outcome, Error>,
+}
+
+struct Slot {
+    data: Shared,
+    sandbox: Option<(Store<Sandbox>, SmsNotification)>,
+}
+
+/// Many tenants' sandboxes on one virtual clock.
+pub struct Runtime {
+    pre: SmsNotificationPre<Sandbox>,
+    pub clock: Clock,
+    pub policy: Policy,
+    pub traffic: Traffic,
+    sids: Arc<AtomicU64>,
+    tenants: BTreeMap<String, Slot>,
+}
+
+impl Runtime {
+    pub fn new(policy: Policy) -> Result<Self> {
+        Ok(Self {
+            pre: prepared()?,
+            clock: Clock::default(),
+            policy,
+            traffic: Traffic::default(),
+            sids: Arc::new(AtomicU64::new(1)),
+            tenants: BTreeMap::new(),
+        })
+    }
+
+    /// The durable data of `tenant`, created empty on first use.
+    pub fn tenant(&mut self, tenant: &str) -> Shared {
+        self.tenants
+            .entry(tenant.to_owned())
+            .or_insert_with(|| Slot {
+                data: Shared::default(),
+                sandbox: None,
+            })
+            .data
+            .clone()
+    }
+
+    pub fn tenants(&self) -> impl Iterator<Item = (&str, &Shared)> {
+        self.tenants.iter().map(|(name, slot)| (name.as_str(), &slot.data))
+    }
+
+    /// The tenant's sandbox, instantiated from the shared `InstancePre` the
+    /// first time (or after a trap threw the last one away).
+    async fn sandbox(&mut self, tenant: &str) -> Result<&mut (Store<Sandbox>, SmsNotification)> {
+        let data = self.tenant(tenant);
+        let slot = self.tenants.get_mut(tenant).expect("just created");
+        if slot.sandbox.is_none() {
+            let outbound = Outbound {
+                tenant: tenant.to_owned(),
+                policy: self.policy.clone(),
+                clock: self.clock.clone(),
+                traffic: self.traffic.clone(),
+                sids: self.sids.clone(),
+            };
+            let mut store = Store::new(
+                self.pre.engine(),
+                Sandbox::new(data, self.clock.clone(), outbound),
+            );
+            store.limiter(|s| &mut s.limits);
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            slot.sandbox = Some((store, instance));
+        }
+        Ok(slot.sandbox.as_mut().expect("just set"))
+    }
+
+    /// A call that trapped leaves its instance in an unknown state: it is
+    /// thrown away; the tenant's durable data is untouched.
+    fn discard_on_trap<T>(&mut self, tenant: &str, result: Result<T>) -> Result<T> {
+        if result.is_err() {
+            if let Some(slot) = self.tenants.get_mut(tenant) {
+                slot.sandbox = None;
+            }
+        }
+        result.with_context(|| format!("the component trapped for tenant {tenant:?}"))
+    }
+
+    pub async fn validate_settings(
+        &mut self,
+        tenant: &str,
+        json: &str,
+    ) -> Result<Result<(), Vec<Problem>>> {
+        let (store, instance) = self.sandbox(tenant).await?;
+        let result = instance.call_validate_settings(store, json).await;
+        self.discard_on_trap(tenant, result)
+    }
+
+    pub async fn on_message(
+        &mut self,
+        tenant: &str,
+        message: &Message,
+    ) -> Result<Result<Outcome, Error>> {
+        let (store, instance) = self.sandbox(tenant).await?;
+        let result = instance.call_on_message(store, message).await;
+        self.discard_on_trap(tenant, result)
+    }
+
+    pub async fn on_read(
+        &mut self,
+        tenant: &str,
+        receipt: &Receipt,
+    ) -> Result<Result<Outcome, Error>> {
+        let (store, instance) = self.sandbox(tenant).await?;
+        let result = instance.call_on_read(store, receipt).await;
+        self.discard_on_trap(tenant, result)
+    }
+
+    pub async fn on_timer(&mut self, tenant: &str, key: &str) -> Result<Result<Outcome, Error>> {
+        let (store, instance) = self.sandbox(tenant).await?;
+        let result = instance.call_on_timer(store, key).await;
+        self.discard_on_trap(tenant, result)
+    }
+
+    /// The earliest timer of any tenant: (due, tenant, key).
+    pub fn next_due(&self) -> Option<(u64, String, String)> {
+        self.tenants
+            .iter()
+            .filter_map(|(name, slot)| {
+                let data = slot.data.lock().unwrap();
+                data.timers
+                    .iter()
+                    .min_by_key(|(key, due)| (**due, (*key).clone()))
+                    .map(|(key, due)| (*due, name.clone(), key.clone()))
+            })
+            .min()
+    }
+
+    /// Moves the clock forward by `ms`, firing every timer that comes due on
+    /// the way, in due order; each fired timer is removed before its call.
+    pub async fn advance(&mut self, ms: u64) -> Result<Vec<Fired>> {
+        let target = self.clock.now().saturating_add(ms);
+        let mut fired = Vec::new();
+        while let Some((due, tenant, key)) = self.next_due().filter(|(due, ..)| *due <= target) {
+            if fired.len() == MAX_FIRES {
+                bail!("more than {MAX_FIRES} timers came due in one advance; a timer keeps re-arming");
+            }
+            self.clock.set(due);
+            self.tenant(&tenant).lock().unwrap().timers.remove(&key);
+            let result = self.on_timer(&tenant, &key).await?;
+            fired.push(Fired {
+                tenant,
+                key,
+                at: self.clock.now(),
+                result,
+            });
+        }
+        self.clock.set(target);
+        Ok(fired)
+    }
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("now", &self.clock.now())
+            .field("tenants", &self.tenants.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}

@@ -1,0 +1,286 @@
+//! Scenario files: JSON Lines, one step per line, run against the real
+//! component on the virtual clock. See the README for the format.
+//!
+//! Every line is parsed before anything runs, so a malformed step is
+//! reported with its line number and nothing half-runs.
+
+use crate::bindings::sms_notification::extension::types::{
+    ConversationKind, Message, MessageFormat, Presence, Receipt, User,
+};
+use crate::json;
+use crate::runtime::Runtime;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The tenant steps apply to until a `tenant` step picks another.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// One step of a scenario.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum Step {
+    /// Later steps apply to this tenant (created on first use).
+    Tenant(String),
+    /// The app developer saves settings: validated, then stored as given.
+    Settings(Value),
+    /// Creates or replaces a user.
+    User(UserStep),
+    /// A message, sent at the current virtual time.
+    Message(MessageStep),
+    /// A read receipt, at the current virtual time.
+    Read(ReadStep),
+    /// Moves the clock forward this many seconds, firing due timers.
+    Advance(u64),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserStep {
+    pub uid: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default = "offline")]
+    pub presence: PresenceStep,
+    /// A JSON object, or a string passed as it is (to test bad metadata).
+    #[serde(default)]
+    pub metadata: Option<Value>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub enum PresenceStep {
+    Online,
+    Offline,
+}
+
+fn offline() -> PresenceStep {
+    PresenceStep::Offline
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageStep {
+    pub id: String,
+    pub conversation: String,
+    #[serde(default = "one_on_one")]
+    pub kind: KindStep,
+    #[serde(default = "text")]
+    pub format: FormatStep,
+    pub sender: String,
+    pub receiver: String,
+    #[serde(default)]
+    pub text: String,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(rename_all = "kebab-case")]
+pub enum KindStep {
+    OneOnOne,
+    Group,
+}
+
+fn one_on_one() -> KindStep {
+    KindStep::OneOnOne
+}
+
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub enum FormatStep {
+    Text,
+    Image,
+    Video,
+    Audio,
+    File,
+    Custom,
+}
+
+fn text() -> FormatStep {
+    FormatStep::Text
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadStep {
+    pub conversation: String,
+    pub reader: String,
+    pub message: String,
+}
+
+/// A line that is not a valid step.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Malformed {
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for Malformed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+impl std::error::Error for Malformed {}
+
+/// Parses a scenario: numbered steps, skipping blank lines and `#` comments.
+pub fn parse(script: &str) -> Result<Vec<(usize, Step)>, Malformed> {
+    script
+        .lines()
+        .enumerate()
+        .map(|(i, line)| (i + 1, line.trim()))
+        .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'))
+        .map(|(n, line)| {
+            serde_json::from_str::<Step>(line)
+                .map(|step| (n, step))
+                .map_err(|e| Malformed {
+                    line: n,
+                    message: format!("not a scenario step: {e}"),
+                })
+        })
+        .collect()
+}
+
+/// Runs parsed steps, handing each output line to `out` as it happens.
+pub async fn run(
+    runtime: &mut Runtime,
+    steps: Vec<(usize, Step)>,
+    out: &mut dyn FnMut(Value),
+) -> wasmtime::Result<()> {
+    let mut tenant = DEFAULT_TENANT.to_owned();
+    for (_, step) in steps {
+        let now = runtime.clock.now();
+        match step {
+            Step::Tenant(name) => tenant = name,
+            Step::Settings(settings) => {
+                let text = settings.to_string();
+                let result = runtime.validate_settings(&tenant, &text).await;
+                runtime.tenant(&tenant).lock().unwrap().settings = Some(text);
+                out(match result {
+                    Ok(Ok(())) => json!({ "at": now, "call": "validate-settings", "outcome": "ok" }),
+                    Ok(Err(problems)) => json!({ "at": now, "call": "validate-settings",
+                        "error": { "invalid-settings": json::problems(&problems) } }),
+                    Err(trap) => trap_line(now, "validate-settings", &trap),
+                });
+            }
+            Step::User(user) => {
+                let metadata = match user.metadata {
+                    None => "{}".to_owned(),
+                    Some(Value::String(raw)) => raw,
+                    Some(other) => other.to_string(),
+                };
+                let record = User {
+                    name: user.name.unwrap_or_else(|| user.uid.clone()),
+                    uid: user.uid.clone(),
+                    presence: match user.presence {
+                        PresenceStep::Online => Presence::Online,
+                        PresenceStep::Offline => Presence::Offline,
+                    },
+                    metadata,
+                };
+                runtime
+                    .tenant(&tenant)
+                    .lock()
+                    .unwrap()
+                    .users
+                    .insert(user.uid, record);
+            }
+            Step::Message(m) => {
+                let message = Message {
+                    id: m.id,
+                    conversation: m.conversation,
+                    kind: match m.kind {
+                        KindStep::OneOnOne => ConversationKind::OneOnOne,
+                        KindStep::Group => ConversationKind::Group,
+                    },
+                    format: match m.format {
+                        FormatStep::Text => MessageFormat::Text,
+                        FormatStep::Image => MessageFormat::Image,
+                        FormatStep::Video => MessageFormat::Video,
+                        FormatStep::Audio => MessageFormat::Audio,
+                        FormatStep::File => MessageFormat::File,
+                        FormatStep::Custom => MessageFormat::Custom,
+                    },
+                    sender: m.sender,
+                    receiver: m.receiver,
+                    text: m.text,
+                    sent_at: now,
+                };
+                let result = runtime.on_message(&tenant, &message).await;
+                out(call_line(now, "on-message", None, result));
+            }
+            Step::Read(r) => {
+                let receipt = Receipt {
+                    conversation: r.conversation,
+                    reader: r.reader,
+                    message: r.message,
+                    read_at: now,
+                };
+                let result = runtime.on_read(&tenant, &receipt).await;
+                out(call_line(now, "on-read", None, result));
+            }
+            Step::Advance(seconds) => {
+                for fired in runtime.advance(seconds.saturating_mul(1000)).await? {
+                    out(call_line(fired.at, "on-timer", Some(&fired.key), Ok(fired.result)));
+                    for sms in runtime.traffic.take_sms() {
+                        out(json::sms(&sms));
+                    }
+                }
+            }
+        }
+        for sms in runtime.traffic.take_sms() {
+            out(json::sms(&sms));
+        }
+    }
+    Ok(())
+}
+
+type CallResult = wasmtime::Result<
+    Result<
+        crate::bindings::sms_notification::extension::types::Outcome,
+        crate::bindings::sms_notification::extension::types::Error,
+    >,
+>;
+
+fn call_line(at: u64, call: &str, key: Option<&str>, result: CallResult) -> Value {
+    let mut line = match result {
+        Ok(Ok(outcome)) => json!({ "at": at, "call": call, "outcome": json::outcome(&outcome) }),
+        Ok(Err(error)) => json!({ "at": at, "call": call, "error": json::error(&error) }),
+        Err(trap) => trap_line(at, call, &trap),
+    };
+    if let Some(key) = key {
+        line["key"] = Value::String(key.to_owned());
+    }
+    line
+}
+
+/// A trap: the host threw the sandbox away; the run goes on.
+fn trap_line(at: u64, call: &str, trap: &wasmtime::Error) -> Value {
+    json!({ "at": at, "call": call, "trap": format!("{trap:#}") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_lines_are_reported_with_their_number() {
+        let script = "# a comment\n\n{\"advance\": 5}\n{\"advance\": \"soon\"}\n";
+        let err = parse(script).unwrap_err();
+        assert_eq!(err.line, 4);
+        assert!(err.message.contains("not a scenario step"), "{}", err.message);
+        assert!(parse("{\"dance\": 1}").is_err());
+        assert!(parse("{\"message\": {\"id\":\"m\"}}").is_err());
+    }
+
+    #[test]
+    fn defaults_fill_optional_fields() {
+        let steps = parse(
+            r#"{"message": {"id":"m1","conversation":"c","sender":"a","receiver":"b"}}"#,
+        )
+        .unwrap();
+        let Step::Message(m) = &steps[0].1 else {
+            panic!("a message")
+        };
+        assert!(matches!(m.kind, KindStep::OneOnOne));
+        assert!(matches!(m.format, FormatStep::Text));
+    }
+}

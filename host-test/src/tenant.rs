@@ -1,0 +1,137 @@
+//! A tenant: its durable data (what a chat server keeps in its database) and
+//! its sandbox (the `Store` data the component's imports act on).
+
+use crate::bindings::sms_notification::extension::{host, types};
+use crate::clock::Clock;
+use crate::outbound::Outbound;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use wasmtime::component::ResourceTable;
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// Memory one sandbox may use.
+pub const MEMORY_LIMIT: usize = 16 << 20;
+
+/// A log line the component wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLine {
+    pub at: u64,
+    pub level: types::Level,
+    pub line: String,
+}
+
+/// What the chat server keeps for one tenant. It outlives any instance of
+/// the component: a sandbox can be thrown away and re-created at any time.
+#[derive(Debug, Default)]
+pub struct Tenant {
+    /// Settings JSON as the app developer saved it.
+    pub settings: Option<String>,
+    pub users: HashMap<String, types::User>,
+    pub state: BTreeMap<String, Vec<u8>>,
+    /// Timer key → due time (ms).
+    pub timers: BTreeMap<String, u64>,
+    pub logs: Vec<LogLine>,
+}
+
+pub type Shared = Arc<Mutex<Tenant>>;
+
+/// The `T` of a tenant's `Store`: WASI contexts plus the tenant's data.
+pub struct Sandbox {
+    pub tenant: Shared,
+    pub clock: Clock,
+    pub wasi: WasiCtx,
+    pub http: WasiHttpCtx,
+    pub table: ResourceTable,
+    pub outbound: Outbound,
+    pub limits: StoreLimits,
+}
+
+impl Sandbox {
+    pub fn new(tenant: Shared, clock: Clock, outbound: Outbound) -> Self {
+        // Nothing but clocks: no filesystem, environment, stdio or sockets.
+        let wasi = WasiCtx::builder()
+            .wall_clock(clock.clone())
+            .monotonic_clock(clock.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        Self {
+            tenant,
+            clock,
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            outbound,
+            limits: StoreLimitsBuilder::new()
+                .memory_size(MEMORY_LIMIT)
+                .trap_on_grow_failure(true)
+                .build(),
+        }
+    }
+
+    fn data(&self) -> std::sync::MutexGuard<'_, Tenant> {
+        self.tenant.lock().unwrap()
+    }
+}
+
+impl WasiView for Sandbox {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for Sandbox {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
+        }
+    }
+}
+
+impl types::Host for Sandbox {}
+
+/// The `host` interface. A chat server would reach its database here, so
+/// the functions are async; this one answers from memory.
+impl host::Host for Sandbox {
+    async fn settings(&mut self) -> Option<String> {
+        self.data().settings.clone()
+    }
+
+    async fn find_user(&mut self, uid: String) -> Option<types::User> {
+        self.data().users.get(&uid).cloned()
+    }
+
+    async fn state_get(&mut self, key: String) -> Option<Vec<u8>> {
+        self.data().state.get(&key).cloned()
+    }
+
+    async fn state_set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
+        self.data().state.insert(key, value);
+        Ok(())
+    }
+
+    async fn state_delete(&mut self, key: String) {
+        self.data().state.remove(&key);
+    }
+
+    async fn timer_set(&mut self, key: String, due_at: u64) {
+        self.data().timers.insert(key, due_at);
+    }
+
+    async fn timer_cancel(&mut self, key: String) {
+        self.data().timers.remove(&key);
+    }
+
+    async fn log(&mut self, level: types::Level, line: String) {
+        let at = self.clock.now();
+        self.data().logs.push(LogLine { at, level, line });
+    }
+}
