@@ -11,8 +11,16 @@ const TARGET: &str = "wasm32-wasip2";
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
-    let root = manifest_dir.parent().expect("host-test sits in the workspace");
-    for path in ["src", "wit", "Cargo.toml", "Cargo.lock", "rust-toolchain.toml"] {
+    let root = manifest_dir
+        .parent()
+        .expect("host-test sits in the workspace");
+    for path in [
+        "src",
+        "wit",
+        "Cargo.toml",
+        "Cargo.lock",
+        "rust-toolchain.toml",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
     println!("cargo:rerun-if-env-changed=SMS_NOTIFICATION_WASM");
@@ -23,7 +31,10 @@ fn main() {
         Some(path) => PathBuf::from(path),
         None => build_guest(root),
     };
-    let constant = format!("pub const COMPONENT: &str = {:?};\n", wasm.display().to_string());
+    let constant = format!(
+        "pub const COMPONENT: &str = {:?};\n",
+        wasm.display().to_string()
+    );
     std::fs::write(out_dir.join("component.rs"), constant).unwrap();
 }
 
@@ -34,14 +45,24 @@ fn build_guest(root: &Path) -> PathBuf {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
-        .args(["build", "--release", "--locked", "--package", "sms-notification", "--lib"])
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--package",
+            "sms-notification",
+            "--lib",
+        ])
         .args(["--target", TARGET])
         .arg("--target-dir")
         .arg(&target_dir);
     // The outer build's settings are for the host, not the guest.
     for (key, _) in env::vars_os() {
         let key = key.to_string_lossy();
-        if key.starts_with("CARGO_") && key != "CARGO_HOME" || key == "RUSTFLAGS" || key == "RUSTC_WRAPPER" {
+        if key.starts_with("CARGO_") && key != "CARGO_HOME"
+            || key == "RUSTFLAGS"
+            || key == "RUSTC_WRAPPER"
+        {
             cmd.env_remove(key.as_ref());
         }
     }
@@ -53,7 +74,11 @@ fn build_guest(root: &Path) -> PathBuf {
         .join(TARGET)
         .join("release")
         .join("sms_notification.wasm");
-    assert!(wasm.exists(), "the guest build produced no {}", wasm.display());
+    assert!(
+        wasm.exists(),
+        "the guest build produced no {}",
+        wasm.display()
+    );
     wasm
 }
 

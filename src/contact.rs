@@ -13,8 +13,7 @@ const MIN_DIGITS: usize = 8;
 /// `{"@private": {"contactNumber": "+12345678910"}}`, normalised to E.164.
 /// Anything else is a skip with its reason, never a panic.
 pub fn from_metadata(metadata: &str) -> Result<String, SkipReason> {
-    let value: Value =
-        serde_json::from_str(metadata).map_err(|_| SkipReason::NoContactNumber)?;
+    let value: Value = serde_json::from_str(metadata).map_err(|_| SkipReason::NoContactNumber)?;
     let number = value
         .get("@private")
         .and_then(|private| private.get("contactNumber"))
@@ -116,9 +115,18 @@ mod tests {
             ("[1,2]", SkipReason::NoContactNumber),
             ("{}", SkipReason::NoContactNumber),
             (r#"{"@private":"x"}"#, SkipReason::NoContactNumber),
-            (r#"{"@private":{"contactNumber":""}}"#, SkipReason::NoContactNumber),
-            (r#"{"@private":{"contactNumber":12345678910}}"#, SkipReason::InvalidContactNumber),
-            (r#"{"@private":{"contactNumber":"2345678910"}}"#, SkipReason::InvalidContactNumber),
+            (
+                r#"{"@private":{"contactNumber":""}}"#,
+                SkipReason::NoContactNumber,
+            ),
+            (
+                r#"{"@private":{"contactNumber":12345678910}}"#,
+                SkipReason::InvalidContactNumber,
+            ),
+            (
+                r#"{"@private":{"contactNumber":"2345678910"}}"#,
+                SkipReason::InvalidContactNumber,
+            ),
         ] {
             assert_eq!(from_metadata(metadata), Err(reason), "{metadata}");
         }

@@ -67,7 +67,14 @@ pub fn on_timer(host: &mut impl Host, key: &str) -> Result<Outcome, Error> {
         .filter(|name| !name.trim().is_empty())
         .unwrap_or_else(|| pending.sender.clone());
     let now = host.now();
-    match notify::on_timer(now, &settings, &timer, &pending, user.as_ref(), &sender_name) {
+    match notify::on_timer(
+        now,
+        &settings,
+        &timer,
+        &pending,
+        user.as_ref(),
+        &sender_name,
+    ) {
         Delivery::Done(step) => apply(host, step),
         Delivery::Send { request, to } => {
             let response = host.send(&request);
@@ -87,7 +94,8 @@ fn load_settings(host: &mut impl Host) -> Result<Settings, Error> {
 }
 
 fn load_pending(host: &mut impl Host, key: &str) -> Option<Pending> {
-    host.state_get(key).and_then(|bytes| Pending::decode(&bytes))
+    host.state_get(key)
+        .and_then(|bytes| Pending::decode(&bytes))
 }
 
 fn check_id(field: &str, id: &str) -> Result<(), Error> {

@@ -3,11 +3,11 @@
 //! effects and the outcome go out as a [`Step`]; the shell executes them.
 
 use crate::contact;
+use crate::model::Presence;
 use crate::model::{
     ConversationKind, Effect, Error, Format, Level, Message, Millis, Outcome, PendingSummary,
     Receipt, SkipReason, User,
 };
-use crate::model::Presence;
 use crate::pending::Pending;
 use crate::render::{self, Notice};
 use crate::settings::Settings;
@@ -186,7 +186,10 @@ pub fn on_timer(
         return drop(SkipReason::NothingPending, "everything was read");
     };
     let Some(user) = recipient else {
-        return drop(SkipReason::UnknownRecipient, "the chat server has no such user");
+        return drop(
+            SkipReason::UnknownRecipient,
+            "the chat server has no such user",
+        );
     };
     if user.presence == Presence::Online {
         return drop(SkipReason::RecipientOnline, "they will see the messages");
@@ -330,8 +333,15 @@ mod tests {
     fn later_messages_join_without_moving_the_timer() {
         let first = on_message(&settings(), &message("m1", 1_000), None);
         let second = on_message(&settings(), &message("m2", 30_000), Some(stored(&first)));
-        assert!(matches!(&second.result, Ok(Outcome::Scheduled(s)) if s.unread == 2 && s.due_at == 61_000));
-        assert!(!second.effects.iter().any(|e| matches!(e, Effect::SetTimer { .. })));
+        assert!(
+            matches!(&second.result, Ok(Outcome::Scheduled(s)) if s.unread == 2 && s.due_at == 61_000)
+        );
+        assert!(
+            !second
+                .effects
+                .iter()
+                .any(|e| matches!(e, Effect::SetTimer { .. }))
+        );
     }
 
     #[test]
@@ -359,44 +369,108 @@ mod tests {
             read_at: 10,
         };
         let step = on_read(&receipt, Some(stored(&first)));
-        assert!(matches!(step.result, Ok(Outcome::Cancelled { read: 1, .. })));
-        assert!(step.effects.contains(&Effect::CancelTimer { key: timer().key() }));
-        assert_eq!(on_read(&receipt, None).result, Ok(Outcome::Skipped(SkipReason::NothingPending)));
+        assert!(matches!(
+            step.result,
+            Ok(Outcome::Cancelled { read: 1, .. })
+        ));
+        assert!(
+            step.effects
+                .contains(&Effect::CancelTimer { key: timer().key() })
+        );
+        assert_eq!(
+            on_read(&receipt, None).result,
+            Ok(Outcome::Skipped(SkipReason::NothingPending))
+        );
     }
 
     #[test]
     fn timer_sends_only_to_an_offline_recipient_with_a_number() {
         let pending = stored(&on_message(&settings(), &message("m1", 0), None));
-        let online = on_timer(60_000, &settings(), &timer(), &pending, Some(&bob(Presence::Online)), "Alice");
-        assert!(matches!(online, Delivery::Done(Step { result: Ok(Outcome::Skipped(SkipReason::RecipientOnline)), .. })));
+        let online = on_timer(
+            60_000,
+            &settings(),
+            &timer(),
+            &pending,
+            Some(&bob(Presence::Online)),
+            "Alice",
+        );
+        assert!(matches!(
+            online,
+            Delivery::Done(Step {
+                result: Ok(Outcome::Skipped(SkipReason::RecipientOnline)),
+                ..
+            })
+        ));
         let mut no_number = bob(Presence::Offline);
         no_number.metadata = "{}".into();
-        let skipped = on_timer(60_000, &settings(), &timer(), &pending, Some(&no_number), "Alice");
-        assert!(matches!(skipped, Delivery::Done(Step { result: Ok(Outcome::Skipped(SkipReason::NoContactNumber)), .. })));
-        let Delivery::Send { request, to } =
-            on_timer(60_000, &settings(), &timer(), &pending, Some(&bob(Presence::Offline)), "Alice")
-        else {
+        let skipped = on_timer(
+            60_000,
+            &settings(),
+            &timer(),
+            &pending,
+            Some(&no_number),
+            "Alice",
+        );
+        assert!(matches!(
+            skipped,
+            Delivery::Done(Step {
+                result: Ok(Outcome::Skipped(SkipReason::NoContactNumber)),
+                ..
+            })
+        ));
+        let Delivery::Send { request, to } = on_timer(
+            60_000,
+            &settings(),
+            &timer(),
+            &pending,
+            Some(&bob(Presence::Offline)),
+            "Alice",
+        ) else {
             panic!("expected a send");
         };
         assert_eq!(to, "+12345678910");
-        assert!(request.body.contains("Body=New+message+from+Alice%3A+text+m1"), "{}", request.body);
+        assert!(
+            request
+                .body
+                .contains("Body=New+message+from+Alice%3A+text+m1"),
+            "{}",
+            request.body
+        );
     }
 
     #[test]
     fn early_timer_waits() {
         let pending = stored(&on_message(&settings(), &message("m1", 0), None));
-        let early = on_timer(59_999, &settings(), &timer(), &pending, Some(&bob(Presence::Offline)), "Alice");
-        let Delivery::Done(step) = early else { panic!("must not send early") };
-        assert!(step.effects.contains(&Effect::SetTimer { key: timer().key(), due_at: 60_000 }));
+        let early = on_timer(
+            59_999,
+            &settings(),
+            &timer(),
+            &pending,
+            Some(&bob(Presence::Offline)),
+            "Alice",
+        );
+        let Delivery::Done(step) = early else {
+            panic!("must not send early")
+        };
+        assert!(step.effects.contains(&Effect::SetTimer {
+            key: timer().key(),
+            due_at: 60_000
+        }));
     }
 
     #[test]
     fn response_decides_sent_or_error_and_never_logs_the_number() {
         let pending = stored(&on_message(&settings(), &message("m1", 0), None));
-        let ok = Response::Http { status: 201, body: br#"{"sid":"SM1"}"#.to_vec() };
+        let ok = Response::Http {
+            status: 201,
+            body: br#"{"sid":"SM1"}"#.to_vec(),
+        };
         let step = on_response(&timer(), &pending, "+12345678910", &ok);
         assert!(matches!(&step.result, Ok(Outcome::Sent { sid, unread: 1, .. }) if sid == "SM1"));
-        let bad = Response::Http { status: 400, body: br#"{"code":21211,"message":"Invalid"}"#.to_vec() };
+        let bad = Response::Http {
+            status: 400,
+            body: br#"{"code":21211,"message":"Invalid"}"#.to_vec(),
+        };
         let step = on_response(&timer(), &pending, "+12345678910", &bad);
         assert!(matches!(&step.result, Err(Error::Twilio(e)) if e.code == Some(21211)));
         for effect in &step.effects {

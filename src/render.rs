@@ -32,10 +32,7 @@ pub fn body(notice: &Notice<'_>) -> String {
 
 /// The text on one line, cut at a character boundary with an ellipsis.
 fn preview(text: &str) -> String {
-    let flat: String = text
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     match flat.char_indices().nth(MAX_PREVIEW_CHARS) {
         Some((cut, _)) => format!("{}…", flat[..cut].trim_end()),
         None => flat,
@@ -70,7 +67,10 @@ mod tests {
             website_url: Some("https://chat.example.com"),
             ..notice(1, "hi")
         };
-        assert_eq!(body(&n), "New message from Alice: hi\nhttps://chat.example.com");
+        assert_eq!(
+            body(&n),
+            "New message from Alice: hi\nhttps://chat.example.com"
+        );
     }
 
     #[test]

@@ -85,10 +85,7 @@ pub fn parse(json: &str) -> Result<Settings, Vec<Problem>> {
     let Value::Object(map) = value else {
         return Err(vec![problem(
             "",
-            format!(
-                "settings must be a JSON object, not {}",
-                json_kind(&value)
-            ),
+            format!("settings must be a JSON object, not {}", json_kind(&value)),
         )]);
     };
     let mut problems = Vec::new();
@@ -157,17 +154,19 @@ pub fn parse(json: &str) -> Result<Settings, Vec<Problem>> {
     };
 
     match (account_sid, auth_token, from, delay_seconds, website_url) {
-        (Some(account_sid), Some(auth_token), Some(from), Some(delay_seconds), Some(website_url))
-            if problems.is_empty() =>
-        {
-            Ok(Settings {
-                account_sid,
-                auth_token,
-                from,
-                delay_seconds,
-                website_url,
-            })
-        }
+        (
+            Some(account_sid),
+            Some(auth_token),
+            Some(from),
+            Some(delay_seconds),
+            Some(website_url),
+        ) if problems.is_empty() => Ok(Settings {
+            account_sid,
+            auth_token,
+            from,
+            delay_seconds,
+            website_url,
+        }),
         _ => Err(problems),
     }
 }
@@ -326,8 +325,15 @@ mod tests {
 
     #[test]
     fn not_an_object_is_one_problem() {
-        assert_eq!(parse("[1]").unwrap_err()[0].message, "settings must be a JSON object, not an array");
-        assert!(parse("{").unwrap_err()[0].message.contains("not valid JSON"));
+        assert_eq!(
+            parse("[1]").unwrap_err()[0].message,
+            "settings must be a JSON object, not an array"
+        );
+        assert!(
+            parse("{").unwrap_err()[0]
+                .message
+                .contains("not valid JSON")
+        );
     }
 
     #[test]

@@ -79,11 +79,7 @@ mod tests {
 
     #[test]
     fn keys_round_trip_any_id() {
-        for (conversation, recipient) in [
-            ("alice_bob", "bob"),
-            ("a/b c", "ü/%2F"),
-            ("", "x"),
-        ] {
+        for (conversation, recipient) in [("alice_bob", "bob"), ("a/b c", "ü/%2F"), ("", "x")] {
             let timer = Timer::Deliver {
                 conversation: conversation.into(),
                 recipient: recipient.into(),
@@ -94,7 +90,14 @@ mod tests {
 
     #[test]
     fn foreign_keys_are_not_timers() {
-        for key in ["", "deliver", "deliver/a", "deliver/a/b/c", "retry/a/b", "deliver/%FF/b"] {
+        for key in [
+            "",
+            "deliver",
+            "deliver/a",
+            "deliver/a/b/c",
+            "retry/a/b",
+            "deliver/%FF/b",
+        ] {
             assert_eq!(Timer::parse(key), None, "{key}");
         }
     }

@@ -49,13 +49,12 @@ pub fn create_message(settings: &Settings, to: &str, body: &str) -> Request {
         Sender::Service(sid) => form.append_pair("MessagingServiceSid", sid),
     };
     form.append_pair("Body", body);
-    let credentials = format!(
-        "{}:{}",
-        settings.account_sid,
-        settings.auth_token.expose()
-    );
+    let credentials = format!("{}:{}", settings.account_sid, settings.auth_token.expose());
     Request {
-        path: format!("/2010-04-01/Accounts/{}/Messages.json", settings.account_sid),
+        path: format!(
+            "/2010-04-01/Accounts/{}/Messages.json",
+            settings.account_sid
+        ),
         authorization: format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(credentials)
@@ -67,7 +66,10 @@ pub fn create_message(settings: &Settings, to: &str, body: &str) -> Request {
 /// What came back: a response, or no response at all.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Response {
-    Http { status: u16, body: Vec<u8> },
+    Http {
+        status: u16,
+        body: Vec<u8>,
+    },
     /// The request never got an answer (denied, refused, timed out…).
     Transport(String),
 }
@@ -184,7 +186,12 @@ mod tests {
             status: 201,
             body: br#"{"sid":"SM0123","status":"queued"}"#.to_vec(),
         };
-        assert_eq!(classify(&ok), Verdict::Accepted { sid: "SM0123".into() });
+        assert_eq!(
+            classify(&ok),
+            Verdict::Accepted {
+                sid: "SM0123".into()
+            }
+        );
         let refused = Response::Http {
             status: 400,
             body: br#"{"code":21211,"message":"Invalid 'To' Phone Number","more_info":"x","status":400}"#.to_vec(),
@@ -197,9 +204,22 @@ mod tests {
                 message: "Invalid 'To' Phone Number".into()
             })
         );
-        let garbage = Response::Http { status: 503, body: b"<html>".to_vec() };
-        assert!(matches!(classify(&garbage), Verdict::Failed(TwilioError { status: 503, code: None, .. })));
-        let no_sid = Response::Http { status: 201, body: b"{}".to_vec() };
+        let garbage = Response::Http {
+            status: 503,
+            body: b"<html>".to_vec(),
+        };
+        assert!(matches!(
+            classify(&garbage),
+            Verdict::Failed(TwilioError {
+                status: 503,
+                code: None,
+                ..
+            })
+        ));
+        let no_sid = Response::Http {
+            status: 201,
+            body: b"{}".to_vec(),
+        };
         assert!(matches!(classify(&no_sid), Verdict::Failed(_)));
     }
 }

@@ -46,7 +46,12 @@ impl Twilio {
     /// The real Twilio, from `TWILIO_ACCOUNT_SID`, `TWILIO_AUTH_TOKEN`,
     /// `TWILIO_FROM` and `SMS_TO`; the error names every one missing.
     pub fn live(env: impl Fn(&str) -> Option<String>) -> std::result::Result<Self, String> {
-        let names = ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM", "SMS_TO"];
+        let names = [
+            "TWILIO_ACCOUNT_SID",
+            "TWILIO_AUTH_TOKEN",
+            "TWILIO_FROM",
+            "SMS_TO",
+        ];
         let values: Vec<Option<String>> = names
             .iter()
             .map(|name| env(name).filter(|v| !v.trim().is_empty()))
@@ -87,11 +92,20 @@ pub async fn story(out: &mut dyn Write, twilio: Twilio) -> Result<()> {
         mode: twilio.mode,
         ..Policy::default()
     })?;
-    writeln!(out, "sms-notification demo: the real component in a wasmtime sandbox, on a virtual clock")?;
+    writeln!(
+        out,
+        "sms-notification demo: the real component in a wasmtime sandbox, on a virtual clock"
+    )?;
     writeln!(out, "  component: {}", crate::COMPONENT)?;
     match twilio.mode {
-        Mode::Fake => writeln!(out, "  Twilio: the in-process fake (nothing leaves this machine)\n")?,
-        Mode::Live => writeln!(out, "  Twilio: LIVE, https://api.twilio.com (one real SMS)\n")?,
+        Mode::Fake => writeln!(
+            out,
+            "  Twilio: the in-process fake (nothing leaves this machine)\n"
+        )?,
+        Mode::Live => writeln!(
+            out,
+            "  Twilio: LIVE, https://api.twilio.com (one real SMS)\n"
+        )?,
     }
 
     let settings = json!({
@@ -102,7 +116,11 @@ pub async fn story(out: &mut dyn Write, twilio: Twilio) -> Result<()> {
         "websiteURL": "https://chat.example.com",
     })
     .to_string();
-    writeln!(out, "The app developer saves settings: delay 60 s, from {}.", twilio.from)?;
+    writeln!(
+        out,
+        "The app developer saves settings: delay 60 s, from {}.",
+        twilio.from
+    )?;
     match rt.validate_settings(TENANT, &settings).await? {
         Ok(()) => writeln!(out, "  validate-settings -> ok")?,
         Err(problems) => {
@@ -116,7 +134,11 @@ pub async fn story(out: &mut dyn Write, twilio: Twilio) -> Result<()> {
         tenant.settings = Some(settings);
         for (uid, name, metadata) in [
             ("alice", "Alice", json!({})),
-            ("bob", "Bob", json!({ "@private": { "contactNumber": twilio.to } })),
+            (
+                "bob",
+                "Bob",
+                json!({ "@private": { "contactNumber": twilio.to } }),
+            ),
         ] {
             tenant.users.insert(
                 uid.into(),
@@ -129,7 +151,10 @@ pub async fn story(out: &mut dyn Write, twilio: Twilio) -> Result<()> {
             );
         }
     }
-    writeln!(out, "Bob is offline. His metadata has @private.contactNumber.\n")?;
+    writeln!(
+        out,
+        "Bob is offline. His metadata has @private.contactNumber.\n"
+    )?;
 
     let message = |id: &str, text: &str, at: u64| Message {
         id: id.into(),
@@ -173,7 +198,11 @@ pub async fn story(out: &mut dyn Write, twilio: Twilio) -> Result<()> {
     let now = rt.clock.now();
     let second = message("m2", "Shall I bring the wine?", now);
     writeln!(out, "\n{} Alice -> Bob: {:?}", clock(now), second.text)?;
-    writeln!(out, "        on-message -> {}", result_json(&rt.on_message(TENANT, &second).await?))?;
+    writeln!(
+        out,
+        "        on-message -> {}",
+        result_json(&rt.on_message(TENANT, &second).await?)
+    )?;
     rt.advance(20_000).await?;
     let now = rt.clock.now();
     writeln!(out, "{} Bob opens the chat and reads it", clock(now))?;
@@ -183,7 +212,11 @@ pub async fn story(out: &mut dyn Write, twilio: Twilio) -> Result<()> {
         message: "m2".into(),
         read_at: now,
     };
-    writeln!(out, "        on-read -> {}", result_json(&rt.on_read(TENANT, &receipt).await?))?;
+    writeln!(
+        out,
+        "        on-read -> {}",
+        result_json(&rt.on_read(TENANT, &receipt).await?)
+    )?;
     let fired = rt.advance(60_000).await?;
     let later = rt.traffic.take_sms().len();
     writeln!(
@@ -197,7 +230,9 @@ pub async fn story(out: &mut dyn Write, twilio: Twilio) -> Result<()> {
     }
     writeln!(out, "\nLog lines the component wrote (numbers masked):")?;
     for line in &rt.tenant(TENANT).lock().unwrap().logs {
-        let level = format!("{:?}", line.level).replace("Level::", "").to_lowercase();
+        let level = format!("{:?}", line.level)
+            .replace("Level::", "")
+            .to_lowercase();
         writeln!(out, "  {} {level:<5} {}", clock(line.at), line.line)?;
     }
     Ok(())

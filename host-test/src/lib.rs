@@ -10,9 +10,9 @@ include!(concat!(env!("OUT_DIR"), "/component.rs"));
 
 pub mod bindings;
 pub mod clock;
-pub mod outbound;
-pub mod runtime;
-pub mod tenant;
 pub mod demo;
 pub mod json;
+pub mod outbound;
+pub mod runtime;
 pub mod scenario;
+pub mod tenant;

@@ -144,7 +144,11 @@ impl WasiHttpHooks for Outbound {
                     let response = http::Response::builder()
                         .status(201)
                         .header("content-type", "application/json")
-                        .body(Full::new(Bytes::from(body)).map_err(|e| match e {}).boxed_unsync())
+                        .body(
+                            Full::new(Bytes::from(body))
+                                .map_err(|e| match e {})
+                                .boxed_unsync(),
+                        )
                         .map_err(|e| Error::InternalError(Some(e.to_string())))?;
                     Ok((response, Box::new(async { Ok(()) }) as Io))
                 })

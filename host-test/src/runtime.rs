@@ -6,18 +6,20 @@
 //! host functions and `call_*` futures, so a call waiting on Twilio or on the
 //! database never blocks a server thread.
 
-use crate::bindings::sms_notification::extension::types::{Error, Message, Outcome, Problem, Receipt};
+use crate::bindings::sms_notification::extension::types::{
+    Error, Message, Outcome, Problem, Receipt,
+};
 use crate::bindings::{SmsNotification, SmsNotificationPre};
 use crate::clock::Clock;
 use crate::outbound::{Outbound, Policy, Traffic};
 use crate::tenant::{Sandbox, Shared};
-use wasmtime::error::Context as _;
-use wasmtime::{Result, bail};
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::error::Context as _;
 use wasmtime::{Config, Engine, Store};
+use wasmtime::{Result, bail};
 
 /// How many timers one `advance` may fire before it gives up: a component
 /// that keeps re-arming a due timer must not hang the host.
@@ -94,7 +96,9 @@ impl Runtime {
     }
 
     pub fn tenants(&self) -> impl Iterator<Item = (&str, &Shared)> {
-        self.tenants.iter().map(|(name, slot)| (name.as_str(), &slot.data))
+        self.tenants
+            .iter()
+            .map(|(name, slot)| (name.as_str(), &slot.data))
     }
 
     /// The tenant's sandbox, instantiated from the shared `InstancePre` the
@@ -124,10 +128,10 @@ impl Runtime {
     /// A call that trapped leaves its instance in an unknown state: it is
     /// thrown away; the tenant's durable data is untouched.
     fn discard_on_trap<T>(&mut self, tenant: &str, result: Result<T>) -> Result<T> {
-        if result.is_err() {
-            if let Some(slot) = self.tenants.get_mut(tenant) {
-                slot.sandbox = None;
-            }
+        if result.is_err()
+            && let Some(slot) = self.tenants.get_mut(tenant)
+        {
+            slot.sandbox = None;
         }
         result.with_context(|| format!("the component trapped for tenant {tenant:?}"))
     }
@@ -189,7 +193,9 @@ impl Runtime {
         let mut fired = Vec::new();
         while let Some((due, tenant, key)) = self.next_due().filter(|(due, ..)| *due <= target) {
             if fired.len() == MAX_FIRES {
-                bail!("more than {MAX_FIRES} timers came due in one advance; a timer keeps re-arming");
+                bail!(
+                    "more than {MAX_FIRES} timers came due in one advance; a timer keeps re-arming"
+                );
             }
             self.clock.set(due);
             self.tenant(&tenant).lock().unwrap().timers.remove(&key);

@@ -155,7 +155,9 @@ pub async fn run(
                 let result = runtime.validate_settings(&tenant, &text).await;
                 runtime.tenant(&tenant).lock().unwrap().settings = Some(text);
                 out(match result {
-                    Ok(Ok(())) => json!({ "at": now, "call": "validate-settings", "outcome": "ok" }),
+                    Ok(Ok(())) => {
+                        json!({ "at": now, "call": "validate-settings", "outcome": "ok" })
+                    }
                     Ok(Err(problems)) => json!({ "at": now, "call": "validate-settings",
                         "error": { "invalid-settings": json::problems(&problems) } }),
                     Err(trap) => trap_line(now, "validate-settings", &trap),
@@ -219,7 +221,12 @@ pub async fn run(
             }
             Step::Advance(seconds) => {
                 for fired in runtime.advance(seconds.saturating_mul(1000)).await? {
-                    out(call_line(fired.at, "on-timer", Some(&fired.key), Ok(fired.result)));
+                    out(call_line(
+                        fired.at,
+                        "on-timer",
+                        Some(&fired.key),
+                        Ok(fired.result),
+                    ));
                     for sms in runtime.traffic.take_sms() {
                         out(json::sms(&sms));
                     }
@@ -231,6 +238,14 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+/// Parses and runs a whole script on `runtime`, returning the output lines.
+pub async fn run_script(runtime: &mut Runtime, script: &str) -> wasmtime::Result<Vec<Value>> {
+    let steps = parse(script)?;
+    let mut lines = Vec::new();
+    run(runtime, steps, &mut |line| lines.push(line)).await?;
+    Ok(lines)
 }
 
 type CallResult = wasmtime::Result<
@@ -266,17 +281,20 @@ mod tests {
         let script = "# a comment\n\n{\"advance\": 5}\n{\"advance\": \"soon\"}\n";
         let err = parse(script).unwrap_err();
         assert_eq!(err.line, 4);
-        assert!(err.message.contains("not a scenario step"), "{}", err.message);
+        assert!(
+            err.message.contains("not a scenario step"),
+            "{}",
+            err.message
+        );
         assert!(parse("{\"dance\": 1}").is_err());
         assert!(parse("{\"message\": {\"id\":\"m\"}}").is_err());
     }
 
     #[test]
     fn defaults_fill_optional_fields() {
-        let steps = parse(
-            r#"{"message": {"id":"m1","conversation":"c","sender":"a","receiver":"b"}}"#,
-        )
-        .unwrap();
+        let steps =
+            parse(r#"{"message": {"id":"m1","conversation":"c","sender":"a","receiver":"b"}}"#)
+                .unwrap();
         let Step::Message(m) = &steps[0].1 else {
             panic!("a message")
         };
