@@ -3,11 +3,15 @@
 //! product decision. The component's glue implements [`Host`] with the WIT
 //! imports; native tests and benchmarks implement it in memory.
 
-use crate::model::{Effect, Error, Level, Message, Millis, Outcome, Problem, Receipt, User};
-use crate::notify::{self, Delivery, Step};
+use crate::history::History;
+use crate::keys;
+use crate::model::{
+    Effect, Error, Level, Message, Millis, Outcome, Problem, Receipt, SkipReason, User,
+};
+use crate::notify::{self, Check, Delivery, Step};
 use crate::pending::Pending;
 use crate::settings::{self, Settings};
-use crate::timer::{Timer, pending_key};
+use crate::timer::Timer;
 use crate::twilio::{Request, Response};
 
 /// What the chat server provides, as the core's types.
@@ -44,20 +48,20 @@ pub fn on_message(host: &mut impl Host, message: &Message) -> Result<Outcome, Er
 
 pub fn on_read(host: &mut impl Host, receipt: &Receipt) -> Result<Outcome, Error> {
     check_id("receipt.message", &receipt.message)?;
-    let pending = load_pending(host, &pending_key(&receipt.conversation, &receipt.reader));
+    let pending = load_pending(host, &keys::pending(&receipt.conversation, &receipt.reader));
     apply(host, notify::on_read(receipt, pending))
 }
 
 pub fn on_timer(host: &mut impl Host, key: &str) -> Result<Outcome, Error> {
     let Some(timer) = Timer::parse(key) else {
-        return Ok(Outcome::Skipped(crate::model::SkipReason::UnknownTimer));
+        return Ok(Outcome::Skipped(SkipReason::UnknownTimer));
     };
     let Timer::Deliver {
         conversation,
         recipient,
     } = &timer;
-    let Some(pending) = load_pending(host, &pending_key(conversation, recipient)) else {
-        return Ok(Outcome::Skipped(crate::model::SkipReason::NothingPending));
+    let Some(pending) = load_pending(host, &keys::pending(conversation, recipient)) else {
+        return Ok(Outcome::Skipped(SkipReason::NothingPending));
     };
     let settings = load_settings(host)?;
     let user = host.user(recipient);
@@ -66,19 +70,28 @@ pub fn on_timer(host: &mut impl Host, key: &str) -> Result<Outcome, Error> {
         .map(|u| u.name)
         .filter(|name| !name.trim().is_empty())
         .unwrap_or_else(|| pending.sender.clone());
-    let now = host.now();
-    match notify::on_timer(
-        now,
-        &settings,
-        &timer,
-        &pending,
-        user.as_ref(),
-        &sender_name,
-    ) {
+    let conversation_history = History::decode(
+        host.state_get(&keys::conversation_history(conversation, recipient))
+            .as_deref(),
+    );
+    let recipient_history = History::decode(
+        host.state_get(&keys::recipient_history(recipient))
+            .as_deref(),
+    );
+    let check = Check {
+        now: host.now(),
+        settings: &settings,
+        pending: &pending,
+        recipient: user.as_ref(),
+        sender_name: &sender_name,
+        conversation_history: &conversation_history,
+        recipient_history: &recipient_history,
+    };
+    match notify::on_timer(&timer, &check) {
         Delivery::Done(step) => apply(host, step),
         Delivery::Send { request, to } => {
             let response = host.send(&request);
-            apply(host, notify::on_response(&timer, &pending, &to, &response))
+            apply(host, notify::on_response(&timer, &check, &to, &response))
         }
     }
 }

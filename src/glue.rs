@@ -252,6 +252,7 @@ fn convert(result: Result<model::Outcome, model::Error>) -> Result<types::Outcom
         Ok(outcome) => Ok(match outcome {
             model::Outcome::Scheduled(p) => types::Outcome::Scheduled(pending(p)),
             model::Outcome::Updated(p) => types::Outcome::Updated(pending(p)),
+            model::Outcome::Deferred(p) => types::Outcome::Deferred(pending(p)),
             model::Outcome::Cancelled {
                 conversation,
                 recipient,
@@ -301,5 +302,7 @@ fn skip(reason: model::SkipReason) -> types::SkipReason {
         S::InvalidContactNumber => types::SkipReason::InvalidContactNumber,
         S::NothingPending => types::SkipReason::NothingPending,
         S::UnknownTimer => types::SkipReason::UnknownTimer,
+        S::ConversationDailyLimit => types::SkipReason::ConversationDailyLimit,
+        S::RecipientDailyLimit => types::SkipReason::RecipientDailyLimit,
     }
 }

@@ -1,20 +1,23 @@
 //! sms-notification: a chat-server extension that texts offline users about
 //! unread one-on-one messages through Twilio.
 //!
-//! Functional core, imperative shell. The core modules ([`settings`],
-//! [`contact`], [`pending`], [`timer`], [`render`], [`twilio`], [`notify`])
-//! are pure: no WIT types, no I/O, no clock reads; time and records come in
+//! Functional core, imperative shell. Every module but [`driver`] and `glue`
+//! is pure core: no WIT types, no I/O, no clock reads; time and records come in
 //! as arguments, effects go out as values. [`driver`] sequences host calls
 //! around them, and `glue` (built only for WebAssembly) connects the driver
 //! to the WIT contract in `wit/`.
 
 pub mod contact;
 pub mod driver;
+pub mod history;
+pub mod keys;
 pub mod model;
 pub mod notify;
 pub mod pending;
 pub mod render;
+pub mod segments;
 pub mod settings;
+pub mod template;
 pub mod timer;
 pub mod twilio;
 

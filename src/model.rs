@@ -89,6 +89,8 @@ pub enum SkipReason {
     InvalidContactNumber,
     NothingPending,
     UnknownTimer,
+    ConversationDailyLimit,
+    RecipientDailyLimit,
 }
 
 impl SkipReason {
@@ -104,6 +106,8 @@ impl SkipReason {
             Self::InvalidContactNumber => "invalid-contact-number",
             Self::NothingPending => "nothing-pending",
             Self::UnknownTimer => "unknown-timer",
+            Self::ConversationDailyLimit => "conversation-daily-limit",
+            Self::RecipientDailyLimit => "recipient-daily-limit",
         }
     }
 }
@@ -113,6 +117,8 @@ impl SkipReason {
 pub enum Outcome {
     Scheduled(PendingSummary),
     Updated(PendingSummary),
+    /// Held back by the conversation's cooldown until `due_at`.
+    Deferred(PendingSummary),
     Cancelled {
         conversation: String,
         recipient: String,

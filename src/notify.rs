@@ -3,15 +3,17 @@
 //! effects and the outcome go out as a [`Step`]; the shell executes them.
 
 use crate::contact;
+use crate::history::History;
+use crate::keys;
 use crate::model::Presence;
 use crate::model::{
     ConversationKind, Effect, Error, Format, Level, Message, Millis, Outcome, PendingSummary,
     Receipt, SkipReason, User,
 };
 use crate::pending::Pending;
-use crate::render::{self, Notice};
-use crate::settings::Settings;
-use crate::timer::{Timer, pending_key};
+use crate::render::{self, Notice, Style};
+use crate::settings::{MAX_CONVERSATION_SMS_PER_DAY, MAX_RECIPIENT_SMS_PER_DAY, Settings};
+use crate::timer::Timer;
 use crate::twilio::{self, Request, Response, Verdict};
 
 /// What a call decided: its result and the effects to execute, in order.
@@ -52,7 +54,7 @@ pub fn admit(message: &Message) -> Result<String, SkipReason> {
     if message.sender == message.receiver {
         return Err(SkipReason::SelfMessage);
     }
-    Ok(pending_key(&message.conversation, &message.receiver))
+    Ok(keys::pending(&message.conversation, &message.receiver))
 }
 
 /// A message reached its recipient. A text message starts a pending
@@ -61,7 +63,7 @@ pub fn admit(message: &Message) -> Result<String, SkipReason> {
 /// cannot postpone the SMS forever. Other formats never start one but are
 /// remembered in one that waits, so a receipt naming them still counts.
 pub fn on_message(settings: &Settings, message: &Message, pending: Option<Pending>) -> Step {
-    let key = pending_key(&message.conversation, &message.receiver);
+    let key = keys::pending(&message.conversation, &message.receiver);
     let text = (message.format == Format::Text).then_some(message.text.as_str());
     let Some(text) = text else {
         return match pending {
@@ -107,7 +109,7 @@ pub fn on_read(receipt: &Receipt, pending: Option<Pending>) -> Step {
     let Some(mut pending) = pending else {
         return Step::skip(SkipReason::NothingPending);
     };
-    let key = pending_key(&receipt.conversation, &receipt.reader);
+    let key = keys::pending(&receipt.conversation, &receipt.reader);
     let read = pending.read_through(&receipt.message);
     if pending.unread() == 0 {
         let timer = Timer::Deliver {
@@ -136,44 +138,64 @@ pub fn on_read(receipt: &Receipt, pending: Option<Pending>) -> Step {
 /// What to do when a delivery timer comes due.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Delivery {
-    /// Nothing to send: the step says why.
+    /// Nothing to send now: the step says why.
     Done(Step),
     /// Send this request, then pass the response to [`on_response`].
     Send { request: Request, to: String },
 }
 
-/// A delivery timer came due for `pending`. The fresh `recipient` record
-/// decides: still offline, still unread, and a valid number, or no SMS.
-pub fn on_timer(
-    now: Millis,
-    settings: &Settings,
-    timer: &Timer,
-    pending: &Pending,
-    recipient: Option<&User>,
-    sender_name: &str,
-) -> Delivery {
+/// Everything a due notification is decided on, fresh from the host.
+pub struct Check<'a> {
+    pub now: Millis,
+    pub settings: &'a Settings,
+    pub pending: &'a Pending,
+    /// The recipient as they are now; `None` if the chat server has no
+    /// such user.
+    pub recipient: Option<&'a User>,
+    pub sender_name: &'a str,
+    /// SMS sent lately in this conversation to this recipient.
+    pub conversation_history: &'a History,
+    /// SMS sent lately to this recipient in any conversation.
+    pub recipient_history: &'a History,
+}
+
+/// A delivery timer came due. The fresh records decide, in this order:
+/// something still unread; the recipient known, offline, with a valid
+/// number; the conversation's cooldown over (else the notification waits
+/// for its end); the daily limits not reached (else it is dropped, with
+/// its reason in the outcome and the log).
+pub fn on_timer(timer: &Timer, check: &Check<'_>) -> Delivery {
     let Timer::Deliver {
         conversation,
         recipient: uid,
     } = timer;
-    let key = pending_key(conversation, uid);
+    let (now, settings, pending) = (check.now, check.settings, check.pending);
+    let key = keys::pending(conversation, uid);
+    let wait_until = |due_at: Millis, outcome: fn(PendingSummary) -> Outcome| {
+        let mut pending = pending.clone();
+        pending.due_at = due_at;
+        Delivery::Done(
+            Step::new(Ok(outcome(summary(conversation, uid, &pending))))
+                .effect(Effect::Put {
+                    key: key.clone(),
+                    value: pending.encode(),
+                })
+                .effect(Effect::SetTimer {
+                    key: timer.key(),
+                    due_at,
+                }),
+        )
+    };
     if now < pending.due_at {
         // Fired early (a host's clock skew): wait for the real due time.
-        return Delivery::Done(
-            Step::new(Ok(Outcome::Scheduled(summary(conversation, uid, pending)))).effect(
-                Effect::SetTimer {
-                    key: timer.key(),
-                    due_at: pending.due_at,
-                },
-            ),
-        );
+        return wait_until(pending.due_at, Outcome::Scheduled);
     }
-    let drop = |reason: SkipReason, detail: &str| {
+    let drop = |reason: SkipReason, level: Level, detail: String| {
         Delivery::Done(
             Step::skip(reason)
                 .effect(Effect::Delete { key: key.clone() })
                 .log(
-                    Level::Info,
+                    level,
                     format!(
                         "no SMS for {uid:?} in {conversation:?}: {} ({detail})",
                         reason.as_str()
@@ -183,56 +205,121 @@ pub fn on_timer(
     };
     let unread = pending.unread();
     let Some(latest_text) = pending.latest_text().filter(|_| unread > 0) else {
-        return drop(SkipReason::NothingPending, "everything was read");
+        return drop(
+            SkipReason::NothingPending,
+            Level::Debug,
+            "everything was read".into(),
+        );
     };
-    let Some(user) = recipient else {
+    let Some(user) = check.recipient else {
         return drop(
             SkipReason::UnknownRecipient,
-            "the chat server has no such user",
+            Level::Info,
+            "the chat server has no such user".into(),
         );
     };
     if user.presence == Presence::Online {
-        return drop(SkipReason::RecipientOnline, "they will see the messages");
+        return drop(
+            SkipReason::RecipientOnline,
+            Level::Debug,
+            "they will see the messages".into(),
+        );
     }
     let to = match contact::from_metadata(&user.metadata) {
         Ok(to) => to,
-        Err(reason) => return drop(reason, "see @private.contactNumber in their metadata"),
+        Err(reason) => {
+            return drop(
+                reason,
+                Level::Info,
+                "see @private.contactNumber in their metadata".into(),
+            );
+        }
     };
-    let body = render::body(&Notice {
-        sender_name,
-        unread,
-        latest_text,
-        website_url: settings.website_url.as_deref(),
-    });
+    if let Some(last) = check.conversation_history.last() {
+        let cooldown_ends = last.saturating_add(settings.cooldown_ms());
+        if now < cooldown_ends {
+            return wait_until(cooldown_ends, Outcome::Deferred);
+        }
+    }
+    let per_conversation = check.conversation_history.in_last_day(now) as u64;
+    if per_conversation >= settings.conversation_sms_per_day {
+        return drop(
+            SkipReason::ConversationDailyLimit,
+            Level::Warn,
+            format!(
+                "{unread} unread message(s) dropped: {per_conversation} SMS in this conversation in the last 24 h, the limit is {}",
+                settings.conversation_sms_per_day
+            ),
+        );
+    }
+    let per_recipient = check.recipient_history.in_last_day(now) as u64;
+    if per_recipient >= settings.recipient_sms_per_day {
+        return drop(
+            SkipReason::RecipientDailyLimit,
+            Level::Warn,
+            format!(
+                "{unread} unread message(s) dropped: {per_recipient} SMS to this recipient in the last 24 h, the limit is {}",
+                settings.recipient_sms_per_day
+            ),
+        );
+    }
+    let body = render::body(
+        &Style {
+            template: &settings.template,
+            link: settings.website_url.as_deref(),
+            include_text: settings.include_text,
+            max_segments: settings.max_segments as usize,
+        },
+        &Notice {
+            sender_name: check.sender_name,
+            unread,
+            latest_text,
+        },
+    );
     Delivery::Send {
         request: twilio::create_message(settings, &to, &body),
         to,
     }
 }
 
-/// Twilio answered (or did not) the request [`on_timer`] asked for.
-pub fn on_response(timer: &Timer, pending: &Pending, to: &str, response: &Response) -> Step {
+/// Twilio answered (or did not) the request [`on_timer`] asked for. A sent
+/// SMS is recorded in both histories, for the limits.
+pub fn on_response(timer: &Timer, check: &Check<'_>, to: &str, response: &Response) -> Step {
     let Timer::Deliver {
         conversation,
         recipient,
     } = timer;
-    let key = pending_key(conversation, recipient);
-    let unread = pending.unread();
+    let key = keys::pending(conversation, recipient);
+    let unread = check.pending.unread();
     match twilio::classify(response) {
-        Verdict::Accepted { sid } => Step::new(Ok(Outcome::Sent {
-            conversation: conversation.clone(),
-            recipient: recipient.clone(),
-            sid: sid.clone(),
-            unread,
-        }))
-        .effect(Effect::Delete { key })
-        .log(
-            Level::Info,
-            format!(
-                "sent SMS {sid} to {} about {unread} unread message(s) in {conversation:?}",
-                contact::mask(to)
-            ),
-        ),
+        Verdict::Accepted { sid } => {
+            let mut per_conversation = check.conversation_history.clone();
+            per_conversation.record(check.now, MAX_CONVERSATION_SMS_PER_DAY as usize);
+            let mut per_recipient = check.recipient_history.clone();
+            per_recipient.record(check.now, MAX_RECIPIENT_SMS_PER_DAY as usize);
+            Step::new(Ok(Outcome::Sent {
+                conversation: conversation.clone(),
+                recipient: recipient.clone(),
+                sid: sid.clone(),
+                unread,
+            }))
+            .effect(Effect::Put {
+                key: keys::conversation_history(conversation, recipient),
+                value: per_conversation.encode(),
+            })
+            .effect(Effect::Put {
+                key: keys::recipient_history(recipient),
+                value: per_recipient.encode(),
+            })
+            .effect(Effect::Delete { key })
+            .log(
+                Level::Info,
+                format!(
+                    "sent SMS {sid} to {} about {unread} unread message(s) in {conversation:?}",
+                    contact::mask(to)
+                ),
+            )
+        }
         Verdict::Failed(error) => Step::new(Err(Error::Twilio(error.clone())))
             .effect(Effect::Delete { key })
             .log(
@@ -260,16 +347,15 @@ fn summary(conversation: &str, recipient: &str, pending: &Pending) -> PendingSum
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::DAY_MS;
     use crate::settings::{Secret, Sender};
 
     fn settings() -> Settings {
-        Settings {
-            account_sid: "AC0123456789abcdef0123456789abcdef".into(),
-            auth_token: Secret::new("s3cret"),
-            from: Sender::Number("+14155552671".into()),
-            delay_seconds: 60,
-            website_url: None,
-        }
+        Settings::new(
+            "AC0123456789abcdef0123456789abcdef",
+            Secret::new("s3cret"),
+            Sender::Number("+14155552671".into()),
+        )
     }
 
     fn message(id: &str, at: Millis) -> Message {
@@ -309,6 +395,38 @@ mod tests {
                 _ => None,
             })
             .expect("a stored pending notification")
+    }
+
+    /// A due check at `now` with `history` for both limits.
+    fn due<'a>(
+        now: Millis,
+        settings: &'a Settings,
+        pending: &'a Pending,
+        user: Option<&'a User>,
+        history: &'a History,
+    ) -> Delivery {
+        on_timer(
+            &timer(),
+            &Check {
+                now,
+                settings,
+                pending,
+                recipient: user,
+                sender_name: "Alice",
+                conversation_history: history,
+                recipient_history: history,
+            },
+        )
+    }
+
+    fn skipped(delivery: &Delivery) -> Option<SkipReason> {
+        match delivery {
+            Delivery::Done(Step {
+                result: Ok(Outcome::Skipped(reason)),
+                ..
+            }) => Some(*reason),
+            _ => None,
+        }
     }
 
     #[test]
@@ -385,54 +503,34 @@ mod tests {
 
     #[test]
     fn timer_sends_only_to_an_offline_recipient_with_a_number() {
-        let pending = stored(&on_message(&settings(), &message("m1", 0), None));
-        let online = on_timer(
-            60_000,
-            &settings(),
-            &timer(),
-            &pending,
-            Some(&bob(Presence::Online)),
-            "Alice",
+        let s = settings();
+        let pending = stored(&on_message(&s, &message("m1", 0), None));
+        let none = History::default();
+        let online = bob(Presence::Online);
+        assert_eq!(
+            skipped(&due(60_000, &s, &pending, Some(&online), &none)),
+            Some(SkipReason::RecipientOnline)
         );
-        assert!(matches!(
-            online,
-            Delivery::Done(Step {
-                result: Ok(Outcome::Skipped(SkipReason::RecipientOnline)),
-                ..
-            })
-        ));
         let mut no_number = bob(Presence::Offline);
         no_number.metadata = "{}".into();
-        let skipped = on_timer(
-            60_000,
-            &settings(),
-            &timer(),
-            &pending,
-            Some(&no_number),
-            "Alice",
+        assert_eq!(
+            skipped(&due(60_000, &s, &pending, Some(&no_number), &none)),
+            Some(SkipReason::NoContactNumber)
         );
-        assert!(matches!(
-            skipped,
-            Delivery::Done(Step {
-                result: Ok(Outcome::Skipped(SkipReason::NoContactNumber)),
-                ..
-            })
-        ));
-        let Delivery::Send { request, to } = on_timer(
-            60_000,
-            &settings(),
-            &timer(),
-            &pending,
-            Some(&bob(Presence::Offline)),
-            "Alice",
-        ) else {
+        assert_eq!(
+            skipped(&due(60_000, &s, &pending, None, &none)),
+            Some(SkipReason::UnknownRecipient)
+        );
+        let offline = bob(Presence::Offline);
+        let Delivery::Send { request, to } = due(60_000, &s, &pending, Some(&offline), &none)
+        else {
             panic!("expected a send");
         };
         assert_eq!(to, "+12345678910");
         assert!(
             request
                 .body
-                .contains("Body=New+message+from+Alice%3A+text+m1"),
+                .contains("Body=1+new+message+from+Alice%3A+text+m1"),
             "{}",
             request.body
         );
@@ -440,16 +538,11 @@ mod tests {
 
     #[test]
     fn early_timer_waits() {
-        let pending = stored(&on_message(&settings(), &message("m1", 0), None));
-        let early = on_timer(
-            59_999,
-            &settings(),
-            &timer(),
-            &pending,
-            Some(&bob(Presence::Offline)),
-            "Alice",
-        );
-        let Delivery::Done(step) = early else {
+        let s = settings();
+        let pending = stored(&on_message(&s, &message("m1", 0), None));
+        let offline = bob(Presence::Offline);
+        let Delivery::Done(step) = due(59_999, &s, &pending, Some(&offline), &History::default())
+        else {
             panic!("must not send early")
         };
         assert!(step.effects.contains(&Effect::SetTimer {
@@ -459,19 +552,88 @@ mod tests {
     }
 
     #[test]
+    fn a_cooldown_defers_to_its_end() {
+        let s = settings();
+        let pending = stored(&on_message(&s, &message("m1", 0), None));
+        let offline = bob(Presence::Offline);
+        let history = History { sent: vec![10_000] };
+        let ends = 10_000 + s.cooldown_ms();
+        let Delivery::Done(step) = due(60_000, &s, &pending, Some(&offline), &history) else {
+            panic!("must wait for the cooldown")
+        };
+        assert!(matches!(&step.result, Ok(Outcome::Deferred(p)) if p.due_at == ends));
+        assert!(step.effects.contains(&Effect::SetTimer {
+            key: timer().key(),
+            due_at: ends
+        }));
+        let moved = stored(&step);
+        let Delivery::Send { .. } = due(ends, &s, &moved, Some(&offline), &history) else {
+            panic!("sends when the cooldown ends")
+        };
+    }
+
+    #[test]
+    fn daily_limits_drop_with_a_reason() {
+        let mut s = settings();
+        s.cooldown_minutes = 0;
+        let pending = stored(&on_message(&s, &message("m1", 0), None));
+        let offline = bob(Presence::Offline);
+        let two = History { sent: vec![1, 2] };
+        let delivery = due(60_000, &s, &pending, Some(&offline), &two);
+        assert_eq!(skipped(&delivery), Some(SkipReason::ConversationDailyLimit));
+        let Delivery::Done(step) = delivery else {
+            unreachable!()
+        };
+        assert!(step.effects.iter().any(
+            |e| matches!(e, Effect::Log { level: Level::Warn, line } if line.contains("limit is 2"))
+        ));
+        // A day later the window is free again.
+        assert!(matches!(
+            due(DAY_MS + 2, &s, &pending, Some(&offline), &two),
+            Delivery::Send { .. }
+        ));
+        s.conversation_sms_per_day = 100;
+        s.recipient_sms_per_day = 2;
+        assert_eq!(
+            skipped(&due(60_000, &s, &pending, Some(&offline), &two)),
+            Some(SkipReason::RecipientDailyLimit)
+        );
+    }
+
+    #[test]
     fn response_decides_sent_or_error_and_never_logs_the_number() {
-        let pending = stored(&on_message(&settings(), &message("m1", 0), None));
+        let s = settings();
+        let pending = stored(&on_message(&s, &message("m1", 0), None));
+        let none = History::default();
+        let check = Check {
+            now: 60_000,
+            settings: &s,
+            pending: &pending,
+            recipient: None,
+            sender_name: "Alice",
+            conversation_history: &none,
+            recipient_history: &none,
+        };
         let ok = Response::Http {
             status: 201,
             body: br#"{"sid":"SM1"}"#.to_vec(),
         };
-        let step = on_response(&timer(), &pending, "+12345678910", &ok);
+        let step = on_response(&timer(), &check, "+12345678910", &ok);
         assert!(matches!(&step.result, Ok(Outcome::Sent { sid, unread: 1, .. }) if sid == "SM1"));
+        let recorded = History { sent: vec![60_000] }.encode();
+        assert!(step.effects.contains(&Effect::Put {
+            key: keys::conversation_history("c1", "bob"),
+            value: recorded.clone()
+        }));
+        assert!(step.effects.contains(&Effect::Put {
+            key: keys::recipient_history("bob"),
+            value: recorded
+        }));
         let bad = Response::Http {
             status: 400,
             body: br#"{"code":21211,"message":"Invalid"}"#.to_vec(),
         };
-        let step = on_response(&timer(), &pending, "+12345678910", &bad);
+        let step = on_response(&timer(), &check, "+12345678910", &bad);
         assert!(matches!(&step.result, Err(Error::Twilio(e)) if e.code == Some(21211)));
         for effect in &step.effects {
             if let Effect::Log { line, .. } = effect {

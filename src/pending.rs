@@ -1,6 +1,6 @@
 //! A pending notification: the unread messages of one conversation for one
 //! recipient, waiting for their timer. Stored as JSON under
-//! [`crate::timer::pending_key`].
+//! [`crate::keys::pending`].
 
 use crate::model::Millis;
 use serde::{Deserialize, Serialize};

@@ -7,6 +7,8 @@
 
 use crate::contact;
 use crate::model::Problem;
+use crate::segments;
+use crate::template::{self, Template, Values};
 use serde_json::{Map, Value};
 
 /// Default for `delaySeconds`: how long after a message the recipient must
@@ -16,6 +18,16 @@ pub const DEFAULT_DELAY_SECONDS: u64 = 60;
 pub const MAX_DELAY_SECONDS: u64 = 86_400;
 /// Upper bound for `websiteURL`, so the link never crowds out the message.
 pub const MAX_URL_CHARS: usize = 200;
+/// Defaults of the limits, as in CometChat's notification settings.
+pub const DEFAULT_COOLDOWN_MINUTES: u64 = 120;
+pub const DEFAULT_CONVERSATION_SMS_PER_DAY: u64 = 2;
+pub const DEFAULT_RECIPIENT_SMS_PER_DAY: u64 = 20;
+/// Upper bounds of the limits; a history never holds more entries.
+pub const MAX_COOLDOWN_MINUTES: u64 = 1440;
+pub const MAX_CONVERSATION_SMS_PER_DAY: u64 = 100;
+pub const MAX_RECIPIENT_SMS_PER_DAY: u64 = 1000;
+/// Longest SMS allowed, in segments (each billed as one SMS).
+pub const MAX_SEGMENTS: u64 = 10;
 
 /// Every field the settings accept; anything else is a problem.
 const FIELDS: &[&str] = &[
@@ -25,6 +37,12 @@ const FIELDS: &[&str] = &[
     "messagingServiceSid",
     "delaySeconds",
     "websiteURL",
+    "cooldownMinutes",
+    "conversationSmsPerDay",
+    "recipientSmsPerDay",
+    "maxSegments",
+    "template",
+    "includeMessageText",
 ];
 
 /// The Twilio auth token. Its `Debug` never shows it, so a settings value can
@@ -65,12 +83,39 @@ pub struct Settings {
     pub from: Sender,
     pub delay_seconds: u64,
     pub website_url: Option<String>,
+    pub cooldown_minutes: u64,
+    pub conversation_sms_per_day: u64,
+    pub recipient_sms_per_day: u64,
+    pub max_segments: u64,
+    pub template: Template,
+    pub include_text: bool,
 }
 
 impl Settings {
+    /// Settings with every default, for the given credentials and sender.
+    pub fn new(account_sid: &str, auth_token: Secret, from: Sender) -> Self {
+        Self {
+            account_sid: account_sid.to_owned(),
+            auth_token,
+            from,
+            delay_seconds: DEFAULT_DELAY_SECONDS,
+            website_url: None,
+            cooldown_minutes: DEFAULT_COOLDOWN_MINUTES,
+            conversation_sms_per_day: DEFAULT_CONVERSATION_SMS_PER_DAY,
+            recipient_sms_per_day: DEFAULT_RECIPIENT_SMS_PER_DAY,
+            max_segments: 1,
+            template: Template::parse(template::DEFAULT).expect("the default template parses"),
+            include_text: true,
+        }
+    }
+
     /// The delay in milliseconds.
     pub fn delay_ms(&self) -> u64 {
         self.delay_seconds * 1000
+    }
+
+    pub fn cooldown_ms(&self) -> u64 {
+        self.cooldown_minutes * 60 * 1000
     }
 }
 
@@ -122,21 +167,61 @@ pub fn parse(json: &str) -> Result<Settings, Vec<Problem>> {
         }
     });
     let from = sender(&map, &mut problems);
-    let delay_seconds = match map.get("delaySeconds") {
-        None => Some(DEFAULT_DELAY_SECONDS),
-        Some(v) => match v.as_u64() {
-            Some(n) if n <= MAX_DELAY_SECONDS => Some(n),
-            _ => {
-                problems.push(problem(
-                    "delaySeconds",
-                    format!(
-                        "{} is not allowed; use a whole number of seconds from 0 to {MAX_DELAY_SECONDS}",
-                        short(v)
-                    ),
-                ));
-                None
-            }
-        },
+    let delay_seconds = number(
+        &map,
+        "delaySeconds",
+        DEFAULT_DELAY_SECONDS,
+        0,
+        MAX_DELAY_SECONDS,
+        "seconds",
+        &mut problems,
+    );
+    let cooldown_minutes = number(
+        &map,
+        "cooldownMinutes",
+        DEFAULT_COOLDOWN_MINUTES,
+        0,
+        MAX_COOLDOWN_MINUTES,
+        "minutes",
+        &mut problems,
+    );
+    let conversation_sms_per_day = number(
+        &map,
+        "conversationSmsPerDay",
+        DEFAULT_CONVERSATION_SMS_PER_DAY,
+        1,
+        MAX_CONVERSATION_SMS_PER_DAY,
+        "SMS per conversation and day",
+        &mut problems,
+    );
+    let recipient_sms_per_day = number(
+        &map,
+        "recipientSmsPerDay",
+        DEFAULT_RECIPIENT_SMS_PER_DAY,
+        1,
+        MAX_RECIPIENT_SMS_PER_DAY,
+        "SMS per recipient and day",
+        &mut problems,
+    );
+    let max_segments = number(
+        &map,
+        "maxSegments",
+        1,
+        1,
+        MAX_SEGMENTS,
+        "segments",
+        &mut problems,
+    );
+    let include_text = match map.get("includeMessageText") {
+        None => Some(true),
+        Some(Value::Bool(b)) => Some(*b),
+        Some(v) => {
+            problems.push(problem(
+                "includeMessageText",
+                format!("must be true or false, not {}", json_kind(v)),
+            ));
+            None
+        }
     };
     let website_url = match map.get("websiteURL") {
         None | Some(Value::Null) => Some(None),
@@ -145,29 +230,134 @@ pub fn parse(json: &str) -> Result<Settings, Vec<Problem>> {
             problems.push(problem(
                 "websiteURL",
                 format!(
-                    "{} is not allowed; use an http:// or https:// URL without spaces, at most {MAX_URL_CHARS} characters",
+                    "{} is not allowed; use an http:// or https:// URL of printable ASCII without spaces, at most {MAX_URL_CHARS} characters",
                     short(v)
                 ),
             ));
             None
         }
     };
+    let template = match map.get("template") {
+        None => Some(
+            Template::parse(match include_text {
+                Some(false) => template::DEFAULT_PRIVATE,
+                _ => template::DEFAULT,
+            })
+            .expect("the default templates parse"),
+        ),
+        Some(Value::String(source)) if source.chars().count() > segments::MAX_CHARS => {
+            problems.push(problem(
+                "template",
+                format!("is longer than {} characters", segments::MAX_CHARS),
+            ));
+            None
+        }
+        Some(Value::String(source)) => match Template::parse(source) {
+            Ok(t) => Some(t),
+            Err(why) => {
+                problems.push(problem("template", why));
+                None
+            }
+        },
+        Some(v) => {
+            problems.push(problem(
+                "template",
+                format!("must be a string, not {}", json_kind(v)),
+            ));
+            None
+        }
+    };
+    // The fixed part of every body (the template and the link) must leave
+    // room within the segment budget.
+    if let (Some(t), Some(url), Some(max)) = (&template, &website_url, max_segments) {
+        let bare = t.render(&Values {
+            sender: "",
+            count: 99,
+            preview: "",
+            link: url.as_deref().unwrap_or(""),
+        });
+        let used = segments::count(&bare) as u64;
+        if !segments::fits(&bare, max as usize) {
+            problems.push(problem(
+                "template",
+                format!(
+                    "with the link, the template alone takes {used} segments before any name or text; maxSegments is {max}"
+                ),
+            ));
+        }
+    }
 
-    match (account_sid, auth_token, from, delay_seconds, website_url) {
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    match (
+        account_sid,
+        auth_token,
+        from,
+        delay_seconds,
+        website_url,
+        cooldown_minutes,
+        conversation_sms_per_day,
+        recipient_sms_per_day,
+        max_segments,
+        template,
+        include_text,
+    ) {
         (
             Some(account_sid),
             Some(auth_token),
             Some(from),
             Some(delay_seconds),
             Some(website_url),
-        ) if problems.is_empty() => Ok(Settings {
+            Some(cooldown_minutes),
+            Some(conversation_sms_per_day),
+            Some(recipient_sms_per_day),
+            Some(max_segments),
+            Some(template),
+            Some(include_text),
+        ) => Ok(Settings {
             account_sid,
             auth_token,
             from,
             delay_seconds,
             website_url,
+            cooldown_minutes,
+            conversation_sms_per_day,
+            recipient_sms_per_day,
+            max_segments,
+            template,
+            include_text,
         }),
-        _ => Err(problems),
+        // Every missing value recorded a problem above; never trap on it.
+        _ => Err(vec![problem("", "incomplete settings")]),
+    }
+}
+
+/// A whole number in `min..=max`, or `default` when absent.
+fn number(
+    map: &Map<String, Value>,
+    field: &str,
+    default: u64,
+    min: u64,
+    max: u64,
+    unit: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<u64> {
+    match map.get(field) {
+        None => Some(default),
+        Some(v) => match v.as_u64() {
+            Some(n) if (min..=max).contains(&n) => Some(n),
+            _ => {
+                problems.push(problem(
+                    field,
+                    format!(
+                        "{} is not allowed; use a whole number of {unit} from {min} to {max}",
+                        short(v)
+                    ),
+                ));
+                None
+            }
+        },
     }
 }
 
@@ -244,8 +434,8 @@ fn is_web_url(url: &str) -> bool {
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"));
     matches!(rest, Some(host) if !host.is_empty())
-        && url.chars().count() <= MAX_URL_CHARS
-        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+        && url.len() <= MAX_URL_CHARS
+        && url.bytes().all(|b| b.is_ascii_graphic())
 }
 
 fn json_kind(v: &Value) -> &'static str {
@@ -349,6 +539,78 @@ mod tests {
         assert_eq!(fields(&both), ["fromMobileNo"]);
         let local = parse(&format!(r#"{{{base},"fromMobileNo":"4155552671"}}"#)).unwrap_err();
         assert!(local[0].message.contains("E.164"), "{}", local[0].message);
+    }
+
+    #[test]
+    fn limits_templates_and_privacy() {
+        let base = format!(
+            r#""twilioAccountSid":"{SID}","twilioAuthToken":"{TOKEN}","fromMobileNo":"+14155552671""#
+        );
+        let s = parse(&format!("{{{base}}}")).unwrap();
+        assert_eq!(
+            (
+                s.cooldown_minutes,
+                s.conversation_sms_per_day,
+                s.recipient_sms_per_day,
+                s.max_segments
+            ),
+            (120, 2, 20, 1)
+        );
+        assert!(s.include_text);
+        let private = parse(&format!(r#"{{{base},"includeMessageText":false}}"#)).unwrap();
+        assert!(!private.template.uses(crate::template::Field::Preview));
+
+        let problems = parse(&format!(
+            r#"{{{base},"cooldownMinutes":1441,"conversationSmsPerDay":0,"recipientSmsPerDay":2.5,"maxSegments":11,"template":"Hi {{name}}","includeMessageText":"no"}}"#
+        ))
+        .unwrap_err();
+        let mut got = fields(&problems);
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "conversationSmsPerDay",
+                "cooldownMinutes",
+                "includeMessageText",
+                "maxSegments",
+                "recipientSmsPerDay",
+                "template"
+            ]
+        );
+        let template = problems.iter().find(|p| p.field == "template").unwrap();
+        assert!(
+            template.message.contains("unknown placeholder {name}"),
+            "{}",
+            template.message
+        );
+        let segments = problems.iter().find(|p| p.field == "maxSegments").unwrap();
+        assert!(
+            segments.message.contains("from 1 to 10"),
+            "{}",
+            segments.message
+        );
+    }
+
+    #[test]
+    fn a_template_must_leave_room_in_the_budget() {
+        let base = format!(
+            r#""twilioAccountSid":"{SID}","twilioAuthToken":"{TOKEN}","fromMobileNo":"+14155552671""#
+        );
+        let long = "x".repeat(150);
+        let problems = parse(&format!(
+            r#"{{{base},"template":"{long} {{preview}}\n{{link}}","websiteURL":"https://chat.example.com"}}"#
+        ))
+        .unwrap_err();
+        assert_eq!(fields(&problems), ["template"]);
+        assert!(
+            problems[0].message.contains("takes 2 segments"),
+            "{}",
+            problems[0].message
+        );
+        assert!(parse(&format!(
+            r#"{{{base},"template":"{long} {{preview}}\n{{link}}","websiteURL":"https://chat.example.com","maxSegments":2}}"#
+        ))
+        .is_ok());
     }
 
     #[test]

@@ -1,20 +1,16 @@
-//! The one table of timer kinds, and the state keys that go with them.
+//! The one table of timer kinds.
 //!
 //! Every timer the extension sets is a [`Timer`]; its key is the only thing
 //! the host keeps and hands back to `on-timer`. A key that does not parse,
-//! or whose notification is gone, is harmless.
+//! or whose record is gone, is harmless.
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
-
-/// Characters kept as they are in a key part; everything else (notably `/`,
-/// the separator) is percent-encoded, so any id round-trips.
-const PART: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.');
+use crate::keys;
 
 /// Every kind of timer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Timer {
-    /// The delay of the pending notification of `recipient` in
-    /// `conversation` has passed: check and send.
+    /// The pending notification of `recipient` in `conversation` is due:
+    /// its delay has passed, or a cooldown holding it back has ended.
     Deliver {
         conversation: String,
         recipient: String,
@@ -28,49 +24,21 @@ impl Timer {
             Self::Deliver {
                 conversation,
                 recipient,
-            } => join("deliver", conversation, recipient),
+            } => keys::join(&["deliver", conversation, recipient]),
         }
     }
 
     /// The timer a key names, or `None` for a key this extension never sets.
     pub fn parse(key: &str) -> Option<Self> {
-        let mut parts = key.split('/');
-        let kind = parts.next()?;
-        let conversation = decode(parts.next()?)?;
-        let recipient = decode(parts.next()?)?;
-        if parts.next().is_some() {
-            return None;
-        }
-        match kind {
-            "deliver" => Some(Self::Deliver {
+        let parts = keys::split(key)?;
+        match <[String; 3]>::try_from(parts).ok()? {
+            [kind, conversation, recipient] if kind == "deliver" => Some(Self::Deliver {
                 conversation,
                 recipient,
             }),
             _ => None,
         }
     }
-}
-
-/// State key of the pending notification of `recipient` in `conversation`.
-/// One key per notification keeps every event O(1) in the number of
-/// notifications a tenant has pending.
-pub fn pending_key(conversation: &str, recipient: &str) -> String {
-    join("pending", conversation, recipient)
-}
-
-fn join(kind: &str, conversation: &str, recipient: &str) -> String {
-    format!(
-        "{kind}/{}/{}",
-        utf8_percent_encode(conversation, PART),
-        utf8_percent_encode(recipient, PART)
-    )
-}
-
-fn decode(part: &str) -> Option<String> {
-    percent_decode_str(part)
-        .decode_utf8()
-        .ok()
-        .map(|s| s.into_owned())
 }
 
 #[cfg(test)]
@@ -103,11 +71,11 @@ mod tests {
     }
 
     #[test]
-    fn pending_and_timer_keys_differ() {
+    fn timer_keys_are_not_state_keys() {
         let timer = Timer::Deliver {
             conversation: "c".into(),
             recipient: "r".into(),
         };
-        assert_ne!(timer.key(), pending_key("c", "r"));
+        assert_ne!(timer.key(), keys::pending("c", "r"));
     }
 }

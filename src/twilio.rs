@@ -131,13 +131,11 @@ mod tests {
     use crate::settings::Secret;
 
     fn settings(from: Sender) -> Settings {
-        Settings {
-            account_sid: "AC0123456789abcdef0123456789abcdef".into(),
-            auth_token: Secret::new("s3cret"),
+        Settings::new(
+            "AC0123456789abcdef0123456789abcdef",
+            Secret::new("s3cret"),
             from,
-            delay_seconds: 60,
-            website_url: None,
-        }
+        )
     }
 
     #[test]

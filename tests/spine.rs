@@ -97,13 +97,15 @@ async fn offline_unread_message_is_texted_once_after_the_delay() {
     let form: std::collections::HashMap<_, _> = sms[0].form.iter().cloned().collect();
     assert_eq!(form["To"], "+14155552671");
     assert_eq!(form["From"], "+15005550006");
-    assert_eq!(form["Body"], "New message from Alice: dinner at 8?");
+    assert_eq!(form["Body"], "1 new message from Alice: dinner at 8?");
     assert_eq!(sms[0].auth_user.as_deref(), Some(ACCOUNT));
     assert_eq!(sms[0].at, 60_000);
 
-    // The notification is done: state and timers are empty, nothing more is sent.
+    // The notification is done: no pending state, no timer, nothing more is
+    // sent; only the send history (for the limits) stays.
     let tenant = rt.tenant(TENANT);
-    assert!(tenant.lock().unwrap().state.is_empty());
+    let keys: Vec<String> = tenant.lock().unwrap().state.keys().cloned().collect();
+    assert_eq!(keys, ["sent-to/bob", "sent/alice_bob/bob"]);
     assert!(tenant.lock().unwrap().timers.is_empty());
     assert!(rt.advance(3_600_000).await.unwrap().is_empty());
     assert!(rt.traffic.take_sms().is_empty());

@@ -11,6 +11,7 @@ pub fn outcome(outcome: &Outcome) -> Value {
     match outcome {
         Outcome::Scheduled(p) => json!({ "scheduled": pending(p) }),
         Outcome::Updated(p) => json!({ "updated": pending(p) }),
+        Outcome::Deferred(p) => json!({ "deferred": pending(p) }),
         Outcome::Cancelled(c) => json!({ "cancelled": {
             "conversation": c.conversation, "recipient": c.recipient, "read": c.read,
         }}),
@@ -41,6 +42,8 @@ pub fn skip_reason(reason: SkipReason) -> &'static str {
         SkipReason::InvalidContactNumber => "invalid-contact-number",
         SkipReason::NothingPending => "nothing-pending",
         SkipReason::UnknownTimer => "unknown-timer",
+        SkipReason::ConversationDailyLimit => "conversation-daily-limit",
+        SkipReason::RecipientDailyLimit => "recipient-daily-limit",
     }
 }
 

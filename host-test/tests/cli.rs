@@ -29,7 +29,7 @@ fn demo_tells_the_story_with_one_sms() {
     );
     assert!(stdout.contains("To  : +14155552671"), "{stdout}");
     assert!(
-        stdout.contains("Body: New message from Alice: Are we still on for dinner at 8?"),
+        stdout.contains("Body: 1 new message from Alice: Are we still on for dinner at 8?"),
         "{stdout}"
     );
     assert!(stdout.contains("\"cancelled\""), "{stdout}");
