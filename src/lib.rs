@@ -23,3 +23,10 @@ pub mod twilio;
 
 #[cfg(target_arch = "wasm32")]
 mod glue;
+
+/// The driver on an in-memory host, for native tests and benchmarks.
+#[cfg(not(target_arch = "wasm32"))]
+pub mod memory;
+
+#[cfg(test)]
+mod properties;

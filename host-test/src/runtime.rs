@@ -186,26 +186,36 @@ impl Runtime {
             .min()
     }
 
+    /// Fires the earliest timer due at or before `until`, moving the clock
+    /// to its due time; `None` when no timer is due by then. The timer is
+    /// removed before its call (the component may set it again).
+    pub async fn fire_next(&mut self, until: u64) -> Result<Option<Fired>> {
+        let Some((due, tenant, key)) = self.next_due().filter(|(due, ..)| *due <= until) else {
+            return Ok(None);
+        };
+        self.clock.set(due);
+        self.tenant(&tenant).lock().unwrap().timers.remove(&key);
+        let result = self.on_timer(&tenant, &key).await?;
+        Ok(Some(Fired {
+            tenant,
+            key,
+            at: self.clock.now(),
+            result,
+        }))
+    }
+
     /// Moves the clock forward by `ms`, firing every timer that comes due on
-    /// the way, in due order; each fired timer is removed before its call.
+    /// the way, in due order, then leaves the clock at the end.
     pub async fn advance(&mut self, ms: u64) -> Result<Vec<Fired>> {
         let target = self.clock.now().saturating_add(ms);
         let mut fired = Vec::new();
-        while let Some((due, tenant, key)) = self.next_due().filter(|(due, ..)| *due <= target) {
+        while let Some(f) = self.fire_next(target).await? {
             if fired.len() == MAX_FIRES {
                 bail!(
                     "more than {MAX_FIRES} timers came due in one advance; a timer keeps re-arming"
                 );
             }
-            self.clock.set(due);
-            self.tenant(&tenant).lock().unwrap().timers.remove(&key);
-            let result = self.on_timer(&tenant, &key).await?;
-            fired.push(Fired {
-                tenant,
-                key,
-                at: self.clock.now(),
-                result,
-            });
+            fired.push(f);
         }
         self.clock.set(target);
         Ok(fired)

@@ -1,0 +1,128 @@
+//! An in-memory [`Host`] for native tests and benchmarks: the same driver
+//! and core the component runs, without WebAssembly. Not built into the
+//! component.
+
+use crate::driver::{self, Host};
+use crate::model::{Error, Level, Message, Millis, Outcome, Receipt, User};
+use crate::twilio::{Request, Response};
+use std::collections::{BTreeMap, HashMap};
+
+/// Answers a request; the default accepts everything with a fresh SID.
+pub type Twilio = Box<dyn FnMut(&Request) -> Response>;
+
+/// A fired timer: its key, when it fired, and the call's result.
+pub type Fired = (String, Millis, Result<Outcome, Error>);
+
+/// A tenant's host, kept in memory, with a clock that only moves when told.
+pub struct Memory {
+    pub settings: Option<String>,
+    pub users: HashMap<String, User>,
+    pub state: BTreeMap<String, Vec<u8>>,
+    pub timers: BTreeMap<String, Millis>,
+    pub logs: Vec<(Level, String)>,
+    pub now: Millis,
+    /// Every request sent, with the time it was sent.
+    pub requests: Vec<(Millis, Request)>,
+    pub twilio: Twilio,
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        let mut n = 0u64;
+        Self {
+            settings: None,
+            users: HashMap::new(),
+            state: BTreeMap::new(),
+            timers: BTreeMap::new(),
+            logs: Vec::new(),
+            now: 0,
+            requests: Vec::new(),
+            twilio: Box::new(move |_| {
+                n += 1;
+                Response::Http {
+                    status: 201,
+                    body: format!(r#"{{"sid":"SM{n:032x}","status":"queued"}}"#).into_bytes(),
+                }
+            }),
+        }
+    }
+}
+
+impl Memory {
+    pub fn on_message(&mut self, message: &Message) -> Result<Outcome, Error> {
+        driver::on_message(self, message)
+    }
+
+    pub fn on_read(&mut self, receipt: &Receipt) -> Result<Outcome, Error> {
+        driver::on_read(self, receipt)
+    }
+
+    /// Moves the clock forward by `ms`, firing due timers in due order
+    /// (ties by key); at most `max_fires` of them. Returns each fired key,
+    /// the time it fired and what the driver answered.
+    pub fn advance(&mut self, ms: Millis, max_fires: usize) -> Vec<Fired> {
+        let target = self.now.saturating_add(ms);
+        let mut fired = Vec::new();
+        while fired.len() < max_fires {
+            let Some((key, due)) = self
+                .timers
+                .iter()
+                .map(|(k, d)| (k.clone(), *d))
+                .filter(|(_, d)| *d <= target)
+                .min_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)))
+            else {
+                break;
+            };
+            self.now = self.now.max(due);
+            self.timers.remove(&key);
+            let result = driver::on_timer(self, &key);
+            fired.push((key, self.now, result));
+        }
+        self.now = self.now.max(target);
+        fired
+    }
+}
+
+impl Host for Memory {
+    fn settings(&mut self) -> Option<String> {
+        self.settings.clone()
+    }
+
+    fn user(&mut self, uid: &str) -> Option<User> {
+        self.users.get(uid).cloned()
+    }
+
+    fn state_get(&mut self, key: &str) -> Option<Vec<u8>> {
+        self.state.get(key).cloned()
+    }
+
+    fn state_set(&mut self, key: &str, value: &[u8]) -> Result<(), String> {
+        self.state.insert(key.to_owned(), value.to_owned());
+        Ok(())
+    }
+
+    fn state_delete(&mut self, key: &str) {
+        self.state.remove(key);
+    }
+
+    fn timer_set(&mut self, key: &str, due_at: Millis) {
+        self.timers.insert(key.to_owned(), due_at);
+    }
+
+    fn timer_cancel(&mut self, key: &str) {
+        self.timers.remove(key);
+    }
+
+    fn log(&mut self, level: Level, line: &str) {
+        self.logs.push((level, line.to_owned()));
+    }
+
+    fn now(&mut self) -> Millis {
+        self.now
+    }
+
+    fn send(&mut self, request: &Request) -> Response {
+        self.requests.push((self.now, request.clone()));
+        (self.twilio)(request)
+    }
+}
