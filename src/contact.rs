@@ -9,20 +9,32 @@ const MAX_DIGITS: usize = 15;
 /// The shortest numbers in use (country code + subscriber) have 8 digits.
 const MIN_DIGITS: usize = 8;
 
+/// Why there is no number to text: the skip reason, and what exactly is
+/// wrong (for the log; never the number itself).
+pub type Unusable = (SkipReason, &'static str);
+
 /// The recipient's number from their metadata JSON,
 /// `{"@private": {"contactNumber": "+12345678910"}}`, normalised to E.164.
 /// Anything else is a skip with its reason, never a panic.
-pub fn from_metadata(metadata: &str) -> Result<String, SkipReason> {
-    let value: Value = serde_json::from_str(metadata).map_err(|_| SkipReason::NoContactNumber)?;
-    let number = value
-        .get("@private")
-        .and_then(|private| private.get("contactNumber"))
-        .ok_or(SkipReason::NoContactNumber)?;
-    match number {
-        Value::String(s) if s.trim().is_empty() => Err(SkipReason::NoContactNumber),
-        Value::String(s) => normalize(s).map_err(|_| SkipReason::InvalidContactNumber),
-        Value::Null => Err(SkipReason::NoContactNumber),
-        _ => Err(SkipReason::InvalidContactNumber),
+pub fn from_metadata(metadata: &str) -> Result<String, Unusable> {
+    use SkipReason::{InvalidContactNumber as Invalid, NoContactNumber as Missing};
+    let value: Value = serde_json::from_str(metadata)
+        .map_err(|_| (Missing, "the metadata is not JSON (or nested too deeply)"))?;
+    let Value::Object(root) = value else {
+        return Err((Missing, "the metadata is not a JSON object"));
+    };
+    let private = match root.get("@private") {
+        None => return Err((Missing, "the metadata has no @private")),
+        Some(Value::Object(private)) => private,
+        Some(_) => return Err((Missing, "@private is not an object")),
+    };
+    match private.get("contactNumber") {
+        None | Some(Value::Null) => Err((Missing, "@private has no contactNumber")),
+        Some(Value::String(s)) if s.trim().is_empty() => {
+            Err((Missing, "@private.contactNumber is empty"))
+        }
+        Some(Value::String(s)) => normalize(s).map_err(|why| (Invalid, why.describe())),
+        Some(_) => Err((Invalid, "@private.contactNumber is not a string")),
     }
 }
 
@@ -35,6 +47,18 @@ pub enum Invalid {
     BadCharacter,
     /// Too few or too many digits for E.164, or a country code starting 0.
     BadLength,
+}
+
+impl Invalid {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::NoCountryCode => "the number does not start with + and a country code",
+            Self::BadCharacter => {
+                "the number has characters other than digits, spaces, dashes, dots and parentheses"
+            }
+            Self::BadLength => "E.164 numbers have 8 to 15 digits, the first not 0",
+        }
+    }
 }
 
 /// Normalises a phone number written with common separators (spaces,
@@ -128,14 +152,23 @@ mod tests {
                 SkipReason::InvalidContactNumber,
             ),
         ] {
-            assert_eq!(from_metadata(metadata), Err(reason), "{metadata}");
+            assert_eq!(
+                from_metadata(metadata).map_err(|e| e.0),
+                Err(reason),
+                "{metadata}"
+            );
         }
     }
 
     #[test]
     fn deep_metadata_is_a_skip_not_a_crash() {
         let deep = "[".repeat(100_000);
-        assert_eq!(from_metadata(&deep), Err(SkipReason::NoContactNumber));
+        assert_eq!(
+            from_metadata(&deep).map_err(|e| e.0),
+            Err(SkipReason::NoContactNumber)
+        );
+        let (_, why) = from_metadata(r#"{"@private":{"contactNumber":"+1234"}}"#).unwrap_err();
+        assert!(why.contains("8 to 15 digits"), "{why}");
     }
 
     #[test]

@@ -227,13 +227,7 @@ pub fn on_timer(timer: &Timer, check: &Check<'_>) -> Delivery {
     }
     let to = match contact::from_metadata(&user.metadata) {
         Ok(to) => to,
-        Err(reason) => {
-            return drop(
-                reason,
-                Level::Info,
-                "see @private.contactNumber in their metadata".into(),
-            );
-        }
+        Err((reason, why)) => return drop(reason, Level::Info, why.into()),
     };
     if let Some(last) = check.conversation_history.last() {
         let cooldown_ends = last.saturating_add(settings.cooldown_ms());
