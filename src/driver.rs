@@ -3,14 +3,17 @@
 //! product decision. The component's glue implements [`Host`] with the WIT
 //! imports; native tests and benchmarks implement it in memory.
 
+use crate::deliver::{self, Check, Delivery};
 use crate::history::History;
 use crate::keys;
 use crate::model::{
     Effect, Error, Level, Message, Millis, Outcome, Problem, Receipt, SkipReason, User,
 };
-use crate::notify::{self, Check, Delivery, Step};
+use crate::notify::{self, Step};
+use crate::pause::Pause;
 use crate::pending::Pending;
 use crate::settings::{self, Settings};
+use crate::suppression::Suppression;
 use crate::timer::Timer;
 use crate::twilio::{Request, Response};
 
@@ -78,6 +81,12 @@ pub fn on_timer(host: &mut impl Host, key: &str) -> Result<Outcome, Error> {
         host.state_get(&keys::recipient_history(recipient))
             .as_deref(),
     );
+    let suppression = host
+        .state_get(&keys::suppression(recipient))
+        .and_then(|b| Suppression::decode(&b));
+    let pause = host
+        .state_get(&keys::pause())
+        .and_then(|b| Pause::decode(&b));
     let check = Check {
         now: host.now(),
         settings: &settings,
@@ -86,12 +95,27 @@ pub fn on_timer(host: &mut impl Host, key: &str) -> Result<Outcome, Error> {
         sender_name: &sender_name,
         conversation_history: &conversation_history,
         recipient_history: &recipient_history,
+        suppression: suppression.as_ref(),
+        pause: pause.as_ref(),
     };
-    match notify::on_timer(&timer, &check) {
+    match deliver::on_timer(&timer, &check) {
         Delivery::Done(step) => apply(host, step),
-        Delivery::Send { request, to } => {
+        Delivery::Send {
+            before,
+            request,
+            to,
+        } => {
+            // The attempt is on record before the request leaves; if that
+            // write fails, nothing is sent.
+            apply(
+                host,
+                Step {
+                    result: Ok(Outcome::Skipped(SkipReason::NothingPending)),
+                    effects: before,
+                },
+            )?;
             let response = host.send(&request);
-            apply(host, notify::on_response(&timer, &check, &to, &response))
+            apply(host, deliver::on_response(&timer, &check, &to, &response))
         }
     }
 }

@@ -125,15 +125,24 @@ impl Host for Wit {
     }
 
     fn send(&mut self, request: &Request) -> Response {
-        send(request).unwrap_or_else(Response::Transport)
+        send(request)
+            .unwrap_or_else(|(retryable, message)| Response::Transport { retryable, message })
     }
 }
 
 /// Largest write into a WASI output stream the host must accept at once.
 const CHUNK: usize = 4096;
 
+/// Why a request got no response: whether trying again can help, and what.
+type Failure = (bool, String);
+
+/// A failure on our side of the request: retrying would not help.
+fn local(what: String) -> Failure {
+    (false, what)
+}
+
 /// POSTs `request` to Twilio over `wasi:http`, with timeouts.
-fn send(request: &Request) -> Result<Response, String> {
+fn send(request: &Request) -> Result<Response, Failure> {
     let headers = Fields::from_list(&[
         (
             "authorization".into(),
@@ -148,9 +157,9 @@ fn send(request: &Request) -> Result<Response, String> {
             request.body.len().to_string().into_bytes(),
         ),
     ])
-    .map_err(|e| format!("request headers refused: {e:?}"))?;
+    .map_err(|e| local(format!("request headers refused: {e:?}")))?;
     let outgoing = OutgoingRequest::new(headers);
-    let refused = |what: &str| format!("the host refused the request's {what}");
+    let refused = |what: &str| local(format!("the host refused the request's {what}"));
     outgoing
         .set_method(&Method::Post)
         .map_err(|()| refused("method"))?;
@@ -182,52 +191,65 @@ fn send(request: &Request) -> Result<Response, String> {
     let response = match future.get() {
         Some(Ok(Ok(response))) => response,
         Some(Ok(Err(code))) => return Err(error_code(code)),
-        Some(Err(())) | None => return Err("the response was already taken".into()),
+        Some(Err(())) | None => return Err(local("the response was already taken".into())),
     };
     finished?;
     let status = response.status();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .first()
+        .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse().ok());
     let incoming = response
         .consume()
-        .map_err(|()| "the response body was already taken".to_string())?;
+        .map_err(|()| local("the response body was already taken".into()))?;
     let mut bytes = Vec::new();
     {
         let stream = incoming
             .stream()
-            .map_err(|()| "the response body stream was already taken".to_string())?;
+            .map_err(|()| local("the response body stream was already taken".into()))?;
         while bytes.len() < twilio::MAX_RESPONSE_BYTES {
             match stream.blocking_read((twilio::MAX_RESPONSE_BYTES - bytes.len()) as u64) {
                 Ok(chunk) => bytes.extend_from_slice(&chunk),
                 Err(wasip2::io::streams::StreamError::Closed) => break,
-                Err(e) => return Err(format!("reading the response failed: {e:?}")),
+                Err(e) => return Err((true, format!("reading the response failed: {e:?}"))),
             }
         }
     }
     Ok(Response::Http {
         status,
         body: bytes,
+        retry_after,
     })
 }
 
 /// Writes the body in chunks the host must accept; the stream is dropped
 /// before the body is finished, as WASI requires.
-fn write_body(body: &OutgoingBody, bytes: &[u8]) -> Result<(), String> {
+fn write_body(body: &OutgoingBody, bytes: &[u8]) -> Result<(), Failure> {
     let stream = body
         .write()
-        .map_err(|()| "the host refused the request's body stream".to_string())?;
+        .map_err(|()| local("the host refused the request's body stream".into()))?;
     for chunk in bytes.chunks(CHUNK) {
         stream
             .blocking_write_and_flush(chunk)
-            .map_err(|e| format!("writing the request body failed: {e:?}"))?;
+            .map_err(|e| (true, format!("writing the request body failed: {e:?}")))?;
     }
     Ok(())
 }
 
-fn error_code(code: ErrorCode) -> String {
+/// A `wasi:http` error code, and whether it is worth another attempt: a
+/// request the host denies or cannot even form never is.
+fn error_code(code: ErrorCode) -> Failure {
     match code {
-        ErrorCode::HttpRequestDenied => "the host denied the request".into(),
-        ErrorCode::ConnectionTimeout => "connecting to Twilio timed out".into(),
-        ErrorCode::ConnectionReadTimeout => "Twilio did not answer in time".into(),
-        other => format!("HTTP request failed: {other:?}"),
+        ErrorCode::HttpRequestDenied => (false, "the host denied the request".into()),
+        ErrorCode::HttpRequestUriInvalid
+        | ErrorCode::HttpRequestMethodInvalid
+        | ErrorCode::ConfigurationError => {
+            (false, format!("the host cannot send the request: {code:?}"))
+        }
+        ErrorCode::ConnectionTimeout => (true, "connecting to Twilio timed out".into()),
+        ErrorCode::ConnectionReadTimeout => (true, "Twilio did not answer in time".into()),
+        other => (true, format!("HTTP request failed: {other:?}")),
     }
 }
 
@@ -266,12 +288,49 @@ fn convert(result: Result<model::Outcome, model::Error>) -> Result<types::Outcom
                 conversation,
                 recipient,
                 sid,
+                status,
                 unread,
             } => types::Outcome::Sent(types::Sent {
                 conversation,
                 recipient,
                 sid,
+                status,
                 unread,
+            }),
+            model::Outcome::Retrying {
+                conversation,
+                recipient,
+                attempt,
+                due_at,
+                error,
+            } => types::Outcome::Retrying(types::Retry {
+                conversation,
+                recipient,
+                attempt,
+                due_at,
+                error: twilio_error(error),
+            }),
+            model::Outcome::Failed {
+                conversation,
+                recipient,
+                attempts,
+                error,
+            } => types::Outcome::Failed(types::Failure {
+                conversation,
+                recipient,
+                attempts,
+                error: twilio_error(error),
+            }),
+            model::Outcome::Paused {
+                conversation,
+                recipient,
+                until,
+                error,
+            } => types::Outcome::Paused(types::Pause {
+                conversation,
+                recipient,
+                until,
+                error: twilio_error(error),
             }),
             model::Outcome::Skipped(reason) => types::Outcome::Skipped(skip(reason)),
         }),
@@ -280,13 +339,16 @@ fn convert(result: Result<model::Outcome, model::Error>) -> Result<types::Outcom
                 types::Error::InvalidSettings(ps.into_iter().map(problem).collect())
             }
             model::Error::InvalidInput(what) => types::Error::InvalidInput(what),
-            model::Error::Twilio(e) => types::Error::Twilio(types::TwilioError {
-                status: e.status,
-                code: e.code,
-                message: e.message,
-            }),
             model::Error::Host(what) => types::Error::Host(what),
         }),
+    }
+}
+
+fn twilio_error(e: model::TwilioError) -> types::TwilioError {
+    types::TwilioError {
+        status: e.status,
+        code: e.code,
+        message: e.message,
     }
 }
 
@@ -304,5 +366,7 @@ fn skip(reason: model::SkipReason) -> types::SkipReason {
         S::UnknownTimer => types::SkipReason::UnknownTimer,
         S::ConversationDailyLimit => types::SkipReason::ConversationDailyLimit,
         S::RecipientDailyLimit => types::SkipReason::RecipientDailyLimit,
+        S::OptedOut => types::SkipReason::OptedOut,
+        S::UndeliverableNumber => types::SkipReason::UndeliverableNumber,
     }
 }

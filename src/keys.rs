@@ -25,6 +25,17 @@ pub fn recipient_history(recipient: &str) -> String {
     join(&["sent-to", recipient])
 }
 
+/// Why `recipient`'s number must not be texted (replied STOP, or not a
+/// mobile), with the number it applies to.
+pub fn suppression(recipient: &str) -> String {
+    join(&["suppressed", recipient])
+}
+
+/// The tenant's pause after Twilio refused its credentials.
+pub fn pause() -> String {
+    "paused".to_owned()
+}
+
 /// `kind/part/part…`, each part percent-encoded.
 pub fn join(parts: &[&str]) -> String {
     let mut key = String::new();
@@ -68,6 +79,8 @@ mod tests {
             conversation_history("c", "r"),
             recipient_history("r"),
             pending("c/r", ""),
+            suppression("r"),
+            pause(),
         ];
         for (i, a) in keys.iter().enumerate() {
             for b in &keys[i + 1..] {

@@ -8,15 +8,18 @@
 //! to the WIT contract in `wit/`.
 
 pub mod contact;
+pub mod deliver;
 pub mod driver;
 pub mod history;
 pub mod keys;
 pub mod model;
 pub mod notify;
+pub mod pause;
 pub mod pending;
 pub mod render;
 pub mod segments;
 pub mod settings;
+pub mod suppression;
 pub mod template;
 pub mod timer;
 pub mod twilio;

@@ -42,6 +42,7 @@ impl Default for Memory {
                 Response::Http {
                     status: 201,
                     body: format!(r#"{{"sid":"SM{n:032x}","status":"queued"}}"#).into_bytes(),
+                    retry_after: None,
                 }
             }),
         }

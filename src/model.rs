@@ -91,6 +91,8 @@ pub enum SkipReason {
     UnknownTimer,
     ConversationDailyLimit,
     RecipientDailyLimit,
+    OptedOut,
+    UndeliverableNumber,
 }
 
 impl SkipReason {
@@ -108,6 +110,8 @@ impl SkipReason {
             Self::UnknownTimer => "unknown-timer",
             Self::ConversationDailyLimit => "conversation-daily-limit",
             Self::RecipientDailyLimit => "recipient-daily-limit",
+            Self::OptedOut => "opted-out",
+            Self::UndeliverableNumber => "undeliverable-number",
         }
     }
 }
@@ -128,7 +132,33 @@ pub enum Outcome {
         conversation: String,
         recipient: String,
         sid: String,
+        /// Twilio's status for the message (`queued`, `accepted`, …).
+        status: String,
         unread: u32,
+    },
+    /// Twilio asked us to come back later: attempt `attempt` failed, the
+    /// next is at `due_at`.
+    Retrying {
+        conversation: String,
+        recipient: String,
+        attempt: u32,
+        due_at: Millis,
+        error: TwilioError,
+    },
+    /// The notification was given up: the last error says why.
+    Failed {
+        conversation: String,
+        recipient: String,
+        attempts: u32,
+        error: TwilioError,
+    },
+    /// The tenant's sending is paused until `until` (its credentials were
+    /// refused); the notification waits and is tried again then.
+    Paused {
+        conversation: String,
+        recipient: String,
+        until: Millis,
+        error: TwilioError,
     },
     Skipped(SkipReason),
 }
@@ -141,7 +171,7 @@ pub struct Problem {
 }
 
 /// Twilio's refusal, or a failure to reach it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TwilioError {
     /// HTTP status; 0 when no response arrived.
     pub status: u16,
@@ -154,7 +184,6 @@ pub struct TwilioError {
 pub enum Error {
     InvalidSettings(Vec<Problem>),
     InvalidInput(String),
-    Twilio(TwilioError),
     Host(String),
 }
 

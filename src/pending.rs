@@ -39,6 +39,18 @@ pub struct Pending {
     /// older than every entry.
     #[serde(rename = "f", default, skip_serializing_if = "is_zero")]
     pub forgotten: u32,
+    /// Attempts made to send it so far.
+    #[serde(rename = "a", default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
+    /// An attempt started and has not finished: written before the request
+    /// leaves, cleared when its answer is recorded. Found set, it means the
+    /// call was cut off mid-send and Twilio may have the SMS already.
+    #[serde(rename = "x", default, skip_serializing_if = "is_false")]
+    pub in_flight: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -52,6 +64,8 @@ impl Pending {
             due_at,
             entries: Vec::new(),
             forgotten: 0,
+            attempts: 0,
+            in_flight: false,
         }
     }
 

@@ -28,21 +28,28 @@ pub const MAX_CONVERSATION_SMS_PER_DAY: u64 = 100;
 pub const MAX_RECIPIENT_SMS_PER_DAY: u64 = 1000;
 /// Longest SMS allowed, in segments (each billed as one SMS).
 pub const MAX_SEGMENTS: u64 = 10;
+/// Attempts per notification when Twilio asks us to come back later.
+pub const DEFAULT_MAX_ATTEMPTS: u64 = 5;
+pub const MAX_ATTEMPTS: u64 = 10;
 
 /// Every field the settings accept; anything else is a problem.
 const FIELDS: &[&str] = &[
     "twilioAccountSid",
     "twilioAuthToken",
+    "twilioApiKeySid",
+    "twilioApiKeySecret",
     "fromMobileNo",
     "messagingServiceSid",
     "delaySeconds",
-    "websiteURL",
     "cooldownMinutes",
     "conversationSmsPerDay",
     "recipientSmsPerDay",
     "maxSegments",
     "template",
     "includeMessageText",
+    "websiteURL",
+    "statusCallbackURL",
+    "maxAttempts",
 ];
 
 /// The Twilio auth token. Its `Debug` never shows it, so a settings value can
@@ -67,6 +74,14 @@ impl core::fmt::Debug for Secret {
     }
 }
 
+/// How requests authenticate: the account's auth token, or an API key
+/// (`SK…` and its secret), which can be revoked on its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credentials {
+    AuthToken(Secret),
+    ApiKey { sid: String, secret: Secret },
+}
+
 /// Who the SMS comes from: a phone number, or a Twilio Messaging Service
 /// that picks one.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,8 +94,11 @@ pub enum Sender {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     pub account_sid: String,
-    pub auth_token: Secret,
+    pub credentials: Credentials,
     pub from: Sender,
+    /// Passed to Twilio as `StatusCallback`.
+    pub status_callback: Option<String>,
+    pub max_attempts: u64,
     pub delay_seconds: u64,
     pub website_url: Option<String>,
     pub cooldown_minutes: u64,
@@ -93,11 +111,13 @@ pub struct Settings {
 
 impl Settings {
     /// Settings with every default, for the given credentials and sender.
-    pub fn new(account_sid: &str, auth_token: Secret, from: Sender) -> Self {
+    pub fn new(account_sid: &str, credentials: Credentials, from: Sender) -> Self {
         Self {
             account_sid: account_sid.to_owned(),
-            auth_token,
+            credentials,
             from,
+            status_callback: None,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
             delay_seconds: DEFAULT_DELAY_SECONDS,
             website_url: None,
             cooldown_minutes: DEFAULT_COOLDOWN_MINUTES,
@@ -154,18 +174,7 @@ pub fn parse(json: &str) -> Result<Settings, Vec<Problem>> {
             None
         }
     });
-    // The token is checked for presence and shape only, and never quoted.
-    let auth_token = required_str(&map, "twilioAuthToken", &mut problems).and_then(|token| {
-        if token.trim().is_empty() || token.chars().any(char::is_whitespace) {
-            problems.push(problem(
-                "twilioAuthToken",
-                "must be the account's auth token: non-empty, without spaces",
-            ));
-            None
-        } else {
-            Some(Secret::new(token))
-        }
-    });
+    let credentials = credentials(&map, &mut problems);
     let from = sender(&map, &mut problems);
     let delay_seconds = number(
         &map,
@@ -223,20 +232,17 @@ pub fn parse(json: &str) -> Result<Settings, Vec<Problem>> {
             None
         }
     };
-    let website_url = match map.get("websiteURL") {
-        None | Some(Value::Null) => Some(None),
-        Some(Value::String(url)) if is_web_url(url) => Some(Some(url.clone())),
-        Some(v) => {
-            problems.push(problem(
-                "websiteURL",
-                format!(
-                    "{} is not allowed; use an http:// or https:// URL of printable ASCII without spaces, at most {MAX_URL_CHARS} characters",
-                    short(v)
-                ),
-            ));
-            None
-        }
-    };
+    let website_url = url(&map, "websiteURL", &mut problems);
+    let status_callback = url(&map, "statusCallbackURL", &mut problems);
+    let max_attempts = number(
+        &map,
+        "maxAttempts",
+        DEFAULT_MAX_ATTEMPTS,
+        1,
+        MAX_ATTEMPTS,
+        "attempts",
+        &mut problems,
+    );
     let template = match map.get("template") {
         None => Some(
             Template::parse(match include_text {
@@ -292,8 +298,10 @@ pub fn parse(json: &str) -> Result<Settings, Vec<Problem>> {
     }
     match (
         account_sid,
-        auth_token,
+        credentials,
         from,
+        status_callback,
+        max_attempts,
         delay_seconds,
         website_url,
         cooldown_minutes,
@@ -305,8 +313,10 @@ pub fn parse(json: &str) -> Result<Settings, Vec<Problem>> {
     ) {
         (
             Some(account_sid),
-            Some(auth_token),
+            Some(credentials),
             Some(from),
+            Some(status_callback),
+            Some(max_attempts),
             Some(delay_seconds),
             Some(website_url),
             Some(cooldown_minutes),
@@ -317,8 +327,10 @@ pub fn parse(json: &str) -> Result<Settings, Vec<Problem>> {
             Some(include_text),
         ) => Ok(Settings {
             account_sid,
-            auth_token,
+            credentials,
             from,
+            status_callback,
+            max_attempts,
             delay_seconds,
             website_url,
             cooldown_minutes,
@@ -358,6 +370,72 @@ fn number(
                 None
             }
         },
+    }
+}
+
+/// The auth token, or an API key and its secret; secrets are checked for
+/// presence and shape only, and never quoted.
+fn credentials(map: &Map<String, Value>, problems: &mut Vec<Problem>) -> Option<Credentials> {
+    let secret = |field: &str, problems: &mut Vec<Problem>| {
+        required_str(map, field, problems).and_then(|value| {
+            if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                problems.push(problem(field, "must be non-empty, without spaces"));
+                None
+            } else {
+                Some(Secret::new(value))
+            }
+        })
+    };
+    let key = map.contains_key("twilioApiKeySid") || map.contains_key("twilioApiKeySecret");
+    match (map.contains_key("twilioAuthToken"), key) {
+        (true, true) => {
+            problems.push(problem(
+                "twilioAuthToken",
+                "set either twilioAuthToken or twilioApiKeySid with twilioApiKeySecret, not both",
+            ));
+            None
+        }
+        (false, true) => {
+            let sid = required_str(map, "twilioApiKeySid", problems).and_then(|sid| {
+                if is_sid(sid, "SK") {
+                    Some(sid.to_owned())
+                } else {
+                    problems.push(problem(
+                        "twilioApiKeySid",
+                        "must be \"SK\" followed by 32 hexadecimal digits",
+                    ));
+                    None
+                }
+            });
+            let secret = secret("twilioApiKeySecret", problems);
+            Some(Credentials::ApiKey {
+                sid: sid?,
+                secret: secret?,
+            })
+        }
+        _ => secret("twilioAuthToken", problems).map(Credentials::AuthToken),
+    }
+}
+
+/// An optional http(s) URL.
+fn url(
+    map: &Map<String, Value>,
+    field: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<Option<String>> {
+    match map.get(field) {
+        None | Some(Value::Null) => Some(None),
+        Some(Value::String(url)) if is_web_url(url) => Some(Some(url.clone())),
+        Some(v) => {
+            problems.push(problem(
+                field,
+                format!(
+                    "{} is not allowed; use an http:// or https:// URL of printable ASCII without spaces, at most {MAX_URL_CHARS} characters",
+                    short(v)
+                ),
+            ));
+            None
+        }
     }
 }
 
@@ -483,7 +561,8 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(s.account_sid, SID);
-        assert_eq!(s.auth_token.expose(), TOKEN);
+        assert_eq!(s.credentials, Credentials::AuthToken(Secret::new(TOKEN)));
+        assert_eq!(s.max_attempts, DEFAULT_MAX_ATTEMPTS);
         assert_eq!(s.from, Sender::Number("+14155552671".into()));
         assert_eq!(s.delay_seconds, DEFAULT_DELAY_SECONDS);
         assert_eq!(s.website_url, None);
@@ -622,6 +701,26 @@ mod tests {
         let problems = parse(&json).unwrap_err();
         assert_eq!(fields(&problems), ["twilioAuthToken"]);
         assert!(problems.iter().all(|p| !p.message.contains("secret")));
+        let key_sid = "SK0123456789abcdef0123456789abcdef";
+        let key = parse(&format!(
+            r#"{{"twilioAccountSid":"{SID}","twilioApiKeySid":"{key_sid}","twilioApiKeySecret":"k-secret","fromMobileNo":"+14155552671","statusCallbackURL":"https://hooks.example.com/s"}}"#
+        ))
+        .unwrap();
+        assert_eq!(
+            key.credentials,
+            Credentials::ApiKey {
+                sid: key_sid.into(),
+                secret: Secret::new("k-secret")
+            }
+        );
+        assert!(!format!("{key:?}").contains("k-secret"));
+        let half = parse(&format!(
+            r#"{{"twilioAccountSid":"{SID}","twilioApiKeySid":"SKnope","fromMobileNo":"+14155552671"}}"#
+        ))
+        .unwrap_err();
+        let mut got = fields(&half);
+        got.sort();
+        assert_eq!(got, ["twilioApiKeySecret", "twilioApiKeySid"]);
         let ok = parse(&json.replace(bad, TOKEN)).unwrap();
         assert!(!format!("{ok:?}").contains(TOKEN));
     }

@@ -5,7 +5,7 @@
 //! `MessagingServiceSid`) and `Body`; `201` with JSON carrying `sid`.
 
 use crate::model::TwilioError;
-use crate::settings::{Sender, Settings};
+use crate::settings::{Credentials, Sender, Settings};
 use base64::Engine as _;
 use serde::Deserialize;
 
@@ -49,7 +49,14 @@ pub fn create_message(settings: &Settings, to: &str, body: &str) -> Request {
         Sender::Service(sid) => form.append_pair("MessagingServiceSid", sid),
     };
     form.append_pair("Body", body);
-    let credentials = format!("{}:{}", settings.account_sid, settings.auth_token.expose());
+    if let Some(url) = &settings.status_callback {
+        form.append_pair("StatusCallback", url);
+    }
+    let (user, secret) = match &settings.credentials {
+        Credentials::AuthToken(token) => (settings.account_sid.as_str(), token),
+        Credentials::ApiKey { sid, secret } => (sid.as_str(), secret),
+    };
+    let credentials = format!("{user}:{}", secret.expose());
     Request {
         path: format!(
             "/2010-04-01/Accounts/{}/Messages.json",
@@ -69,23 +76,48 @@ pub enum Response {
     Http {
         status: u16,
         body: Vec<u8>,
+        /// `Retry-After`, in seconds, when the response carried one.
+        retry_after: Option<u64>,
     },
-    /// The request never got an answer (denied, refused, timed out…).
-    Transport(String),
+    /// The request never got an answer.
+    Transport {
+        /// Whether trying again later can help (a refused connection or a
+        /// timeout can; a request the host denies cannot).
+        retryable: bool,
+        message: String,
+    },
 }
 
-/// What a response means.
+/// What a response means for the notification.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
-    /// Twilio accepted the message.
-    Accepted { sid: String },
-    /// Anything else, with Twilio's code when it gave one.
-    Failed(TwilioError),
+    /// Twilio accepted the message: its SID and status (`queued`, …).
+    Accepted { sid: String, status: String },
+    /// Worth another attempt later: rate limits (429, code 20429), server
+    /// errors (5xx), connection failures and timeouts. `after_ms` is the
+    /// server's `Retry-After`, when it gave one.
+    Retry {
+        error: TwilioError,
+        after_ms: Option<u64>,
+    },
+    /// The number can never receive from us: invalid (21211), not a mobile
+    /// (21614), not SMS-capable (21635). Remembered for the recipient.
+    Undeliverable(TwilioError),
+    /// The recipient replied STOP (21610). Remembered for the recipient.
+    OptedOut(TwilioError),
+    /// The tenant's credentials are wrong (401, code 20003): nothing can be
+    /// sent until they are fixed.
+    Unauthorized(TwilioError),
+    /// Refused for this message; trying again would fail the same way
+    /// (21612, 21408, 21617 body too long, other 4xx, a denied request).
+    Rejected(TwilioError),
 }
 
 #[derive(Deserialize)]
 struct Created {
     sid: String,
+    #[serde(default)]
+    status: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -96,44 +128,76 @@ struct Refusal {
 
 /// Reads a response.
 pub fn classify(response: &Response) -> Verdict {
-    match response {
-        Response::Transport(why) => Verdict::Failed(TwilioError {
-            status: 0,
-            code: None,
-            message: why.clone(),
-        }),
-        Response::Http { status: 201, body } => match serde_json::from_slice::<Created>(body) {
-            Ok(created) if created.sid.starts_with("SM") || created.sid.starts_with("MM") => {
-                Verdict::Accepted { sid: created.sid }
-            }
-            _ => Verdict::Failed(TwilioError {
-                status: 201,
+    let (status, body, retry_after) = match response {
+        Response::Transport { retryable, message } => {
+            let error = TwilioError {
+                status: 0,
                 code: None,
-                message: "201 without a message SID in the body".into(),
-            }),
-        },
-        Response::Http { status, body } => {
-            let refusal = serde_json::from_slice::<Refusal>(body).ok();
-            Verdict::Failed(TwilioError {
-                status: *status,
-                code: refusal.as_ref().and_then(|r| r.code),
-                message: refusal
-                    .and_then(|r| r.message)
-                    .unwrap_or_else(|| format!("HTTP {status} without a Twilio error body")),
-            })
+                message: message.clone(),
+            };
+            return if *retryable {
+                Verdict::Retry {
+                    error,
+                    after_ms: None,
+                }
+            } else {
+                Verdict::Rejected(error)
+            };
         }
+        Response::Http {
+            status,
+            body,
+            retry_after,
+        } => (*status, body, *retry_after),
+    };
+    if status == 201 {
+        return match serde_json::from_slice::<Created>(body) {
+            Ok(created) if created.sid.starts_with("SM") || created.sid.starts_with("MM") => {
+                Verdict::Accepted {
+                    sid: created.sid,
+                    status: created.status.unwrap_or_else(|| "unknown".into()),
+                }
+            }
+            // Twilio took the request but the answer is unreadable: it may
+            // well send it, so it must not be retried (at most once).
+            _ => Verdict::Rejected(TwilioError {
+                status,
+                code: None,
+                message: "201 without a message SID in the body; not retried, to never send twice"
+                    .into(),
+            }),
+        };
+    }
+    let refusal = serde_json::from_slice::<Refusal>(body).ok();
+    let code = refusal.as_ref().and_then(|r| r.code);
+    let error = TwilioError {
+        status,
+        code,
+        message: refusal
+            .and_then(|r| r.message)
+            .unwrap_or_else(|| format!("HTTP {status} without a Twilio error body")),
+    };
+    match (status, code) {
+        (_, Some(21610)) => Verdict::OptedOut(error),
+        (_, Some(21211 | 21614 | 21635)) => Verdict::Undeliverable(error),
+        (401, _) | (_, Some(20003)) => Verdict::Unauthorized(error),
+        (429, _) | (_, Some(20429)) | (500..=599, _) => Verdict::Retry {
+            error,
+            after_ms: retry_after.map(|s| s.saturating_mul(1000)),
+        },
+        _ => Verdict::Rejected(error),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Secret;
+    use crate::settings::{Credentials, Secret};
 
     fn settings(from: Sender) -> Settings {
         Settings::new(
             "AC0123456789abcdef0123456789abcdef",
-            Secret::new("s3cret"),
+            Credentials::AuthToken(Secret::new("s3cret")),
             from,
         )
     }
@@ -168,6 +232,31 @@ mod tests {
     }
 
     #[test]
+    fn an_api_key_replaces_the_account_in_basic_auth() {
+        let mut s = settings(Sender::Number("+14155552671".into()));
+        s.credentials = Credentials::ApiKey {
+            sid: "SK0123456789abcdef0123456789abcdef".into(),
+            secret: Secret::new("k3y"),
+        };
+        s.status_callback = Some("https://hooks.example.com/sms".into());
+        let r = create_message(&s, "+12345678910", "x");
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(r.authorization.strip_prefix("Basic ").unwrap())
+            .unwrap();
+        assert_eq!(decoded, b"SK0123456789abcdef0123456789abcdef:k3y");
+        assert!(
+            r.path
+                .contains("/Accounts/AC0123456789abcdef0123456789abcdef/")
+        );
+        assert!(
+            r.body
+                .ends_with("&StatusCallback=https%3A%2F%2Fhooks.example.com%2Fsms"),
+            "{}",
+            r.body
+        );
+    }
+
+    #[test]
     fn a_service_replaces_from() {
         let r = create_message(
             &settings(Sender::Service("MG0123456789abcdef0123456789abcdef".into())),
@@ -178,46 +267,95 @@ mod tests {
         assert!(!r.body.contains("From="));
     }
 
+    fn http(status: u16, body: &str) -> Response {
+        Response::Http {
+            status,
+            body: body.as_bytes().to_vec(),
+            retry_after: None,
+        }
+    }
+
+    fn refusal(status: u16, code: u32) -> Response {
+        http(
+            status,
+            &format!(r#"{{"code":{code},"message":"m","more_info":"x","status":{status}}}"#),
+        )
+    }
+
     #[test]
-    fn responses_are_classified() {
-        let ok = Response::Http {
-            status: 201,
-            body: br#"{"sid":"SM0123","status":"queued"}"#.to_vec(),
-        };
+    fn success_carries_sid_and_status() {
         assert_eq!(
-            classify(&ok),
+            classify(&http(201, r#"{"sid":"SM0123","status":"queued"}"#)),
             Verdict::Accepted {
-                sid: "SM0123".into()
+                sid: "SM0123".into(),
+                status: "queued".into()
             }
         );
-        let refused = Response::Http {
-            status: 400,
-            body: br#"{"code":21211,"message":"Invalid 'To' Phone Number","more_info":"x","status":400}"#.to_vec(),
+        // Accepted but unreadable: never retried.
+        assert!(matches!(classify(&http(201, "{}")), Verdict::Rejected(_)));
+    }
+
+    #[test]
+    fn every_error_class() {
+        let kind = |r: &Response| match classify(r) {
+            Verdict::Accepted { .. } => "accepted",
+            Verdict::Retry { .. } => "retry",
+            Verdict::Undeliverable(_) => "undeliverable",
+            Verdict::OptedOut(_) => "opted-out",
+            Verdict::Unauthorized(_) => "unauthorized",
+            Verdict::Rejected(_) => "rejected",
+        };
+        for (response, want) in [
+            (refusal(429, 20429), "retry"),
+            (http(429, ""), "retry"),
+            (http(500, "<html>"), "retry"),
+            (http(503, ""), "retry"),
+            (refusal(400, 21211), "undeliverable"),
+            (refusal(400, 21614), "undeliverable"),
+            (refusal(400, 21635), "undeliverable"),
+            (refusal(400, 21610), "opted-out"),
+            (refusal(401, 20003), "unauthorized"),
+            (http(401, ""), "unauthorized"),
+            (refusal(400, 21612), "rejected"),
+            (refusal(400, 21408), "rejected"),
+            (refusal(400, 21617), "rejected"),
+            (http(404, "not json"), "rejected"),
+            (
+                Response::Transport {
+                    retryable: true,
+                    message: "timed out".into(),
+                },
+                "retry",
+            ),
+            (
+                Response::Transport {
+                    retryable: false,
+                    message: "denied".into(),
+                },
+                "rejected",
+            ),
+        ] {
+            assert_eq!(kind(&response), want, "{response:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_is_kept_and_errors_carry_twilios_words() {
+        let r = Response::Http {
+            status: 429,
+            body: br#"{"code":20429,"message":"Too Many Requests"}"#.to_vec(),
+            retry_after: Some(7),
         };
         assert_eq!(
-            classify(&refused),
-            Verdict::Failed(TwilioError {
-                status: 400,
-                code: Some(21211),
-                message: "Invalid 'To' Phone Number".into()
-            })
+            classify(&r),
+            Verdict::Retry {
+                error: TwilioError {
+                    status: 429,
+                    code: Some(20429),
+                    message: "Too Many Requests".into()
+                },
+                after_ms: Some(7_000)
+            }
         );
-        let garbage = Response::Http {
-            status: 503,
-            body: b"<html>".to_vec(),
-        };
-        assert!(matches!(
-            classify(&garbage),
-            Verdict::Failed(TwilioError {
-                status: 503,
-                code: None,
-                ..
-            })
-        ));
-        let no_sid = Response::Http {
-            status: 201,
-            body: b"{}".to_vec(),
-        };
-        assert!(matches!(classify(&no_sid), Verdict::Failed(_)));
     }
 }

@@ -2,7 +2,7 @@
 //! receives, what the host denies, and what never leaks.
 
 use host_test::bindings::sms_notification::extension::types::{
-    ConversationKind, Error, Message, MessageFormat, Outcome, Presence, SkipReason, User,
+    ConversationKind, Message, MessageFormat, Outcome, Presence, SkipReason, User,
 };
 use host_test::outbound::{Mode, Policy};
 use host_test::runtime::Runtime;
@@ -84,7 +84,7 @@ async fn offline_unread_message_is_texted_once_after_the_delay() {
 
     let fired = rt.advance(1).await.unwrap();
     assert_eq!(fired.len(), 1);
-    let Ok(Outcome::Sent(sent)) = &fired[0].result else {
+    let Ok(Ok(Outcome::Sent(sent))) = &fired[0].result else {
         panic!("expected sent, got {:?}", fired[0].result)
     };
     assert!(
@@ -182,7 +182,7 @@ async fn each_reason_not_to_text_is_reported() {
     let fired = rt.advance(60_000).await.unwrap();
     assert!(matches!(
         fired[0].result,
-        Ok(Outcome::Skipped(SkipReason::RecipientOnline))
+        Ok(Ok(Outcome::Skipped(SkipReason::RecipientOnline)))
     ));
 
     // No number.
@@ -194,7 +194,7 @@ async fn each_reason_not_to_text_is_reported() {
     let fired = rt.advance(60_000).await.unwrap();
     assert!(matches!(
         fired[0].result,
-        Ok(Outcome::Skipped(SkipReason::NoContactNumber))
+        Ok(Ok(Outcome::Skipped(SkipReason::NoContactNumber)))
     ));
 
     // Group conversation.
@@ -244,9 +244,10 @@ async fn a_request_to_any_other_host_is_denied() {
         .unwrap()
         .unwrap();
     let fired = rt.advance(60_000).await.unwrap();
-    let Err(Error::Twilio(e)) = &fired[0].result else {
-        panic!("expected a Twilio error, got {:?}", fired[0].result)
+    let Ok(Ok(Outcome::Failed(failure))) = &fired[0].result else {
+        panic!("expected a failed outcome, got {:?}", fired[0].result)
     };
+    let e = &failure.error;
     assert_eq!(e.status, 0);
     assert!(e.message.contains("denied"), "{}", e.message);
     assert!(rt.traffic.take_sms().is_empty());

@@ -177,7 +177,10 @@ pub async fn story(out: &mut dyn Write, twilio: Twilio) -> Result<()> {
     let fired = rt.advance(60_000).await?;
     for f in &fired {
         writeln!(out, "{} timer {:?} fires", clock(f.at), f.key)?;
-        writeln!(out, "        on-timer -> {}", result_json(&f.result))?;
+        match &f.result {
+            Ok(result) => writeln!(out, "        on-timer -> {}", result_json(result))?,
+            Err(trap) => writeln!(out, "        on-timer trapped: {trap:#}")?,
+        }
     }
     for sms in rt.traffic.take_sms() {
         writeln!(out, "        Twilio received {} {}", sms.method, sms.url)?;
@@ -188,7 +191,7 @@ pub async fn story(out: &mut dyn Write, twilio: Twilio) -> Result<()> {
     }
     let sent = fired
         .iter()
-        .filter(|f| matches!(f.result, Ok(Outcome::Sent(_))))
+        .filter(|f| matches!(f.result, Ok(Ok(Outcome::Sent(_)))))
         .count();
     if sent != 1 {
         wasmtime::bail!("expected exactly one SMS after the delay, got {sent}");

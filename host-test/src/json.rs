@@ -2,9 +2,9 @@
 //! Names follow the WIT (kebab-case variants, snake_case fields).
 
 use crate::bindings::sms_notification::extension::types::{
-    Error, Outcome, Pending, Problem, SkipReason,
+    Error, Outcome, Pending, Problem, SkipReason, TwilioError,
 };
-use crate::outbound::Sms;
+use crate::outbound::{Answer, Sms};
 use serde_json::{Value, json};
 
 pub fn outcome(outcome: &Outcome) -> Value {
@@ -16,7 +16,20 @@ pub fn outcome(outcome: &Outcome) -> Value {
             "conversation": c.conversation, "recipient": c.recipient, "read": c.read,
         }}),
         Outcome::Sent(s) => json!({ "sent": {
-            "conversation": s.conversation, "recipient": s.recipient, "sid": s.sid, "unread": s.unread,
+            "conversation": s.conversation, "recipient": s.recipient, "sid": s.sid,
+            "status": s.status, "unread": s.unread,
+        }}),
+        Outcome::Retrying(r) => json!({ "retrying": {
+            "conversation": r.conversation, "recipient": r.recipient, "attempt": r.attempt,
+            "due_at": r.due_at, "error": twilio_error(&r.error),
+        }}),
+        Outcome::Failed(f) => json!({ "failed": {
+            "conversation": f.conversation, "recipient": f.recipient, "attempts": f.attempts,
+            "error": twilio_error(&f.error),
+        }}),
+        Outcome::Paused(p) => json!({ "paused": {
+            "conversation": p.conversation, "recipient": p.recipient, "until": p.until,
+            "error": twilio_error(&p.error),
         }}),
         Outcome::Skipped(reason) => json!({ "skipped": skip_reason(*reason) }),
     }
@@ -44,6 +57,8 @@ pub fn skip_reason(reason: SkipReason) -> &'static str {
         SkipReason::UnknownTimer => "unknown-timer",
         SkipReason::ConversationDailyLimit => "conversation-daily-limit",
         SkipReason::RecipientDailyLimit => "recipient-daily-limit",
+        SkipReason::OptedOut => "opted-out",
+        SkipReason::UndeliverableNumber => "undeliverable-number",
     }
 }
 
@@ -51,11 +66,12 @@ pub fn error(error: &Error) -> Value {
     match error {
         Error::InvalidSettings(ps) => json!({ "invalid-settings": problems(ps) }),
         Error::InvalidInput(what) => json!({ "invalid-input": what }),
-        Error::Twilio(e) => json!({ "twilio": {
-            "status": e.status, "code": e.code, "message": e.message,
-        }}),
         Error::Host(what) => json!({ "host": what }),
     }
+}
+
+fn twilio_error(e: &TwilioError) -> Value {
+    json!({ "status": e.status, "code": e.code, "message": e.message })
 }
 
 pub fn problems(problems: &[Problem]) -> Value {
@@ -63,6 +79,24 @@ pub fn problems(problems: &[Problem]) -> Value {
         .iter()
         .map(|p| json!({ "field": p.field, "message": p.message }))
         .collect()
+}
+
+/// What the fake Twilio answered, in short.
+fn answer(a: &Answer) -> Value {
+    if a.crash {
+        return json!({ "crash": true });
+    }
+    if let Some(t) = a.transport {
+        return json!({ "transport": format!("{t:?}").to_lowercase() });
+    }
+    let mut v = json!({ "status": a.status.unwrap_or(201) });
+    if let Some(code) = a.code {
+        v["code"] = json!(code);
+    }
+    if let Some(s) = a.retry_after {
+        v["retry_after"] = json!(s);
+    }
+    v
 }
 
 /// A request the fake Twilio received: never the auth token.
@@ -79,5 +113,6 @@ pub fn sms(sms: &Sms) -> Value {
         "url": sms.url,
         "auth_user": sms.auth_user,
         "form": form,
+        "answer": answer(&sms.answer),
     }})
 }

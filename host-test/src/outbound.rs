@@ -4,12 +4,15 @@
 //! (wasmtime-wasi-http's `WasiHttpHooks`). Only `https://api.twilio.com` is
 //! allowed; anything else gets `HttpRequestDenied`. An allowed request goes
 //! to the in-process fake Twilio (the default: records the request and
-//! answers `201` with a fresh `SM…` SID) or, in live mode, to the real one.
+//! answers `201` with a fresh `SM…` SID, unless a test scripted another
+//! [`Answer`]) or, in live mode, to the real one.
 
 use crate::clock::Clock;
 use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use serde::Deserialize;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -46,6 +49,45 @@ pub struct Sms {
     pub form: Vec<(String, String)>,
     /// The timeouts the component asked for.
     pub options: Option<RequestOptions>,
+    /// What the fake Twilio answered.
+    pub answer: Answer,
+}
+
+/// What the fake Twilio answers to one request. The default is `201` with
+/// a fresh SID; a test scripts others with [`Traffic::script`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Answer {
+    /// HTTP status; 201 when absent.
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// Twilio's error code, put in a Twilio error body.
+    #[serde(default)]
+    pub code: Option<u32>,
+    /// Twilio's error message.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// A `Retry-After` header, in seconds.
+    #[serde(default)]
+    pub retry_after: Option<u64>,
+    /// The raw body, instead of a generated one.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// No HTTP answer at all: `refused`, `timeout` or `reset`.
+    #[serde(default)]
+    pub transport: Option<Transport>,
+    /// Twilio takes the SMS, then the sandbox dies before the answer
+    /// arrives (the host kills the call): a crash mid-send.
+    #[serde(default)]
+    pub crash: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Refused,
+    Timeout,
+    Reset,
 }
 
 /// A request the policy refused.
@@ -60,9 +102,32 @@ pub struct Denied {
 pub struct Traffic {
     pub sms: Arc<Mutex<Vec<Sms>>>,
     pub denied: Arc<Mutex<Vec<Denied>>>,
+    /// Scripted answers per tenant, used in order, then the default.
+    pub scripts: Arc<Mutex<HashMap<String, VecDeque<Answer>>>>,
+    /// Signalled when a scripted crash should kill the call under way.
+    pub crash: Arc<tokio::sync::Notify>,
 }
 
 impl Traffic {
+    /// The fake Twilio's next answers to `tenant`'s requests.
+    pub fn script(&self, tenant: &str, answers: impl IntoIterator<Item = Answer>) {
+        self.scripts
+            .lock()
+            .unwrap()
+            .entry(tenant.to_owned())
+            .or_default()
+            .extend(answers);
+    }
+
+    fn next_answer(&self, tenant: &str) -> Answer {
+        self.scripts
+            .lock()
+            .unwrap()
+            .get_mut(tenant)
+            .and_then(VecDeque::pop_front)
+            .unwrap_or_default()
+    }
+
     /// Takes the SMS received since the last call.
     pub fn take_sms(&self) -> Vec<Sms> {
         std::mem::take(&mut self.sms.lock().unwrap())
@@ -137,24 +202,56 @@ impl WasiHttpHooks for Outbound {
                 let at = self.clock.now();
                 let traffic = self.traffic.clone();
                 let sid = self.sids.fetch_add(1, Ordering::SeqCst);
+                let answer = traffic.next_answer(&tenant);
                 Box::new(async move {
-                    let sms = receive(tenant, at, options, request).await?;
-                    let body = created(sid, &sms);
+                    let sms = receive(tenant, at, options, answer.clone(), request).await?;
+                    let response = respond(sid, &sms, &answer);
                     traffic.sms.lock().unwrap().push(sms);
-                    let response = http::Response::builder()
-                        .status(201)
-                        .header("content-type", "application/json")
-                        .body(
-                            Full::new(Bytes::from(body))
-                                .map_err(|e| match e {})
-                                .boxed_unsync(),
-                        )
-                        .map_err(|e| Error::InternalError(Some(e.to_string())))?;
+                    if answer.crash {
+                        traffic.crash.notify_one();
+                        std::future::pending::<()>().await;
+                    }
+                    let response = response?;
                     Ok((response, Box::new(async { Ok(()) }) as Io))
                 })
             }
         }
     }
+}
+
+/// The fake Twilio's answer to a received request.
+fn respond(sid: u64, sms: &Sms, answer: &Answer) -> Result<http::Response<WasiBody>, Error> {
+    match answer.transport {
+        Some(Transport::Refused) => return Err(Error::ConnectionRefused),
+        Some(Transport::Timeout) => return Err(Error::ConnectionReadTimeout),
+        Some(Transport::Reset) => return Err(Error::ConnectionTerminated),
+        None => {}
+    }
+    let status = answer.status.unwrap_or(201);
+    let body = match (&answer.body, status) {
+        (Some(body), _) => body.clone().into_bytes(),
+        (None, 201) => created(sid, sms),
+        (None, _) => serde_json::to_vec(&serde_json::json!({
+            "code": answer.code,
+            "message": answer.message.clone().unwrap_or_else(|| format!("scripted HTTP {status}")),
+            "more_info": answer.code.map(|c| format!("https://www.twilio.com/docs/errors/{c}")),
+            "status": status,
+        }))
+        .expect("JSON"),
+    };
+    let mut response = http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json");
+    if let Some(seconds) = answer.retry_after {
+        response = response.header("retry-after", seconds.to_string());
+    }
+    response
+        .body(
+            Full::new(Bytes::from(body))
+                .map_err(|e| match e {})
+                .boxed_unsync(),
+        )
+        .map_err(|e| Error::InternalError(Some(e.to_string())))
 }
 
 /// The guest's timeouts, each capped at [`MAX_TIMEOUT`] (and set to it when
@@ -174,6 +271,7 @@ async fn receive(
     tenant: String,
     at: u64,
     options: Option<RequestOptions>,
+    answer: Answer,
     request: http::Request<WasiBody>,
 ) -> Result<Sms, Error> {
     let (parts, body) = request.into_parts();
@@ -198,6 +296,7 @@ async fn receive(
         auth_user: header("authorization").and_then(|v| basic_user(&v)),
         form: form_urlencoded::parse(&body).into_owned().collect(),
         options,
+        answer,
     })
 }
 

@@ -13,13 +13,15 @@ use crate::bindings::{SmsNotification, SmsNotificationPre};
 use crate::clock::Clock;
 use crate::outbound::{Outbound, Policy, Traffic};
 use crate::tenant::{Sandbox, Shared};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::sync::Notify;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::error::Context as _;
 use wasmtime::{Config, Engine, Store};
-use wasmtime::{Result, bail};
+use wasmtime::{Result, bail, format_err};
 
 /// How many timers one `advance` may fire before it gives up: a component
 /// that keeps re-arming a due timer must not hang the host.
@@ -47,13 +49,40 @@ fn prepared() -> Result<SmsNotificationPre<Sandbox>> {
     Ok(PRE.get_or_init(|| pre).clone())
 }
 
+/// What a call returned: the component's answer, or the trap (or time-out)
+/// that ended it.
+pub type Call = Result<std::result::Result<Outcome, Error>>;
+
 /// A due timer that was fired, and what the component answered.
 #[derive(Debug)]
 pub struct Fired {
     pub tenant: String,
     pub key: String,
     pub at: u64,
-    pub result: Result<Outcome, Error>,
+    pub result: Call,
+}
+
+/// How long one call may take, in real time, before the host gives up on
+/// it and throws the sandbox away.
+pub const CALL_DEADLINE: Duration = Duration::from_secs(30);
+/// How many times a timer whose call trapped fires again.
+pub const MAX_REDELIVERIES: u32 = 3;
+/// How long after a trapped call its timer fires again.
+pub const REDELIVERY_MS: u64 = 1_000;
+
+/// Runs one call, cut off by the deadline or by a scripted crash.
+async fn bounded<T>(
+    crash: &Notify,
+    deadline: Duration,
+    call: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::select! {
+        result = tokio::time::timeout(deadline, call) => match result {
+            Ok(result) => result,
+            Err(_) => Err(format_err!("the call took longer than {deadline:?}")),
+        },
+        () = crash.notified() => Err(format_err!("the sandbox was killed mid-call (a scripted crash)")),
+    }
 }
 
 struct Slot {
@@ -69,6 +98,9 @@ pub struct Runtime {
     pub traffic: Traffic,
     sids: Arc<AtomicU64>,
     tenants: BTreeMap<String, Slot>,
+    redeliveries: HashMap<(String, String), u32>,
+    /// See [`CALL_DEADLINE`].
+    pub call_deadline: Duration,
 }
 
 impl Runtime {
@@ -80,6 +112,8 @@ impl Runtime {
             traffic: Traffic::default(),
             sids: Arc::new(AtomicU64::new(1)),
             tenants: BTreeMap::new(),
+            redeliveries: HashMap::new(),
+            call_deadline: CALL_DEADLINE,
         })
     }
 
@@ -141,8 +175,14 @@ impl Runtime {
         tenant: &str,
         json: &str,
     ) -> Result<Result<(), Vec<Problem>>> {
+        let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
         let (store, instance) = self.sandbox(tenant).await?;
-        let result = instance.call_validate_settings(store, json).await;
+        let result = bounded(
+            &crash,
+            deadline,
+            instance.call_validate_settings(store, json),
+        )
+        .await;
         self.discard_on_trap(tenant, result)
     }
 
@@ -151,8 +191,9 @@ impl Runtime {
         tenant: &str,
         message: &Message,
     ) -> Result<Result<Outcome, Error>> {
+        let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
         let (store, instance) = self.sandbox(tenant).await?;
-        let result = instance.call_on_message(store, message).await;
+        let result = bounded(&crash, deadline, instance.call_on_message(store, message)).await;
         self.discard_on_trap(tenant, result)
     }
 
@@ -161,14 +202,16 @@ impl Runtime {
         tenant: &str,
         receipt: &Receipt,
     ) -> Result<Result<Outcome, Error>> {
+        let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
         let (store, instance) = self.sandbox(tenant).await?;
-        let result = instance.call_on_read(store, receipt).await;
+        let result = bounded(&crash, deadline, instance.call_on_read(store, receipt)).await;
         self.discard_on_trap(tenant, result)
     }
 
     pub async fn on_timer(&mut self, tenant: &str, key: &str) -> Result<Result<Outcome, Error>> {
+        let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
         let (store, instance) = self.sandbox(tenant).await?;
-        let result = instance.call_on_timer(store, key).await;
+        let result = bounded(&crash, deadline, instance.call_on_timer(store, key)).await;
         self.discard_on_trap(tenant, result)
     }
 
@@ -188,14 +231,31 @@ impl Runtime {
 
     /// Fires the earliest timer due at or before `until`, moving the clock
     /// to its due time; `None` when no timer is due by then. The timer is
-    /// removed before its call (the component may set it again).
+    /// removed before its call (the component may set it again). Timers are
+    /// at least once: if the call traps, the timer fires again a second
+    /// later, up to [`MAX_REDELIVERIES`] times.
     pub async fn fire_next(&mut self, until: u64) -> Result<Option<Fired>> {
         let Some((due, tenant, key)) = self.next_due().filter(|(due, ..)| *due <= until) else {
             return Ok(None);
         };
         self.clock.set(due);
-        self.tenant(&tenant).lock().unwrap().timers.remove(&key);
-        let result = self.on_timer(&tenant, &key).await?;
+        let data = self.tenant(&tenant);
+        data.lock().unwrap().timers.remove(&key);
+        let result = self.on_timer(&tenant, &key).await;
+        let tries = self
+            .redeliveries
+            .entry((tenant.clone(), key.clone()))
+            .or_default();
+        if result.is_ok() {
+            self.redeliveries.remove(&(tenant.clone(), key.clone()));
+        } else if *tries < MAX_REDELIVERIES {
+            *tries += 1;
+            data.lock()
+                .unwrap()
+                .timers
+                .entry(key.clone())
+                .or_insert(due + REDELIVERY_MS);
+        }
         Ok(Some(Fired {
             tenant,
             key,

@@ -8,6 +8,7 @@ use crate::bindings::sms_notification::extension::types::{
     ConversationKind, Message, MessageFormat, Presence, Receipt, User,
 };
 use crate::json;
+use crate::outbound::Answer;
 use crate::runtime::{MAX_FIRES, Runtime};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -31,6 +32,17 @@ pub enum Step {
     Read(ReadStep),
     /// Moves the clock forward this many seconds, firing due timers.
     Advance(u64),
+    /// Scripts the fake Twilio's next answers to this tenant.
+    Twilio(TwilioStep),
+    /// Calls `on-timer` with this key now, as a host that delivers a timer
+    /// twice (or a made-up key) would.
+    Fire(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioStep {
+    pub respond: Vec<Answer>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -219,6 +231,11 @@ pub async fn run(
                 let result = runtime.on_read(&tenant, &receipt).await;
                 out(call_line(now, "on-read", None, result));
             }
+            Step::Twilio(script) => runtime.traffic.script(&tenant, script.respond),
+            Step::Fire(key) => {
+                let result = runtime.on_timer(&tenant, &key).await;
+                out(call_line(now, "on-timer", Some(&key), result));
+            }
             Step::Advance(seconds) => {
                 let target = now.saturating_add(seconds.saturating_mul(1000));
                 let mut fires = 0;
@@ -231,7 +248,7 @@ pub async fn run(
                         fired.at,
                         "on-timer",
                         Some(&fired.key),
-                        Ok(fired.result),
+                        fired.result,
                     ));
                     for sms in runtime.traffic.take_sms() {
                         out(json::sms(&sms));

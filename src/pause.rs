@@ -1,0 +1,55 @@
+//! The tenant's circuit breaker: when Twilio refuses the credentials,
+//! sending pauses for a cool-off instead of failing every notification one
+//! by one. Pending notifications wait and are tried again when it ends.
+
+use crate::model::{Millis, TwilioError};
+use serde::{Deserialize, Serialize};
+
+/// How long sending pauses after the credentials are refused. Long enough
+/// not to hammer Twilio with a revoked token, short enough that fixed
+/// credentials take effect soon.
+pub const COOL_OFF_MS: Millis = 15 * 60 * 1000;
+
+/// Stored under [`crate::keys::pause`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pause {
+    #[serde(rename = "u")]
+    pub until: Millis,
+    /// Twilio's refusal (status, code and message; never a credential).
+    #[serde(rename = "e")]
+    pub error: TwilioError,
+}
+
+impl Pause {
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a pause always serialises")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        serde_json::from_slice(bytes).ok()
+    }
+
+    pub fn holds(&self, now: Millis) -> bool {
+        now < self.until
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holds_until_its_end() {
+        let p = Pause {
+            until: 1_000,
+            error: TwilioError {
+                status: 401,
+                code: Some(20003),
+                message: "Authenticate".into(),
+            },
+        };
+        assert!(p.holds(999));
+        assert!(!p.holds(1_000));
+        assert_eq!(Pause::decode(&p.encode()), Some(p));
+    }
+}
