@@ -21,8 +21,10 @@ pub struct Memory {
     pub timers: BTreeMap<String, Millis>,
     pub logs: Vec<(Level, String)>,
     pub now: Millis,
-    /// Every request sent, with the time it was sent.
-    pub requests: Vec<(Millis, Request)>,
+    /// Every request sent: when, for which timer key, and the request.
+    pub requests: Vec<(Millis, String, Request)>,
+    /// The key of the timer being fired, while it is.
+    pub firing: String,
     pub twilio: Twilio,
 }
 
@@ -37,6 +39,7 @@ impl Default for Memory {
             logs: Vec::new(),
             now: 0,
             requests: Vec::new(),
+            firing: String::new(),
             twilio: Box::new(move |_| {
                 n += 1;
                 Response::Http {
@@ -76,6 +79,7 @@ impl Memory {
             };
             self.now = self.now.max(due);
             self.timers.remove(&key);
+            self.firing.clone_from(&key);
             let result = driver::on_timer(self, &key);
             fired.push((key, self.now, result));
         }
@@ -123,7 +127,8 @@ impl Host for Memory {
     }
 
     fn send(&mut self, request: &Request) -> Response {
-        self.requests.push((self.now, request.clone()));
+        self.requests
+            .push((self.now, self.firing.clone(), request.clone()));
         (self.twilio)(request)
     }
 }

@@ -6,8 +6,12 @@ use crate::history::DAY_MS;
 use crate::memory::Memory;
 use crate::model::{ConversationKind, Format, Message, Outcome, Presence, Receipt, User};
 use crate::segments;
+use crate::timer::Timer;
+use crate::twilio::Response;
 use proptest::prelude::*;
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::rc::Rc;
 
 const USERS: [&str; 3] = ["alice", "bob", "carol"];
 const NUMBERS: [&str; 5] = [
@@ -53,6 +57,50 @@ enum Op {
     Advance {
         seconds: u64,
     },
+    /// Twilio's answer to the next request.
+    Twilio(Answer),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Answer {
+    RateLimited,
+    ServerError,
+    TimedOut,
+    Stop,
+    NotMobile,
+    BadCredentials,
+    Garbled,
+}
+
+impl Answer {
+    fn response(self) -> Response {
+        let refusal = |status: u16, code: u32| Response::Http {
+            status,
+            body: format!(r#"{{"code":{code},"message":"scripted"}}"#).into_bytes(),
+            retry_after: None,
+        };
+        match self {
+            Self::RateLimited => Response::Http {
+                status: 429,
+                body: br#"{"code":20429,"message":"Too Many Requests"}"#.to_vec(),
+                retry_after: Some(5),
+            },
+            Self::ServerError => refusal(503, 0),
+            Self::TimedOut => Response::Transport {
+                retryable: true,
+                message: "timed out".into(),
+            },
+            Self::Stop => refusal(400, 21610),
+            Self::NotMobile => refusal(400, 21614),
+            Self::BadCredentials => refusal(401, 20003),
+            // Accepted, but the answer is unreadable: Twilio may send it.
+            Self::Garbled => Response::Http {
+                status: 201,
+                body: b"<html>".to_vec(),
+                retry_after: None,
+            },
+        }
+    }
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -63,6 +111,10 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..3usize, any::<bool>()).prop_map(|(user, online)| Op::Presence { user, online }),
         1 => (0..3usize, prop::option::of(0..NUMBERS.len())).prop_map(|(user, number)| Op::Number { user, number }),
         3 => prop_oneof![0..30u64, 30..400u64, 3_000..90_000u64].prop_map(|seconds| Op::Advance { seconds }),
+        1 => prop::sample::select(vec![
+            Answer::RateLimited, Answer::ServerError, Answer::TimedOut, Answer::Stop,
+            Answer::NotMobile, Answer::BadCredentials, Answer::Garbled,
+        ]).prop_map(Op::Twilio),
     ]
 }
 
@@ -160,6 +212,16 @@ proptest! {
             settings: Some(settings),
             ..Memory::default()
         };
+        // Scripted answers first, then the default 201.
+        let script: Rc<RefCell<VecDeque<Answer>>> = Rc::default();
+        let mut default = std::mem::replace(&mut host.twilio, Box::new(|_| unreachable!()));
+        let queue = script.clone();
+        host.twilio = Box::new(move |request| match queue.borrow_mut().pop_front() {
+            Some(answer) => answer.response(),
+            None => default(request),
+        });
+        // Numbers Twilio refused for good, per recipient (STOP, not a mobile).
+        let mut refused: HashSet<(String, String)> = HashSet::new();
         let mut numbers: HashMap<usize, Option<usize>> = (0..3).map(|u| (u, Some(u))).collect();
         let mut online: HashMap<usize, bool> = (0..3).map(|u| (u, false)).collect();
         for (u, uid) in USERS.iter().enumerate() {
@@ -215,6 +277,7 @@ proptest! {
                     host.users.insert(USERS[u].into(), user(USERS[u], number, online[&u]));
                 }
                 Op::Advance { seconds } => fired = host.advance(seconds * 1000, 10_000),
+                Op::Twilio(answer) => script.borrow_mut().push_back(answer),
             }
             for (_, at, result) in &fired {
                 prop_assert!(!matches!(result, Err(crate::model::Error::InvalidSettings(_))), "{result:?}");
@@ -230,9 +293,16 @@ proptest! {
                 thread.at_last_sms = thread.messages.len();
                 sms.push((*at, conversation.clone(), recipient.clone()));
             }
-            for (_, request) in &host.requests[before..] {
+            for (_, key, request) in &host.requests[before..] {
                 let form: HashMap<String, String> = form_urlencoded::parse(request.body.as_bytes()).into_owned().collect();
                 prop_assert!(is_e164(&form["To"]), "SMS to {}", form["To"]);
+                let Some(Timer::Deliver { recipient, .. }) = Timer::parse(key) else {
+                    panic!("a request outside a delivery timer: {key}")
+                };
+                prop_assert!(
+                    !refused.contains(&(recipient.clone(), form["To"].clone())),
+                    "texted {} again after Twilio refused it for good", form["To"]
+                );
                 let body = &form["Body"];
                 prop_assert!(segments::fits(body, limits.max_segments as usize), "{} segments: {body}", segments::count(body));
                 prop_assert!(body.chars().count() <= segments::MAX_CHARS);
@@ -241,6 +311,15 @@ proptest! {
                         let start: String = text.chars().take(5).collect();
                         prop_assert!(!body.contains(&start), "privacy mode leaked {start:?}: {body}");
                     }
+                }
+            }
+            for (key, _, result) in &fired {
+                if let Ok(Outcome::Failed { recipient, error, .. }) = result
+                    && matches!(error.code, Some(21610 | 21614))
+                {
+                    let (_, _, request) = host.requests.iter().rev().find(|(_, k, _)| k == key).expect("the refused request");
+                    let to = form_urlencoded::parse(request.body.as_bytes()).find(|(k, _)| k == "To").unwrap().1.into_owned();
+                    refused.insert((recipient.clone(), to));
                 }
             }
         }
