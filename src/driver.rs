@@ -38,8 +38,7 @@ pub fn validate_settings(json: &str) -> Result<(), Vec<Problem>> {
 }
 
 pub fn on_message(host: &mut impl Host, message: &Message) -> Result<Outcome, Error> {
-    check_id("message.id", &message.id)?;
-    check_id("message.conversation", &message.conversation)?;
+    notify::check_message(message)?;
     let settings = load_settings(host)?;
     let key = match notify::admit(message) {
         Ok(key) => key,
@@ -50,7 +49,7 @@ pub fn on_message(host: &mut impl Host, message: &Message) -> Result<Outcome, Er
 }
 
 pub fn on_read(host: &mut impl Host, receipt: &Receipt) -> Result<Outcome, Error> {
-    check_id("receipt.message", &receipt.message)?;
+    notify::check_receipt(receipt)?;
     let pending = load_pending(host, &keys::pending(&receipt.conversation, &receipt.reader));
     apply(host, notify::on_read(receipt, pending))
 }
@@ -133,13 +132,6 @@ fn load_settings(host: &mut impl Host) -> Result<Settings, Error> {
 fn load_pending(host: &mut impl Host, key: &str) -> Option<Pending> {
     host.state_get(key)
         .and_then(|bytes| Pending::decode(&bytes))
-}
-
-fn check_id(field: &str, id: &str) -> Result<(), Error> {
-    if id.is_empty() {
-        return Err(Error::InvalidInput(format!("{field} is empty")));
-    }
-    Ok(())
 }
 
 /// Executes a step's effects in order; a refused state write stops there and

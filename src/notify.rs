@@ -41,6 +41,41 @@ impl Step {
     }
 }
 
+/// Longest id (message, conversation, user) accepted, in bytes. Ids become
+/// parts of state and timer keys, so they must stay short.
+pub const MAX_ID_BYTES: usize = 256;
+
+/// Checks the ids a message carries: the error names the field and says
+/// what is allowed.
+pub fn check_message(message: &Message) -> Result<(), Error> {
+    check_id("message.id", &message.id)?;
+    check_id("message.conversation", &message.conversation)?;
+    check_id("message.sender", &message.sender)?;
+    check_id("message.receiver", &message.receiver)
+}
+
+/// Checks the ids a receipt carries.
+pub fn check_receipt(receipt: &Receipt) -> Result<(), Error> {
+    check_id("receipt.conversation", &receipt.conversation)?;
+    check_id("receipt.reader", &receipt.reader)?;
+    check_id("receipt.message", &receipt.message)
+}
+
+fn check_id(field: &str, id: &str) -> Result<(), Error> {
+    let problem = if id.is_empty() {
+        "is empty".to_owned()
+    } else if id.len() > MAX_ID_BYTES {
+        format!("is {} bytes long", id.len())
+    } else if id.chars().any(char::is_control) {
+        "contains control characters".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidInput(format!(
+        "{field} {problem}; ids are 1 to {MAX_ID_BYTES} bytes without control characters"
+    )))
+}
+
 /// The state key of the pending notification a message concerns, or why it
 /// concerns none. The shell loads that key before calling [`on_message`].
 pub fn admit(message: &Message) -> Result<String, SkipReason> {
@@ -230,6 +265,24 @@ pub(crate) mod tests {
         let step = on_message(&settings(), &image, None);
         assert_eq!(step.result, Ok(Outcome::Skipped(SkipReason::NotText)));
         assert!(step.effects.is_empty());
+    }
+
+    #[test]
+    fn hostile_ids_are_typed_errors() {
+        let mut m = message("m1", 0);
+        assert_eq!(check_message(&m), Ok(()));
+        m.id = "x".repeat(65_536);
+        let Err(Error::InvalidInput(why)) = check_message(&m) else {
+            panic!("a 64 kB id must be refused")
+        };
+        assert!(why.contains("message.id is 65536 bytes long"), "{why}");
+        m.id = "m\u{0}1".into();
+        assert!(matches!(check_message(&m), Err(Error::InvalidInput(w)) if w.contains("control")));
+        m.id = "m1".into();
+        m.receiver = String::new();
+        assert!(
+            matches!(check_message(&m), Err(Error::InvalidInput(w)) if w.contains("message.receiver is empty"))
+        );
     }
 
     #[test]

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 /// without bound.
 pub const MAX_ENTRIES: usize = 256;
 
+/// Most characters of the latest text kept: no SMS body is longer.
+pub const MAX_TEXT_CHARS: usize = crate::segments::MAX_CHARS;
+
 /// One message of the conversation that reached the recipient since the
 /// notification started, in arrival order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,10 +20,10 @@ pub struct Entry {
     /// The chat server's message id.
     #[serde(rename = "i")]
     pub id: String,
-    /// The text, for a text message; `None` for other formats, which are
-    /// remembered only for their position (a receipt may name them).
-    #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
+    /// Not a text message: remembered only for its position (a receipt may
+    /// name it), never counted as unread.
+    #[serde(rename = "o", default, skip_serializing_if = "is_false")]
+    pub other: bool,
 }
 
 /// The stored record.
@@ -35,6 +38,10 @@ pub struct Pending {
     /// Messages in arrival order.
     #[serde(rename = "m")]
     pub entries: Vec<Entry>,
+    /// The newest text, cut to [`MAX_TEXT_CHARS`]: the preview needs no
+    /// more, and no earlier text is ever shown.
+    #[serde(rename = "t", default)]
+    pub latest: String,
     /// Unread text messages forgotten because of [`MAX_ENTRIES`]; they are
     /// older than every entry.
     #[serde(rename = "f", default, skip_serializing_if = "is_zero")]
@@ -63,37 +70,44 @@ impl Pending {
             sender: sender.to_owned(),
             due_at,
             entries: Vec::new(),
+            latest: String::new(),
             forgotten: 0,
             attempts: 0,
             in_flight: false,
         }
     }
 
-    /// Adds a message at the end.
+    /// Adds a message at the end: a text message with its text, any other
+    /// format with `None`.
     pub fn push(&mut self, sender: &str, id: &str, text: Option<&str>) {
         if self.entries.len() == MAX_ENTRIES {
             let oldest = self.entries.remove(0);
-            if oldest.text.is_some() {
+            if !oldest.other {
                 self.forgotten = self.forgotten.saturating_add(1);
             }
         }
         sender.clone_into(&mut self.sender);
+        if let Some(text) = text {
+            self.latest.clear();
+            self.latest.extend(text.chars().take(MAX_TEXT_CHARS));
+        }
         self.entries.push(Entry {
             id: id.to_owned(),
-            text: text.map(str::to_owned),
+            other: text.is_none(),
         });
     }
 
     /// How many text messages are unread.
     pub fn unread(&self) -> u32 {
-        let remembered = self.entries.iter().filter(|e| e.text.is_some()).count();
+        let remembered = self.entries.iter().filter(|e| !e.other).count();
         self.forgotten
             .saturating_add(u32::try_from(remembered).unwrap_or(u32::MAX))
     }
 
-    /// The newest unread text.
+    /// The newest unread text, if any text is unread (receipts clear from
+    /// the oldest, so the newest text stays the newest unread one).
     pub fn latest_text(&self) -> Option<&str> {
-        self.entries.iter().rev().find_map(|e| e.text.as_deref())
+        (self.unread() > 0).then_some(self.latest.as_str())
     }
 
     /// Marks `id` and every earlier message read; returns how many unread
@@ -170,6 +184,17 @@ mod tests {
         assert_eq!(p.unread() as usize, MAX_ENTRIES + 10);
         let last = (MAX_ENTRIES + 9).to_string();
         assert_eq!(p.read_through(&last) as usize, MAX_ENTRIES + 10);
+    }
+
+    #[test]
+    fn only_the_latest_text_is_kept_and_cut() {
+        let mut p = Pending::new("alice", 0);
+        p.push("alice", "m1", Some(&"x".repeat(10_000)));
+        assert_eq!(p.latest.chars().count(), MAX_TEXT_CHARS);
+        p.push("alice", "m2", Some("newest"));
+        p.push("alice", "m3", None);
+        assert_eq!(p.latest_text(), Some("newest"));
+        assert!(p.encode().len() < 100, "{}", p.encode().len());
     }
 
     #[test]

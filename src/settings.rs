@@ -139,8 +139,20 @@ impl Settings {
     }
 }
 
+/// Largest settings document accepted; real ones are well under 2 kB.
+pub const MAX_SETTINGS_BYTES: usize = 64 * 1024;
+
 /// Parses and validates settings JSON: the settings, or every problem.
 pub fn parse(json: &str) -> Result<Settings, Vec<Problem>> {
+    if json.len() > MAX_SETTINGS_BYTES {
+        return Err(vec![problem(
+            "",
+            format!(
+                "settings are {} bytes; at most {MAX_SETTINGS_BYTES} are accepted",
+                json.len()
+            ),
+        )]);
+    }
     let value: Value = serde_json::from_str(json).map_err(|e| {
         vec![problem(
             "",

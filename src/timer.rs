@@ -30,6 +30,10 @@ impl Timer {
 
     /// The timer a key names, or `None` for a key this extension never sets.
     pub fn parse(key: &str) -> Option<Self> {
+        // Ids are at most 256 bytes, tripled at worst by percent-encoding.
+        if key.len() > 2048 {
+            return None;
+        }
         let parts = keys::split(key)?;
         match <[String; 3]>::try_from(parts).ok()? {
             [kind, conversation, recipient] if kind == "deliver" => Some(Self::Deliver {
