@@ -11,6 +11,7 @@ include!(concat!(env!("OUT_DIR"), "/component.rs"));
 pub mod bindings;
 pub mod clock;
 pub mod demo;
+pub mod engine;
 pub mod json;
 pub mod outbound;
 pub mod runtime;

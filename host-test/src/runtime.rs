@@ -11,43 +11,19 @@ use crate::bindings::sms_notification::extension::types::{
 };
 use crate::bindings::{SmsNotification, SmsNotificationPre};
 use crate::clock::Clock;
+use crate::engine::{self, bounded};
 use crate::outbound::{Outbound, Policy, Traffic};
 use crate::tenant::{Sandbox, Shared};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use tokio::sync::Notify;
-use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::error::Context as _;
-use wasmtime::{Config, Engine, Store};
-use wasmtime::{Result, bail, format_err};
+use wasmtime::{Result, Store, bail};
 
 /// How many timers one `advance` may fire before it gives up: a component
 /// that keeps re-arming a due timer must not hang the host.
 pub const MAX_FIRES: usize = 100_000;
-
-/// The compiled component and its pre-instantiation, shared by every tenant
-/// and every [`Runtime`] in the process: compiling happens once.
-fn prepared() -> Result<SmsNotificationPre<Sandbox>> {
-    static PRE: OnceLock<SmsNotificationPre<Sandbox>> = OnceLock::new();
-    if let Some(pre) = PRE.get() {
-        return Ok(pre.clone());
-    }
-    let mut config = Config::new();
-    config.wasm_component_model(true);
-    let engine = Engine::new(&config)?;
-    let component = Component::from_file(&engine, crate::COMPONENT)
-        .with_context(|| format!("loading the component {}", crate::COMPONENT))?;
-    let mut linker = Linker::<Sandbox>::new(&engine);
-    // WASI clocks (and the interfaces wasi:http needs), then wasi:http, then
-    // our host interface. Nothing grants files, environment or sockets.
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    SmsNotification::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
-    let pre = SmsNotificationPre::new(linker.instantiate_pre(&component)?)?;
-    Ok(PRE.get_or_init(|| pre).clone())
-}
 
 /// What a call returned: the component's answer, or the trap (or time-out)
 /// that ended it.
@@ -70,21 +46,6 @@ pub const MAX_REDELIVERIES: u32 = 3;
 /// How long after a trapped call its timer fires again.
 pub const REDELIVERY_MS: u64 = 1_000;
 
-/// Runs one call, cut off by the deadline or by a scripted crash.
-async fn bounded<T>(
-    crash: &Notify,
-    deadline: Duration,
-    call: impl Future<Output = Result<T>>,
-) -> Result<T> {
-    tokio::select! {
-        result = tokio::time::timeout(deadline, call) => match result {
-            Ok(result) => result,
-            Err(_) => Err(format_err!("the call took longer than {deadline:?}")),
-        },
-        () = crash.notified() => Err(format_err!("the sandbox was killed mid-call (a scripted crash)")),
-    }
-}
-
 struct Slot {
     data: Shared,
     sandbox: Option<(Store<Sandbox>, SmsNotification)>,
@@ -106,7 +67,7 @@ pub struct Runtime {
 impl Runtime {
     pub fn new(policy: Policy) -> Result<Self> {
         Ok(Self {
-            pre: prepared()?,
+            pre: engine::prepared()?,
             clock: Clock::default(),
             policy,
             traffic: Traffic::default(),
@@ -153,6 +114,7 @@ impl Runtime {
                 Sandbox::new(data, self.clock.clone(), outbound),
             );
             store.limiter(|s| &mut s.limits);
+            engine::configure(&mut store);
             let instance = self.pre.instantiate_async(&mut store).await?;
             slot.sandbox = Some((store, instance));
         }

@@ -1,0 +1,540 @@
+//! The sandbox through the real component: what it may import, time and
+//! memory limits, traps that cost nothing stored, hostile input, tenants
+//! that never see each other, and secrets that never leave.
+
+use host_test::bindings::sms_notification::extension::types::{
+    ConversationKind, Error, Message, MessageFormat, Outcome, Presence, Receipt, SkipReason, User,
+};
+use host_test::engine;
+use host_test::outbound::{Answer, Policy};
+use host_test::runtime::{Call, Runtime};
+use host_test::scenario;
+use host_test::tenant::Sandbox;
+use serde_json::json;
+use std::time::Duration;
+use wasmtime::component::{Component, Linker};
+
+const ACCOUNT_A: &str = "AC0123456789abcdef0123456789abcdef";
+const ACCOUNT_B: &str = "ACfedcba9876543210fedcba9876543210";
+
+fn settings(account: &str, token: &str) -> String {
+    json!({
+        "twilioAccountSid": account,
+        "twilioAuthToken": token,
+        "fromMobileNo": "+15005550006",
+        "delaySeconds": 60,
+        "cooldownMinutes": 0,
+        "conversationSmsPerDay": 100,
+        "maxAttempts": 2,
+    })
+    .to_string()
+}
+
+fn user(uid: &str, number: &str) -> User {
+    User {
+        uid: uid.into(),
+        name: uid.to_uppercase(),
+        presence: Presence::Offline,
+        metadata: json!({ "@private": { "contactNumber": number } }).to_string(),
+    }
+}
+
+fn message(id: &str, to: &str, text: &str) -> Message {
+    Message {
+        id: id.into(),
+        conversation: format!("alice_{to}"),
+        kind: ConversationKind::OneOnOne,
+        format: MessageFormat::Text,
+        sender: "alice".into(),
+        receiver: to.into(),
+        text: text.into(),
+        sent_at: 0,
+    }
+}
+
+fn tenant(rt: &mut Runtime, name: &str, account: &str, token: &str, users: &[User]) {
+    let t = rt.tenant(name);
+    let mut t = t.lock().unwrap();
+    t.settings = Some(settings(account, token));
+    for u in users {
+        t.users.insert(u.uid.clone(), u.clone());
+    }
+}
+
+fn sent(call: &Call) -> bool {
+    matches!(call, Ok(Ok(Outcome::Sent(_))))
+}
+
+#[test]
+fn the_component_imports_no_filesystem_and_no_sockets() {
+    let engine = engine::engine().unwrap();
+    let component = Component::from_file(&engine, host_test::COMPONENT).unwrap();
+    let imports: Vec<String> = component
+        .component_type()
+        .imports(&engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    assert!(
+        imports
+            .iter()
+            .any(|i| i.starts_with("wasi:http/outgoing-handler")),
+        "{imports:?}"
+    );
+    for import in &imports {
+        let allowed = [
+            "sms-notification:extension/",
+            "wasi:io/",
+            "wasi:clocks/",
+            "wasi:http/",
+            "wasi:cli/",
+            "wasi:random/",
+        ]
+        .iter()
+        .any(|prefix| import.starts_with(prefix));
+        assert!(allowed, "unexpected import {import}");
+    }
+}
+
+#[test]
+fn a_component_that_imports_the_filesystem_or_sockets_cannot_run() {
+    let engine = engine::engine().unwrap();
+    let linker: Linker<Sandbox> = engine::linker(&engine).unwrap();
+    for import in [
+        "wasi:filesystem/preopens@0.2.12",
+        "wasi:sockets/tcp-create-socket@0.2.12",
+    ] {
+        let wat = format!(r#"(component (import "{import}" (instance (export "f" (func)))))"#);
+        let component = Component::new(&engine, wat).unwrap();
+        let err = linker
+            .instantiate_pre(&component)
+            .err()
+            .expect("must not link");
+        assert!(format!("{err:#}").contains(import), "{err:#}");
+    }
+}
+
+#[test]
+fn the_sandbox_has_no_environment() {
+    use wasmtime_wasi::cli::WasiCliView as _;
+    use wasmtime_wasi::p2::bindings::cli::environment::Host as _;
+    let mut rt = Runtime::new(Policy::default()).unwrap();
+    let outbound = host_test::outbound::Outbound {
+        tenant: "t".into(),
+        policy: Policy::default(),
+        clock: rt.clock.clone(),
+        traffic: rt.traffic.clone(),
+        sids: Default::default(),
+    };
+    // SAFETY of the test: the host's own environment is not empty here.
+    assert!(std::env::vars().next().is_some());
+    let mut sandbox = Sandbox::new(rt.tenant("t"), rt.clock.clone(), outbound);
+    assert!(sandbox.cli().get_environment().unwrap().is_empty());
+    assert!(sandbox.cli().get_arguments().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_guest_that_loops_forever_is_cut_off_by_the_deadline() {
+    let engine = engine::engine().unwrap();
+    let component = Component::new(
+        &engine,
+        r#"(component
+            (core module $m (func (export "spin") (loop $l (br $l))))
+            (core instance $i (instantiate $m))
+            (func (export "spin") (canon lift (core func $i "spin"))))"#,
+    )
+    .unwrap();
+    let mut store = wasmtime::Store::new(&engine, ());
+    engine::configure(&mut store);
+    let instance = Linker::new(&engine)
+        .instantiate_async(&mut store, &component)
+        .await
+        .unwrap();
+    let spin = instance
+        .get_typed_func::<(), ()>(&mut store, "spin")
+        .unwrap();
+    let crash = tokio::sync::Notify::new();
+    let result = engine::bounded(
+        &crash,
+        Duration::from_millis(300),
+        spin.call_async(&mut store, ()),
+    )
+    .await;
+    let err = result.expect_err("an endless loop must be cut off");
+    assert!(format!("{err:#}").contains("took longer than"), "{err:#}");
+}
+
+#[tokio::test]
+async fn a_trap_throws_the_sandbox_away_and_keeps_the_data_and_other_tenants() {
+    let mut rt = Runtime::new(Policy::default()).unwrap();
+    tenant(
+        &mut rt,
+        "a",
+        ACCOUNT_A,
+        "token-a",
+        &[user("bob", "+14155552671")],
+    );
+    tenant(
+        &mut rt,
+        "b",
+        ACCOUNT_B,
+        "token-b",
+        &[user("carol", "+14155550199")],
+    );
+    assert!(matches!(
+        rt.on_message("a", &message("m1", "bob", "hi"))
+            .await
+            .unwrap(),
+        Ok(Outcome::Scheduled(_))
+    ));
+    assert!(matches!(
+        rt.on_message("b", &message("c1", "carol", "yo"))
+            .await
+            .unwrap(),
+        Ok(Outcome::Scheduled(_))
+    ));
+    let before = rt.tenant("a").lock().unwrap().state.clone();
+
+    // 20 MiB of text cannot even be copied into a 16 MiB sandbox: a trap.
+    let huge = message("m2", "bob", &"x".repeat(20 << 20));
+    let trap = rt
+        .on_message("a", &huge)
+        .await
+        .expect_err("over the memory limit");
+    assert!(
+        format!("{trap:#}").contains("trapped for tenant \"a\""),
+        "{trap:#}"
+    );
+    assert_eq!(
+        rt.tenant("a").lock().unwrap().state,
+        before,
+        "nothing stored is lost"
+    );
+
+    // The next call gets a fresh sandbox; both tenants' SMS still go out.
+    let fired = rt.advance(60_000).await.unwrap();
+    assert_eq!(fired.len(), 2);
+    assert!(fired.iter().all(|f| sent(&f.result)), "{fired:?}");
+}
+
+#[tokio::test]
+async fn hostile_input_gets_typed_errors_or_skips_and_loses_nothing() {
+    let mut rt = Runtime::new(Policy::default()).unwrap();
+    let mut users = vec![user("bob", "+14155552671")];
+    let weird: [(&str, String, SkipReason); 6] = [
+        ("deep", "[".repeat(100_000), SkipReason::NoContactNumber),
+        ("notjson", "{not json".into(), SkipReason::NoContactNumber),
+        ("array", "[1,2,3]".into(), SkipReason::NoContactNumber),
+        (
+            "number",
+            r#"{"@private":{"contactNumber":14155552671}}"#.into(),
+            SkipReason::InvalidContactNumber,
+        ),
+        (
+            "list",
+            r#"{"@private":{"contactNumber":["+14155552671"]}}"#.into(),
+            SkipReason::InvalidContactNumber,
+        ),
+        (
+            "long",
+            json!({"@private": {"contactNumber": "+1".to_owned() + &"5".repeat(10_000)}})
+                .to_string(),
+            SkipReason::InvalidContactNumber,
+        ),
+    ];
+    for (uid, metadata, _) in &weird {
+        users.push(User {
+            uid: (*uid).into(),
+            name: "W".into(),
+            presence: Presence::Offline,
+            metadata: metadata.clone(),
+        });
+    }
+    tenant(&mut rt, "t", ACCOUNT_A, "token-t", &users);
+    // Stored before the onslaught: it must still be sent at the end.
+    assert!(matches!(
+        rt.on_message("t", &message("keep", "bob", "still here"))
+            .await
+            .unwrap(),
+        Ok(Outcome::Scheduled(_))
+    ));
+
+    // Huge texts are accepted and fitted; a later one joins the same notification.
+    for (id, size) in [("big1", 1 << 20), ("big10", 10 << 20)] {
+        let outcome = rt
+            .on_message("t", &message(id, "bob", &"é".repeat(size / 2)))
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, Ok(Outcome::Scheduled(_))),
+            "{id}: {outcome:?}"
+        );
+    }
+    // Ids with control characters, 64 kB ids: typed errors naming the field.
+    for bad in [
+        message("m\u{0}", "bob", "x"),
+        message(&"i".repeat(65_536), "bob", "x"),
+    ] {
+        let outcome = rt.on_message("t", &bad).await.unwrap();
+        assert!(
+            matches!(&outcome, Err(Error::InvalidInput(w)) if w.contains("message.id")),
+            "{outcome:?}"
+        );
+    }
+    let mut long_receiver = message("r1", "bob", "x");
+    long_receiver.receiver = "u".repeat(65_536);
+    assert!(matches!(
+        rt.on_message("t", &long_receiver).await.unwrap(),
+        Err(Error::InvalidInput(_))
+    ));
+    // A receipt before any message, receipts and timers for keys that do not exist.
+    let receipt = Receipt {
+        conversation: "nowhere".into(),
+        reader: "nobody".into(),
+        message: "m0".into(),
+        read_at: 0,
+    };
+    assert!(matches!(
+        rt.on_read("t", &receipt).await.unwrap(),
+        Ok(Outcome::Skipped(SkipReason::NothingPending))
+    ));
+    for key in [
+        "",
+        "deliver/x/y",
+        &"k".repeat(65_536),
+        "deliver/%ZZ/%FF",
+        "deliver\u{0}/a/b",
+    ] {
+        let outcome = rt.on_timer("t", key).await.unwrap();
+        assert!(
+            matches!(
+                outcome,
+                Ok(Outcome::Skipped(
+                    SkipReason::UnknownTimer | SkipReason::NothingPending
+                ))
+            ),
+            "{outcome:?}"
+        );
+    }
+    // Settings of 1 MiB, exploding templates, unknown values: problems, not traps.
+    let big = json!({ "twilioAccountSid": ACCOUNT_A, "padding": "p".repeat(1 << 20) }).to_string();
+    let problems = rt.validate_settings("t", &big).await.unwrap().unwrap_err();
+    assert!(
+        problems[0].message.contains("at most 65536"),
+        "{problems:?}"
+    );
+    for template in [
+        "{{".repeat(5_000),
+        "{".repeat(5_000),
+        "{sender{count}}".into(),
+        "{{{preview}}}".repeat(300),
+    ] {
+        let doc = json!({ "twilioAccountSid": ACCOUNT_A, "twilioAuthToken": "t", "fromMobileNo": "+15005550006", "template": template });
+        let result = rt.validate_settings("t", &doc.to_string()).await.unwrap();
+        if let Err(problems) = result {
+            assert!(
+                problems.iter().all(|p| p.field == "template"),
+                "{problems:?}"
+            );
+        }
+    }
+    let unknown = json!({ "twilioAccountSid": ACCOUNT_A, "twilioAuthToken": "t", "fromMobileNo": "+15005550006", "includeMessageText": "sometimes", "maxSegments": "many" });
+    let problems = rt
+        .validate_settings("t", &unknown.to_string())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+
+    // Weird metadata: each a skip with its reason.
+    for (uid, _, reason) in &weird {
+        assert!(matches!(
+            rt.on_message("t", &message("w1", uid, "hello"))
+                .await
+                .unwrap(),
+            Ok(Outcome::Scheduled(_))
+        ));
+        let fired = rt.advance(60_000).await.unwrap();
+        let mine = fired
+            .iter()
+            .find(|f| f.key.ends_with(&format!("/{uid}")))
+            .expect("its timer");
+        assert!(
+            matches!(&mine.result, Ok(Ok(Outcome::Skipped(r))) if r == reason),
+            "{uid}: {:?}",
+            mine.result
+        );
+    }
+    // The notification stored first went out, fitted to one segment.
+    let sms = rt.traffic.take_sms();
+    let bob: Vec<_> = sms
+        .iter()
+        .filter(|s| s.form.iter().any(|(k, v)| k == "To" && v == "+14155552671"))
+        .collect();
+    assert_eq!(bob.len(), 1, "{sms:?}");
+    let body = &bob[0].form.iter().find(|(k, _)| k == "Body").unwrap().1;
+    assert!(body.starts_with("3 new messages from alice: éé"), "{body}");
+    assert!(body.ends_with("..."), "{body}");
+    assert_eq!(sms_notification::segments::count(body), 1, "{body}");
+}
+
+#[tokio::test]
+async fn tenants_never_see_each_other() {
+    let mut rt = Runtime::new(Policy::default()).unwrap();
+    tenant(
+        &mut rt,
+        "acme",
+        ACCOUNT_A,
+        "acme-token-1111",
+        &[user("bob", "+14155552671")],
+    );
+    tenant(
+        &mut rt,
+        "globex",
+        ACCOUNT_B,
+        "globex-token-2222",
+        &[user("bob", "+442079460958")],
+    );
+    rt.traffic.script(
+        "globex",
+        [Answer {
+            status: Some(503),
+            ..Answer::default()
+        }],
+    );
+    rt.on_message("acme", &message("a1", "bob", "acme secret plans"))
+        .await
+        .unwrap()
+        .unwrap();
+    rt.on_message("globex", &message("g1", "bob", "globex secret plans"))
+        .await
+        .unwrap()
+        .unwrap();
+    let fired = rt.advance(3_600_000).await.unwrap();
+    assert!(
+        fired
+            .iter()
+            .filter(|f| f.tenant == "acme")
+            .all(|f| sent(&f.result))
+    );
+    let sms = rt.traffic.take_sms();
+    assert_eq!(sms.iter().filter(|s| s.tenant == "acme").count(), 1);
+    assert_eq!(
+        sms.iter().filter(|s| s.tenant == "globex").count(),
+        2,
+        "a retry after the 503"
+    );
+
+    let (a, b) = ("acme", "globex");
+    for (me, account, number, other_account, other_number, other_text) in [
+        (
+            a,
+            ACCOUNT_A,
+            "+14155552671",
+            ACCOUNT_B,
+            "+442079460958",
+            "globex secret",
+        ),
+        (
+            b,
+            ACCOUNT_B,
+            "+442079460958",
+            ACCOUNT_A,
+            "+14155552671",
+            "acme secret",
+        ),
+    ] {
+        for s in sms.iter().filter(|s| s.tenant == me) {
+            assert_eq!(s.auth_user.as_deref(), Some(account));
+            assert!(s.url.contains(account));
+            let form = format!("{:?}", s.form);
+            assert!(
+                form.contains(number) && !form.contains(other_number) && !form.contains(other_text),
+                "{form}"
+            );
+        }
+        let t = rt.tenant(me);
+        let t = t.lock().unwrap();
+        let everything = format!(
+            "{:?}{:?}{:?}",
+            t.logs,
+            t.timers,
+            t.state
+                .iter()
+                .map(|(k, v)| (k, String::from_utf8_lossy(v)))
+                .collect::<Vec<_>>()
+        );
+        for foreign in [other_account, other_number, other_text, "token"] {
+            assert!(
+                !everything.contains(foreign),
+                "{me} holds {foreign}: {everything}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn no_secret_reaches_any_output() {
+    const TOKEN: &str = "Zq9-AUTH-TOKEN-7f3a9c2e";
+    const KEY_SECRET: &str = "Yx8-API-SECRET-1b5d0e4f";
+    let base = format!(
+        r#""twilioAccountSid":"{ACCOUNT_A}","fromMobileNo":"+15005550006","delaySeconds":10,"cooldownMinutes":0,"conversationSmsPerDay":50,"maxAttempts":2"#
+    );
+    let script = [
+        format!(r#"{{"settings": {{{base},"twilioAuthToken":"{TOKEN}"}}}}"#),
+        r#"{"user": {"uid": "alice", "name": "Alice", "presence": "online"}}"#.into(),
+        r#"{"user": {"uid": "bob", "name": "Bob", "metadata": {"@private": {"contactNumber": "+14155552671"}}}}"#.into(),
+        r#"{"twilio": {"respond": [{"status": 429, "retry_after": 1}, {"status": 201}, {"status": 500}, {"status": 500}, {"status": 401, "code": 20003}, {"crash": true}]}}"#.into(),
+        r#"{"message": {"id": "m1", "conversation": "c", "sender": "alice", "receiver": "bob", "text": "one"}}"#.into(),
+        r#"{"advance": 600}"#.into(),
+        r#"{"message": {"id": "m2", "conversation": "c", "sender": "alice", "receiver": "bob", "text": "two"}}"#.into(),
+        r#"{"advance": 600}"#.into(),
+        r#"{"message": {"id": "m3", "conversation": "c", "sender": "alice", "receiver": "bob", "text": "three"}}"#.into(),
+        r#"{"advance": 600}"#.into(),
+        r#"{"advance": 1800}"#.into(),
+        // Bad settings next to each secret: the problems must not quote them.
+        format!(r#"{{"settings": {{{base},"twilioAuthToken":"{TOKEN} x"}}}}"#),
+        format!(r#"{{"settings": {{{base},"twilioAuthToken":"{TOKEN}","twilioApiKeySid":"SK0123456789abcdef0123456789abcdef","twilioApiKeySecret":"{KEY_SECRET}"}}}}"#),
+        format!(r#"{{"settings": {{{base},"twilioApiKeySid":"SKbad","twilioApiKeySecret":"{KEY_SECRET}"}}}}"#),
+        format!(r#"{{"settings": {{{base},"twilioApiKeySid":"SK0123456789abcdef0123456789abcdef","twilioApiKeySecret":"{KEY_SECRET}"}}}}"#),
+        r#"{"message": {"id": "m4", "conversation": "c", "sender": "alice", "receiver": "bob", "text": "four"}}"#.into(),
+        r#"{"advance": 60}"#.into(),
+    ]
+    .join("\n");
+    let mut rt = Runtime::new(Policy::default()).unwrap();
+    let lines = scenario::run_script(&mut rt, &script).await.unwrap();
+    let mut everything: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let t = rt.tenant("default");
+    let t = t.lock().unwrap();
+    everything += &format!("{:?}", t.logs);
+    for (key, value) in &t.state {
+        everything += key;
+        everything += &String::from_utf8_lossy(value);
+    }
+    everything += &format!("{:?}", t.timers);
+    // The run did what it claims: sends, retries, a pause, a crash, bad settings.
+    for expected in [
+        "\"sent\"",
+        "\"retrying\"",
+        "\"paused\"",
+        "\"trap\"",
+        "\"failed\"",
+        "invalid-settings",
+        "SK0123456789abcdef0123456789abcdef",
+    ] {
+        assert!(
+            everything.contains(expected),
+            "{expected} missing from the run:\n{everything}"
+        );
+    }
+    for secret in [TOKEN, KEY_SECRET] {
+        assert!(
+            !everything.contains(secret),
+            "{secret} leaked:\n{everything}"
+        );
+        // Not even base64-encoded in something that was recorded.
+        assert!(
+            !everything.contains(&secret[..8]),
+            "part of {secret} leaked"
+        );
+    }
+}
