@@ -32,4 +32,6 @@ mod glue;
 pub mod memory;
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod properties;
