@@ -11,43 +11,76 @@
 //! blocking the server's other tasks meanwhile.
 
 use crate::bindings::{SmsNotification, SmsNotificationPre};
-use crate::tenant::Sandbox;
+use crate::tenant::{MEMORY_LIMIT, Sandbox};
 use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::sync::Notify;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::error::Context as _;
-use wasmtime::{Config, Engine, Result, Store, format_err};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Result, Store, format_err,
+};
 use wasmtime_wasi::cli::{WasiCli, WasiCliView as _};
 use wasmtime_wasi::p2::bindings::cli;
 
 /// How often the epoch advances; guest code yields to tokio this often.
 pub const TICK: Duration = Duration::from_millis(10);
 
-/// The engine's configuration: component model, async, epochs.
-pub fn config() -> Config {
+/// The engine's configuration: component model, async, epochs, and, for
+/// `pool = Some(n)`, the pooling allocator sized for `n` tenants.
+pub fn config(pool: Option<u32>) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
+    if let Some(tenants) = pool {
+        // Slots for `tenants` sandboxes, each instance, memory and table
+        // pre-reserved; memories reserve only their limit (not the 4 GiB a
+        // default memory reserves), so tens of thousands fit in the address
+        // space at the price of explicit bounds checks.
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(tenants)
+            .total_core_instances(tenants.saturating_mul(CORE_INSTANCES))
+            .total_memories(tenants)
+            .total_tables(tenants.saturating_mul(TABLES))
+            .max_memory_size(MEMORY_LIMIT)
+            .max_memories_per_module(1)
+            .max_memories_per_component(1)
+            .max_tables_per_component(TABLES);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        config.memory_reservation(MEMORY_LIMIT as u64);
+        config.memory_guard_size(64 << 10);
+        config.memory_reservation_for_growth(0);
+    }
     config
 }
 
-/// The process's engine, with its epoch ticker running.
+/// Core instances and tables one sandbox of this component needs.
+const CORE_INSTANCES: u32 = 8;
+const TABLES: u32 = 4;
+
+/// A new engine, with its epoch ticker running.
+pub fn build(pool: Option<u32>) -> Result<Engine> {
+    let engine = Engine::new(&config(pool))?;
+    let ticking = engine.weak();
+    std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = ticking.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(TICK);
+            }
+        })?;
+    Ok(engine)
+}
+
+/// The process's engine (default allocator).
 pub fn engine() -> Result<Engine> {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     if let Some(engine) = ENGINE.get() {
         return Ok(engine.clone());
     }
-    let engine = Engine::new(&config())?;
-    let ticking = engine.clone();
-    std::thread::Builder::new()
-        .name("epoch-ticker".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(TICK);
-                ticking.increment_epoch();
-            }
-        })?;
+    let engine = build(None)?;
     Ok(ENGINE.get_or_init(|| engine).clone())
 }
 
@@ -78,6 +111,13 @@ pub fn linker(engine: &Engine) -> Result<Linker<Sandbox>> {
     Ok(linker)
 }
 
+/// The component compiled for `engine` and pre-instantiated.
+pub fn prepare(engine: &Engine) -> Result<SmsNotificationPre<Sandbox>> {
+    let component = Component::from_file(engine, crate::COMPONENT)
+        .with_context(|| format!("loading the component {}", crate::COMPONENT))?;
+    SmsNotificationPre::new(linker(engine)?.instantiate_pre(&component)?)
+}
+
 /// The compiled component and its pre-instantiation, shared by every tenant
 /// and every runtime in the process: compiling happens once.
 pub fn prepared() -> Result<SmsNotificationPre<Sandbox>> {
@@ -85,10 +125,7 @@ pub fn prepared() -> Result<SmsNotificationPre<Sandbox>> {
     if let Some(pre) = PRE.get() {
         return Ok(pre.clone());
     }
-    let engine = engine()?;
-    let component = Component::from_file(&engine, crate::COMPONENT)
-        .with_context(|| format!("loading the component {}", crate::COMPONENT))?;
-    let pre = SmsNotificationPre::new(linker(&engine)?.instantiate_pre(&component)?)?;
+    let pre = prepare(&engine()?)?;
     Ok(PRE.get_or_init(|| pre).clone())
 }
 

@@ -66,8 +66,14 @@ pub struct Runtime {
 
 impl Runtime {
     pub fn new(policy: Policy) -> Result<Self> {
-        Ok(Self {
-            pre: engine::prepared()?,
+        Ok(Self::with(policy, engine::prepared()?))
+    }
+
+    /// A runtime on a given engine's pre-instantiated component (e.g. one
+    /// using the pooling allocator).
+    pub fn with(policy: Policy, pre: SmsNotificationPre<Sandbox>) -> Self {
+        Self {
+            pre,
             clock: Clock::default(),
             policy,
             traffic: Traffic::default(),
@@ -75,7 +81,7 @@ impl Runtime {
             tenants: BTreeMap::new(),
             redeliveries: HashMap::new(),
             call_deadline: CALL_DEADLINE,
-        })
+        }
     }
 
     /// The durable data of `tenant`, created empty on first use.

@@ -1,0 +1,641 @@
+//! `cargo bench -p host-test`: what an event costs through the component,
+//! against two baselines measured in the same run: the same core called
+//! natively (the limit), and the same core behind a loopback HTTP webhook
+//! (what operators would build instead). Then sandbox creation (default vs
+//! pooling allocator), resident memory per idle tenant, and scaling with
+//! pending notifications and tenants. The last lines print the ratios.
+
+use criterion::{BenchmarkId, Criterion};
+use host_test::bindings::sms_notification::extension::types as wit;
+use host_test::engine;
+use host_test::outbound::{Outbound, Policy};
+use host_test::runtime::Runtime;
+use host_test::tenant::Sandbox;
+use sms_notification::keys;
+use sms_notification::memory::Memory;
+use sms_notification::model;
+use sms_notification::pending::Pending;
+use sms_notification::timer::Timer;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+use wasmtime::Store;
+
+const TENANT: &str = "bench";
+const DAY_PLUS: u64 = 25 * 3_600_000;
+
+fn settings() -> String {
+    r#"{"twilioAccountSid":"AC0123456789abcdef0123456789abcdef","twilioAuthToken":"bench-token",
+        "fromMobileNo":"+15005550006","delaySeconds":60,"cooldownMinutes":0,
+        "conversationSmsPerDay":100,"recipientSmsPerDay":1000,"websiteURL":"https://chat.example.com"}"#
+        .into()
+}
+
+const BOB_METADATA: &str = r#"{"@private":{"contactNumber":"+14155552671"}}"#;
+
+fn tokio() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn component() -> Runtime {
+    let mut rt = Runtime::new(Policy::default()).unwrap();
+    setup_tenant(&mut rt, TENANT);
+    rt
+}
+
+fn setup_tenant(rt: &mut Runtime, name: &str) {
+    let t = rt.tenant(name);
+    let mut t = t.lock().unwrap();
+    t.settings = Some(settings());
+    for (uid, presence, metadata) in [
+        ("alice", wit::Presence::Online, "{}"),
+        ("bob", wit::Presence::Offline, BOB_METADATA),
+    ] {
+        t.users.insert(
+            uid.into(),
+            wit::User {
+                uid: uid.into(),
+                name: uid.into(),
+                presence,
+                metadata: metadata.into(),
+            },
+        );
+    }
+}
+
+fn native() -> Memory {
+    let mut m = Memory {
+        settings: Some(settings()),
+        ..Memory::default()
+    };
+    for (uid, presence, metadata) in [
+        ("alice", model::Presence::Online, "{}"),
+        ("bob", model::Presence::Offline, BOB_METADATA),
+    ] {
+        m.users.insert(
+            uid.into(),
+            model::User {
+                uid: uid.into(),
+                name: uid.into(),
+                presence,
+                metadata: metadata.into(),
+            },
+        );
+    }
+    m
+}
+
+fn wit_message(i: u64, at: u64) -> wit::Message {
+    wit::Message {
+        id: format!("m{i}"),
+        conversation: format!("c{i}"),
+        kind: wit::ConversationKind::OneOnOne,
+        format: wit::MessageFormat::Text,
+        sender: "alice".into(),
+        receiver: "bob".into(),
+        text: "Are we still on for dinner at 8?".into(),
+        sent_at: at,
+    }
+}
+
+fn wit_receipt(i: u64) -> wit::Receipt {
+    wit::Receipt {
+        conversation: format!("c{i}"),
+        reader: "bob".into(),
+        message: format!("m{i}"),
+        read_at: 0,
+    }
+}
+
+fn message(i: u64, at: u64) -> model::Message {
+    model::Message {
+        id: format!("m{i}"),
+        conversation: format!("c{i}"),
+        kind: model::ConversationKind::OneOnOne,
+        format: model::Format::Text,
+        sender: "alice".into(),
+        receiver: "bob".into(),
+        text: "Are we still on for dinner at 8?".into(),
+        sent_at: at,
+    }
+}
+
+fn receipt(i: u64) -> model::Receipt {
+    model::Receipt {
+        conversation: format!("c{i}"),
+        reader: "bob".into(),
+        message: format!("m{i}"),
+        read_at: 0,
+    }
+}
+
+fn deliver_key(i: u64) -> String {
+    Timer::Deliver {
+        conversation: format!("c{i}"),
+        recipient: "bob".into(),
+    }
+    .key()
+}
+
+/// Which event a benchmark times; the others it needs run untimed.
+#[derive(Clone, Copy)]
+enum Event {
+    Message,
+    Read,
+    Timer,
+    Settings,
+}
+
+const EVENTS: [(Event, &str); 4] = [
+    (Event::Message, "on-message"),
+    (Event::Read, "on-read"),
+    (Event::Timer, "on-timer"),
+    (Event::Settings, "validate-settings"),
+];
+
+/// Times `iters` events of one kind through the component.
+fn time_component(
+    tokio: &tokio::runtime::Runtime,
+    rt: &mut Runtime,
+    event: Event,
+    iters: u64,
+    seq: &mut u64,
+) -> Duration {
+    tokio.block_on(async {
+        let mut spent = Duration::ZERO;
+        let json = settings();
+        for _ in 0..iters {
+            *seq += 1;
+            let i = *seq;
+            let at = i * DAY_PLUS;
+            rt.clock.set(at);
+            let start = Instant::now();
+            match event {
+                Event::Message => {
+                    rt.on_message(TENANT, &wit_message(i, at))
+                        .await
+                        .unwrap()
+                        .unwrap();
+                    spent += start.elapsed();
+                    rt.on_read(TENANT, &wit_receipt(i)).await.unwrap().unwrap();
+                }
+                Event::Read => {
+                    rt.on_message(TENANT, &wit_message(i, at))
+                        .await
+                        .unwrap()
+                        .unwrap();
+                    let start = Instant::now();
+                    rt.on_read(TENANT, &wit_receipt(i)).await.unwrap().unwrap();
+                    spent += start.elapsed();
+                }
+                Event::Timer => {
+                    rt.on_message(TENANT, &wit_message(i, at))
+                        .await
+                        .unwrap()
+                        .unwrap();
+                    rt.clock.set(at + 60_000);
+                    rt.tenant(TENANT).lock().unwrap().timers.clear();
+                    let start = Instant::now();
+                    let outcome = rt.on_timer(TENANT, &deliver_key(i)).await.unwrap().unwrap();
+                    spent += start.elapsed();
+                    assert!(matches!(outcome, wit::Outcome::Sent(_)), "{outcome:?}");
+                    rt.traffic.take_sms();
+                }
+                Event::Settings => {
+                    rt.validate_settings(TENANT, &json).await.unwrap().unwrap();
+                    spent += start.elapsed();
+                }
+            }
+        }
+        spent
+    })
+}
+
+/// The same events through the same core, natively.
+fn time_native(m: &mut Memory, event: Event, iters: u64, seq: &mut u64) -> Duration {
+    let mut spent = Duration::ZERO;
+    let json = settings();
+    for _ in 0..iters {
+        *seq += 1;
+        let i = *seq;
+        let at = i * DAY_PLUS;
+        m.now = at;
+        let start = Instant::now();
+        match event {
+            Event::Message => {
+                m.on_message(&message(i, at)).unwrap();
+                spent += start.elapsed();
+                m.on_read(&receipt(i)).unwrap();
+            }
+            Event::Read => {
+                m.on_message(&message(i, at)).unwrap();
+                let start = Instant::now();
+                m.on_read(&receipt(i)).unwrap();
+                spent += start.elapsed();
+            }
+            Event::Timer => {
+                m.on_message(&message(i, at)).unwrap();
+                m.now = at + 60_000;
+                m.timers.clear();
+                let start = Instant::now();
+                let outcome = sms_notification::driver::on_timer(m, &deliver_key(i)).unwrap();
+                spent += start.elapsed();
+                assert!(
+                    matches!(outcome, model::Outcome::Sent { .. }),
+                    "{outcome:?}"
+                );
+                m.requests.clear();
+            }
+            Event::Settings => {
+                sms_notification::driver::validate_settings(&json).unwrap();
+                spent += start.elapsed();
+            }
+        }
+    }
+    spent
+}
+
+/// A minimal webhook service on loopback: each event is a JSON POST, run
+/// through the same core on an in-memory host, answered with the outcome.
+mod webhook {
+    use super::*;
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::Incoming;
+    use wasmtime_wasi_http::io::TokioIo;
+
+    pub struct Client {
+        sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    }
+
+    pub fn serve() -> std::net::SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        listener.set_nonblocking(true).unwrap();
+        std::thread::spawn(move || {
+            // The in-memory host is not `Send`: one thread, local tasks.
+            let rt = tokio();
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&rt, async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let host = Rc::new(RefCell::new(native()));
+                loop {
+                    let (stream, _) = listener.accept().await.unwrap();
+                    let host = host.clone();
+                    tokio::task::spawn_local(async move {
+                        let service =
+                            hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+                                let host = host.clone();
+                                async move {
+                                    let body = req.into_body().collect().await?.to_bytes();
+                                    let event: serde_json::Value =
+                                        serde_json::from_slice(&body).unwrap();
+                                    let answer = handle(&mut host.borrow_mut(), &event);
+                                    Ok::<_, hyper::Error>(hyper::Response::new(Full::new(
+                                        Bytes::from(answer),
+                                    )))
+                                }
+                            });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .keep_alive(true)
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+        });
+        addr
+    }
+
+    fn handle(m: &mut Memory, event: &serde_json::Value) -> String {
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+        let outcome = if let Some(e) = event.get("message") {
+            m.now = e["sent_at"].as_u64().unwrap_or(0);
+            m.on_message(&model::Message {
+                id: text(&e["id"]),
+                conversation: text(&e["conversation"]),
+                kind: model::ConversationKind::OneOnOne,
+                format: model::Format::Text,
+                sender: text(&e["sender"]),
+                receiver: text(&e["receiver"]),
+                text: text(&e["text"]),
+                sent_at: m.now,
+            })
+        } else {
+            let e = &event["read"];
+            m.on_read(&model::Receipt {
+                conversation: text(&e["conversation"]),
+                reader: text(&e["reader"]),
+                message: text(&e["message"]),
+                read_at: 0,
+            })
+        };
+        format!("{{\"outcome\":{:?}}}", format!("{outcome:?}"))
+    }
+
+    pub async fn connect(addr: std::net::SocketAddr) -> Client {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        Client { sender }
+    }
+
+    impl Client {
+        pub async fn post(&mut self, event: serde_json::Value) {
+            let request = hyper::Request::post("/events")
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(event.to_string())))
+                .unwrap();
+            let response = self.sender.send_request(request).await.unwrap();
+            assert!(response.status().is_success());
+            response.into_body().collect().await.unwrap();
+        }
+    }
+
+    pub fn message_event(i: u64, at: u64) -> serde_json::Value {
+        serde_json::json!({ "message": {
+            "id": format!("m{i}"), "conversation": format!("c{i}"), "sender": "alice",
+            "receiver": "bob", "text": "Are we still on for dinner at 8?", "sent_at": at,
+        }})
+    }
+
+    pub fn read_event(i: u64) -> serde_json::Value {
+        serde_json::json!({ "read": { "conversation": format!("c{i}"), "reader": "bob", "message": format!("m{i}") } })
+    }
+}
+
+fn per_event(c: &mut Criterion) {
+    let tokio = tokio();
+    let mut rt = component();
+    let mut m = native();
+    let mut seq = 0;
+    let mut group = c.benchmark_group("event");
+    for (event, name) in EVENTS {
+        group.bench_function(BenchmarkId::new("component", name), |b| {
+            b.iter_custom(|iters| time_component(&tokio, &mut rt, event, iters, &mut seq))
+        });
+        group.bench_function(BenchmarkId::new("native", name), |b| {
+            b.iter_custom(|iters| time_native(&mut m, event, iters, &mut seq))
+        });
+    }
+    let addr = webhook::serve();
+    let mut client = tokio.block_on(webhook::connect(addr));
+    for (event, name) in [(Event::Message, "on-message"), (Event::Read, "on-read")] {
+        group.bench_function(BenchmarkId::new("webhook", name), |b| {
+            b.iter_custom(|iters| {
+                tokio.block_on(async {
+                    let mut spent = Duration::ZERO;
+                    for _ in 0..iters {
+                        seq += 1;
+                        let (i, at) = (seq, seq * DAY_PLUS);
+                        let start = Instant::now();
+                        client.post(webhook::message_event(i, at)).await;
+                        if matches!(event, Event::Message) {
+                            spent += start.elapsed();
+                        }
+                        let start = Instant::now();
+                        client.post(webhook::read_event(i)).await;
+                        if matches!(event, Event::Read) {
+                            spent += start.elapsed();
+                        }
+                    }
+                    spent
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+fn sandbox_creation(c: &mut Criterion) {
+    let tokio = tokio();
+    let mut group = c.benchmark_group("sandbox");
+    for (name, pool) in [("default", None), ("pooling", Some(1_000))] {
+        let engine = engine::build(pool).unwrap();
+        let pre = engine::prepare(&engine).unwrap();
+        let rt = Runtime::with(Policy::default(), pre.clone());
+        group.bench_function(BenchmarkId::new("create", name), |b| {
+            b.iter_custom(|iters| {
+                tokio.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let mut store = Store::new(pre.engine(), sandbox(&rt));
+                        store.limiter(|s| &mut s.limits);
+                        engine::configure(&mut store);
+                        let instance = pre.instantiate_async(&mut store).await.unwrap();
+                        drop((instance, store));
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+fn sandbox(rt: &Runtime) -> Sandbox {
+    let outbound = Outbound {
+        tenant: TENANT.into(),
+        policy: Policy::default(),
+        clock: rt.clock.clone(),
+        traffic: rt.traffic.clone(),
+        sids: Default::default(),
+    };
+    Sandbox::new(Default::default(), rt.clock.clone(), outbound)
+}
+
+fn scaling(c: &mut Criterion) {
+    let tokio = tokio();
+    let mut group = c.benchmark_group("scaling");
+    group.sample_size(20);
+    for pending in [1u64, 1_000, 100_000] {
+        let mut rt = component();
+        {
+            let t = rt.tenant(TENANT);
+            let mut t = t.lock().unwrap();
+            for i in 0..pending {
+                let conversation = format!("p{i}");
+                let mut p = Pending::new("alice", u64::MAX / 2);
+                p.push("alice", "x1", Some("waiting"));
+                t.state
+                    .insert(keys::pending(&conversation, "bob"), p.encode());
+                let timer = Timer::Deliver {
+                    conversation,
+                    recipient: "bob".into(),
+                };
+                t.timers.insert(timer.key(), u64::MAX / 2);
+            }
+        }
+        let mut seq = 10_000_000;
+        group.bench_function(BenchmarkId::new("pending", pending), |b| {
+            b.iter_custom(|iters| time_component(&tokio, &mut rt, Event::Message, iters, &mut seq))
+        });
+    }
+    for tenants in [1usize, 100, 10_000] {
+        let mut rt = Runtime::new(Policy::default()).unwrap();
+        let names: Vec<String> = (0..tenants).map(|n| format!("t{n}")).collect();
+        tokio.block_on(async {
+            for name in &names {
+                setup_tenant(&mut rt, name);
+                rt.validate_settings(name, &settings())
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
+        });
+        let mut seq = 20_000_000u64;
+        group.bench_function(BenchmarkId::new("tenants", tenants), |b| {
+            b.iter_custom(|iters| {
+                tokio.block_on(async {
+                    let mut spent = Duration::ZERO;
+                    for _ in 0..iters {
+                        seq += 1;
+                        let name = &names[(seq as usize * 7919) % tenants];
+                        let start = Instant::now();
+                        rt.on_message(name, &wit_message(seq, 0))
+                            .await
+                            .unwrap()
+                            .unwrap();
+                        spent += start.elapsed();
+                        rt.on_read(name, &wit_receipt(seq)).await.unwrap().unwrap();
+                    }
+                    spent
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Resident memory, in bytes.
+fn resident() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// Resident bytes per idle tenant (instantiated, one event handled), for
+/// each allocator and tenant count.
+fn idle_tenants() -> Vec<(String, u64)> {
+    let tokio = tokio();
+    let mut figures = Vec::new();
+    for (name, pool) in [("default", false), ("pooling", true)] {
+        for n in [1_000u32, 10_000] {
+            let engine = engine::build(pool.then_some(n)).unwrap();
+            let pre = engine::prepare(&engine).unwrap();
+            let mut rt = Runtime::with(Policy::default(), pre);
+            let before = resident();
+            tokio.block_on(async {
+                for t in 0..n {
+                    let name = format!("t{t}");
+                    setup_tenant(&mut rt, &name);
+                    rt.on_message(&name, &wit_message(1, 0))
+                        .await
+                        .unwrap()
+                        .unwrap();
+                }
+            });
+            let per = resident().saturating_sub(before) / u64::from(n);
+            figures.push((format!("{name} allocator, {n} tenants"), per));
+            drop(rt);
+        }
+    }
+    figures
+}
+
+/// Mean time of one criterion benchmark, from its saved estimates.
+fn mean_ns(dir: &std::path::Path, group: &str, id: &str) -> Option<f64> {
+    let path = dir.join(group).join(id).join("new/estimates.json");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    json["mean"]["point_estimate"].as_f64()
+}
+
+fn main() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/criterion");
+    let mut c = Criterion::default()
+        .output_directory(&dir)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    per_event(&mut c);
+    sandbox_creation(&mut c);
+    scaling(&mut c);
+    c.final_summary();
+
+    let mean = |group: &str, id: &str| mean_ns(&dir, group, id).unwrap_or(f64::NAN);
+    println!("\n== Ratios (same run)");
+    for (_, name) in EVENTS {
+        let (component, native) = (
+            mean("event", &format!("component/{name}")),
+            mean("event", &format!("native/{name}")),
+        );
+        println!(
+            "{name:<18} component {:>9.1} µs  native {:>8.1} µs  component/native {:>5.2}",
+            component / 1e3,
+            native / 1e3,
+            component / native
+        );
+    }
+    for name in ["on-message", "on-read"] {
+        let (component, webhook) = (
+            mean("event", &format!("component/{name}")),
+            mean("event", &format!("webhook/{name}")),
+        );
+        println!(
+            "{name:<18} webhook {:>9.1} µs  webhook/component {:>5.1}",
+            webhook / 1e3,
+            webhook / component
+        );
+    }
+    for name in ["default", "pooling"] {
+        println!(
+            "sandbox creation, {name:<8} {:>8.1} µs",
+            mean("sandbox", &format!("create/{name}")) / 1e3
+        );
+    }
+    let base = mean("scaling", "pending/1");
+    for n in [1, 1_000, 100_000] {
+        let t = mean("scaling", &format!("pending/{n}"));
+        println!(
+            "on-message with {n:>6} pending  {:>8.1} µs  ×{:.2}",
+            t / 1e3,
+            t / base
+        );
+    }
+    let base = mean("scaling", "tenants/1");
+    for n in [1, 100, 10_000] {
+        let t = mean("scaling", &format!("tenants/{n}"));
+        println!(
+            "on-message with {n:>6} tenants  {:>8.1} µs  ×{:.2}",
+            t / 1e3,
+            t / base
+        );
+    }
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return;
+    }
+    for (what, bytes) in idle_tenants() {
+        println!(
+            "resident per idle tenant, {what}: {bytes} bytes ({} tenants per GiB)",
+            (1u64 << 30) / bytes.max(1)
+        );
+    }
+    let wasm = std::fs::metadata(host_test::COMPONENT)
+        .map(|m| m.len())
+        .unwrap_or(0);
+    println!(
+        "release .wasm: {wasm} bytes ({:.1} KiB)",
+        wasm as f64 / 1024.0
+    );
+}
