@@ -308,53 +308,25 @@ pub fn parse(json: &str) -> Result<Settings, Vec<Problem>> {
     if !problems.is_empty() {
         return Err(problems);
     }
-    match (
-        account_sid,
-        credentials,
-        from,
-        status_callback,
-        max_attempts,
-        delay_seconds,
-        website_url,
-        cooldown_minutes,
-        conversation_sms_per_day,
-        recipient_sms_per_day,
-        max_segments,
-        template,
-        include_text,
-    ) {
-        (
-            Some(account_sid),
-            Some(credentials),
-            Some(from),
-            Some(status_callback),
-            Some(max_attempts),
-            Some(delay_seconds),
-            Some(website_url),
-            Some(cooldown_minutes),
-            Some(conversation_sms_per_day),
-            Some(recipient_sms_per_day),
-            Some(max_segments),
-            Some(template),
-            Some(include_text),
-        ) => Ok(Settings {
-            account_sid,
-            credentials,
-            from,
-            status_callback,
-            max_attempts,
-            delay_seconds,
-            website_url,
-            cooldown_minutes,
-            conversation_sms_per_day,
-            recipient_sms_per_day,
-            max_segments,
-            template,
-            include_text,
-        }),
-        // Every missing value recorded a problem above; never trap on it.
-        _ => Err(vec![problem("", "incomplete settings")]),
-    }
+    let settings = || {
+        Some(Settings {
+            account_sid: account_sid?,
+            credentials: credentials?,
+            from: from?,
+            status_callback: status_callback?,
+            max_attempts: max_attempts?,
+            delay_seconds: delay_seconds?,
+            website_url: website_url?,
+            cooldown_minutes: cooldown_minutes?,
+            conversation_sms_per_day: conversation_sms_per_day?,
+            recipient_sms_per_day: recipient_sms_per_day?,
+            max_segments: max_segments?,
+            template: template?,
+            include_text: include_text?,
+        })
+    };
+    // Every missing value recorded a problem above; never trap on it.
+    settings().ok_or_else(|| vec![problem("", "incomplete settings")])
 }
 
 /// A whole number in `min..=max`, or `default` when absent.
