@@ -16,6 +16,8 @@ use crate::settings::{self, Settings};
 use crate::suppression::Suppression;
 use crate::timer::Timer;
 use crate::twilio::{Request, Response};
+use std::cell::RefCell;
+use std::rc::Rc;
 
 /// What the chat server provides, as the core's types.
 pub trait Host {
@@ -119,14 +121,33 @@ pub fn on_timer(host: &mut impl Host, key: &str) -> Result<Outcome, Error> {
     }
 }
 
-fn load_settings(host: &mut impl Host) -> Result<Settings, Error> {
+type Parsed = Result<Rc<Settings>, Vec<Problem>>;
+
+thread_local! {
+    /// The settings last parsed, by their JSON text. Parsing them (template,
+    /// numbers, URLs) costs more than the rest of an event and they rarely
+    /// change. Derived data only: a recycled instance simply parses again.
+    static PARSED: RefCell<Option<(String, Parsed)>> = const { RefCell::new(None) };
+}
+
+fn load_settings(host: &mut impl Host) -> Result<Rc<Settings>, Error> {
     let Some(json) = host.settings() else {
         return Err(Error::InvalidSettings(vec![Problem {
             field: String::new(),
             message: "the tenant has not saved settings for this extension".into(),
         }]));
     };
-    settings::parse(&json).map_err(Error::InvalidSettings)
+    PARSED.with_borrow_mut(|cache| {
+        let parsed = match cache {
+            Some((text, parsed)) if *text == json => parsed.clone(),
+            _ => {
+                let parsed = settings::parse(&json).map(Rc::new);
+                *cache = Some((json, parsed.clone()));
+                parsed
+            }
+        };
+        parsed.map_err(Error::InvalidSettings)
+    })
 }
 
 fn load_pending(host: &mut impl Host, key: &str) -> Option<Pending> {
