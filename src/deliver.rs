@@ -50,7 +50,8 @@ pub struct Check<'a> {
     /// The recipient as they are now; `None` if the chat server has no
     /// such user.
     pub recipient: Option<&'a User>,
-    pub sender_name: &'a str,
+    /// Who wrote the latest message, as they are now (for their name).
+    pub sender: Option<&'a User>,
     /// SMS sent lately in this conversation to this recipient.
     pub conversation_history: &'a History,
     /// SMS sent lately to this recipient in any conversation.
@@ -222,7 +223,12 @@ pub fn on_timer(timer: &Timer, check: &Check<'_>) -> Delivery {
             max_segments: settings.max_segments as usize,
         },
         &Notice {
-            sender_name: check.sender_name,
+            // Without a display name, the uid stands in.
+            sender_name: check
+                .sender
+                .map(|u| u.name.as_str())
+                .filter(|name| !name.trim().is_empty())
+                .unwrap_or(&pending.sender),
             unread,
             latest_text,
         },
@@ -464,6 +470,7 @@ mod tests {
         settings: Settings,
         pending: Pending,
         user: Option<User>,
+        alice: User,
         history: History,
         suppression: Option<Suppression>,
         pause: Option<Pause>,
@@ -478,6 +485,12 @@ mod tests {
                 settings,
                 pending,
                 user: Some(bob(Presence::Offline)),
+                alice: User {
+                    uid: "alice".into(),
+                    name: "Alice".into(),
+                    presence: Presence::Online,
+                    metadata: "{}".into(),
+                },
                 history: History::default(),
                 suppression: None,
                 pause: None,
@@ -490,7 +503,7 @@ mod tests {
                 settings: &self.settings,
                 pending: &self.pending,
                 recipient: self.user.as_ref(),
-                sender_name: "Alice",
+                sender: Some(&self.alice),
                 conversation_history: &self.history,
                 recipient_history: &self.history,
                 suppression: self.suppression.as_ref(),

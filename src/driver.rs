@@ -69,11 +69,7 @@ pub fn on_timer(host: &mut impl Host, key: &str) -> Result<Outcome, Error> {
     };
     let settings = load_settings(host)?;
     let user = host.user(recipient);
-    let sender_name = host
-        .user(&pending.sender)
-        .map(|u| u.name)
-        .filter(|name| !name.trim().is_empty())
-        .unwrap_or_else(|| pending.sender.clone());
+    let sender = host.user(&pending.sender);
     let conversation_history = History::decode(
         host.state_get(&keys::conversation_history(conversation, recipient))
             .as_deref(),
@@ -93,7 +89,7 @@ pub fn on_timer(host: &mut impl Host, key: &str) -> Result<Outcome, Error> {
         settings: &settings,
         pending: &pending,
         recipient: user.as_ref(),
-        sender_name: &sender_name,
+        sender: sender.as_ref(),
         conversation_history: &conversation_history,
         recipient_history: &recipient_history,
         suppression: suppression.as_ref(),
@@ -108,13 +104,7 @@ pub fn on_timer(host: &mut impl Host, key: &str) -> Result<Outcome, Error> {
         } => {
             // The attempt is on record before the request leaves; if that
             // write fails, nothing is sent.
-            apply(
-                host,
-                Step {
-                    result: Ok(Outcome::Skipped(SkipReason::NothingPending)),
-                    effects: before,
-                },
-            )?;
+            execute(host, before)?;
             let response = host.send(&request);
             apply(host, deliver::on_response(&timer, &check, &to, &response))
         }
@@ -155,10 +145,10 @@ fn load_pending(host: &mut impl Host, key: &str) -> Option<Pending> {
         .and_then(|bytes| Pending::decode(&bytes))
 }
 
-/// Executes a step's effects in order; a refused state write stops there and
+/// Executes effects in order; a refused state write stops there and
 /// becomes the call's error, leaving what was stored before intact.
-fn apply(host: &mut impl Host, step: Step) -> Result<Outcome, Error> {
-    for effect in step.effects {
+fn execute(host: &mut impl Host, effects: Vec<Effect>) -> Result<(), Error> {
+    for effect in effects {
         match effect {
             Effect::Put { key, value } => host
                 .state_set(&key, &value)
@@ -169,5 +159,11 @@ fn apply(host: &mut impl Host, step: Step) -> Result<Outcome, Error> {
             Effect::Log { level, line } => host.log(level, &line),
         }
     }
+    Ok(())
+}
+
+/// Executes a step's effects, then returns its result.
+fn apply(host: &mut impl Host, step: Step) -> Result<Outcome, Error> {
+    execute(host, step.effects)?;
     step.result
 }

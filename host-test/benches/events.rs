@@ -450,6 +450,40 @@ fn sandbox_creation(c: &mut Criterion) {
             })
         });
     }
+    // The fixed cost of a call: `on-timer` with a key that is not a timer
+    // makes no host call. Raw, and through the runtime's deadline wrapper.
+    let mut rt = component(None);
+    let pre = engine::prepared().unwrap();
+    let mut raw = Store::new(pre.engine(), sandbox(&rt));
+    raw.limiter(|s| &mut s.limits);
+    engine::configure(&mut raw);
+    let instance = tokio.block_on(pre.instantiate_async(&mut raw)).unwrap();
+    group.bench_function("call/raw", |b| {
+        b.iter_custom(|iters| {
+            tokio.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    instance
+                        .call_on_timer(&mut raw, "x")
+                        .await
+                        .unwrap()
+                        .unwrap();
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.bench_function("call/runtime", |b| {
+        b.iter_custom(|iters| {
+            tokio.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    rt.on_timer(TENANT, "x").await.unwrap().unwrap();
+                }
+                start.elapsed()
+            })
+        })
+    });
     group.finish();
 }
 

@@ -42,6 +42,8 @@ pub fn config(pool: Option<u32>) -> Config {
             .total_core_instances(tenants.saturating_mul(CORE_INSTANCES))
             .total_memories(tenants)
             .total_tables(tenants.saturating_mul(TABLES))
+            // A store keeps its fiber stack between calls.
+            .total_stacks(tenants)
             .max_memory_size(MEMORY_LIMIT)
             .max_memories_per_module(1)
             .max_memories_per_component(1)
