@@ -237,8 +237,11 @@ fn write_body(body: &OutgoingBody, bytes: &[u8]) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A `wasi:http` error code, and whether it is worth another attempt: a
-/// request the host denies or cannot even form never is.
+/// A `wasi:http` error code, and whether it is worth another attempt. Only
+/// failures before Twilio can have taken the request are: a connection that
+/// never opened. A request the host denies or cannot form never is; nor is
+/// one that went out and got no answer in time or was cut off, because
+/// Twilio may have taken the SMS and a retry could send it twice.
 fn error_code(code: ErrorCode) -> Failure {
     match code {
         ErrorCode::HttpRequestDenied => (false, "the host denied the request".into()),
@@ -248,8 +251,26 @@ fn error_code(code: ErrorCode) -> Failure {
             (false, format!("the host cannot send the request: {code:?}"))
         }
         ErrorCode::ConnectionTimeout => (true, "connecting to Twilio timed out".into()),
-        ErrorCode::ConnectionReadTimeout => (true, "Twilio did not answer in time".into()),
-        other => (true, format!("HTTP request failed: {other:?}")),
+        ErrorCode::ConnectionRefused
+        | ErrorCode::DnsTimeout
+        | ErrorCode::DnsError(_)
+        | ErrorCode::DestinationNotFound
+        | ErrorCode::DestinationUnavailable
+        | ErrorCode::ConnectionLimitReached
+        | ErrorCode::TlsProtocolError
+        | ErrorCode::TlsCertificateError
+        | ErrorCode::TlsAlertReceived(_) => {
+            (true, format!("could not connect to Twilio: {code:?}"))
+        }
+        ErrorCode::ConnectionReadTimeout | ErrorCode::HttpResponseTimeout => (
+            false,
+            "Twilio did not answer in time; it may have taken the SMS, so it is not sent again"
+                .into(),
+        ),
+        other => (
+            false,
+            format!("the request failed after it was sent ({other:?}); it is not sent again"),
+        ),
     }
 }
 

@@ -96,6 +96,9 @@ fn answer(a: &Answer) -> Value {
     if let Some(s) = a.retry_after {
         v["retry_after"] = json!(s);
     }
+    if let Some(ms) = a.delay_ms {
+        v["delay_ms"] = json!(ms);
+    }
     v
 }
 

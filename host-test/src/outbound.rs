@@ -73,13 +73,20 @@ pub struct Answer {
     /// The raw body, instead of a generated one.
     #[serde(default)]
     pub body: Option<String>,
-    /// No HTTP answer at all: `refused`, `timeout` or `reset`.
+    /// No HTTP answer at all: `refused` (connection refused), `timeout`
+    /// (connecting timed out) or `reset` (the connection dropped after the
+    /// request went out).
     #[serde(default)]
     pub transport: Option<Transport>,
     /// Twilio takes the SMS, then the sandbox dies before the answer
     /// arrives (the host kills the call): a crash mid-send.
     #[serde(default)]
     pub crash: bool,
+    /// Answer only after this many milliseconds (real time). Past the
+    /// first-byte timeout the component asked for, it gets that timeout
+    /// instead, as from a real server that is too slow.
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -211,6 +218,15 @@ impl WasiHttpHooks for Outbound {
                         traffic.crash.notify_one();
                         std::future::pending::<()>().await;
                     }
+                    if let Some(delay) = answer.delay_ms.map(Duration::from_millis) {
+                        let limit = options
+                            .and_then(|o| o.first_byte_timeout)
+                            .unwrap_or(MAX_TIMEOUT);
+                        tokio::time::sleep(delay.min(limit)).await;
+                        if delay > limit {
+                            return Err(Error::ConnectionReadTimeout);
+                        }
+                    }
                     let response = response?;
                     Ok((response, Box::new(async { Ok(()) }) as Io))
                 })
@@ -223,7 +239,7 @@ impl WasiHttpHooks for Outbound {
 fn respond(sid: u64, sms: &Sms, answer: &Answer) -> Result<http::Response<WasiBody>, Error> {
     match answer.transport {
         Some(Transport::Refused) => return Err(Error::ConnectionRefused),
-        Some(Transport::Timeout) => return Err(Error::ConnectionReadTimeout),
+        Some(Transport::Timeout) => return Err(Error::ConnectionTimeout),
         Some(Transport::Reset) => return Err(Error::ConnectionTerminated),
         None => {}
     }
