@@ -8,7 +8,7 @@
 
 use crate::driver::{self, Host};
 use crate::model;
-use crate::twilio::{self, Request, Response};
+use crate::twilio::{self, Request, Response, Transport};
 
 wit_bindgen::generate!({
     path: "wit",
@@ -125,24 +125,20 @@ impl Host for Wit {
     }
 
     fn send(&mut self, request: &Request) -> Response {
-        send(request)
-            .unwrap_or_else(|(retryable, message)| Response::Transport { retryable, message })
+        send(request).unwrap_or_else(Response::Transport)
     }
 }
 
 /// Largest write into a WASI output stream the host must accept at once.
 const CHUNK: usize = 4096;
 
-/// Why a request got no response: whether trying again can help, and what.
-type Failure = (bool, String);
-
-/// A failure on our side of the request: retrying would not help.
-fn local(what: String) -> Failure {
-    (false, what)
+/// A failure on our side of the request, before anything left.
+fn local(what: String) -> Transport {
+    Transport::Refused(what)
 }
 
 /// POSTs `request` to Twilio over `wasi:http`, with timeouts.
-fn send(request: &Request) -> Result<Response, Failure> {
+fn send(request: &Request) -> Result<Response, Transport> {
     let headers = Fields::from_list(&[
         (
             "authorization".into(),
@@ -212,7 +208,11 @@ fn send(request: &Request) -> Result<Response, Failure> {
             match stream.blocking_read((twilio::MAX_RESPONSE_BYTES - bytes.len()) as u64) {
                 Ok(chunk) => bytes.extend_from_slice(&chunk),
                 Err(wasip2::io::streams::StreamError::Closed) => break,
-                Err(e) => return Err((true, format!("reading the response failed: {e:?}"))),
+                Err(e) => {
+                    return Err(Transport::NoAnswer(format!(
+                        "reading the response failed: {e:?}"
+                    )));
+                }
             }
         }
     }
@@ -225,32 +225,29 @@ fn send(request: &Request) -> Result<Response, Failure> {
 
 /// Writes the body in chunks the host must accept; the stream is dropped
 /// before the body is finished, as WASI requires.
-fn write_body(body: &OutgoingBody, bytes: &[u8]) -> Result<(), Failure> {
+fn write_body(body: &OutgoingBody, bytes: &[u8]) -> Result<(), Transport> {
     let stream = body
         .write()
         .map_err(|()| local("the host refused the request's body stream".into()))?;
     for chunk in bytes.chunks(CHUNK) {
         stream
             .blocking_write_and_flush(chunk)
-            .map_err(|e| (true, format!("writing the request body failed: {e:?}")))?;
+            .map_err(|e| Transport::NoAnswer(format!("writing the request body failed: {e:?}")))?;
     }
     Ok(())
 }
 
-/// A `wasi:http` error code, and whether it is worth another attempt. Only
-/// failures before Twilio can have taken the request are: a connection that
-/// never opened. A request the host denies or cannot form never is; nor is
-/// one that went out and got no answer in time or was cut off, because
-/// Twilio may have taken the SMS and a retry could send it twice.
-fn error_code(code: ErrorCode) -> Failure {
+/// What a `wasi:http` error code says about the request: never sent, never
+/// connected, or sent without an answer. The core decides what to do.
+fn error_code(code: ErrorCode) -> Transport {
     match code {
-        ErrorCode::HttpRequestDenied => (false, "the host denied the request".into()),
+        ErrorCode::HttpRequestDenied => Transport::Refused("the host denied the request".into()),
         ErrorCode::HttpRequestUriInvalid
         | ErrorCode::HttpRequestMethodInvalid
         | ErrorCode::ConfigurationError => {
-            (false, format!("the host cannot send the request: {code:?}"))
+            Transport::Refused(format!("the host cannot send the request: {code:?}"))
         }
-        ErrorCode::ConnectionTimeout => (true, "connecting to Twilio timed out".into()),
+        ErrorCode::ConnectionTimeout => Transport::NotConnected("connecting timed out".into()),
         ErrorCode::ConnectionRefused
         | ErrorCode::DnsTimeout
         | ErrorCode::DnsError(_)
@@ -259,18 +256,11 @@ fn error_code(code: ErrorCode) -> Failure {
         | ErrorCode::ConnectionLimitReached
         | ErrorCode::TlsProtocolError
         | ErrorCode::TlsCertificateError
-        | ErrorCode::TlsAlertReceived(_) => {
-            (true, format!("could not connect to Twilio: {code:?}"))
+        | ErrorCode::TlsAlertReceived(_) => Transport::NotConnected(format!("{code:?}")),
+        ErrorCode::ConnectionReadTimeout | ErrorCode::HttpResponseTimeout => {
+            Transport::NoAnswer("no answer in time".into())
         }
-        ErrorCode::ConnectionReadTimeout | ErrorCode::HttpResponseTimeout => (
-            false,
-            "Twilio did not answer in time; it may have taken the SMS, so it is not sent again"
-                .into(),
-        ),
-        other => (
-            false,
-            format!("the request failed after it was sent ({other:?}); it is not sent again"),
-        ),
+        other => Transport::NoAnswer(format!("the request failed after it was sent ({other:?})")),
     }
 }
 

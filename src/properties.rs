@@ -7,7 +7,7 @@ use crate::memory::Memory;
 use crate::model::{ConversationKind, Format, Message, Outcome, Presence, Receipt, User};
 use crate::segments;
 use crate::timer::Timer;
-use crate::twilio::Response;
+use crate::twilio::{Response, Transport};
 use proptest::prelude::*;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -86,10 +86,7 @@ impl Answer {
                 retry_after: Some(5),
             },
             Self::ServerError => refusal(503, 0),
-            Self::TimedOut => Response::Transport {
-                retryable: true,
-                message: "timed out".into(),
-            },
+            Self::TimedOut => Response::Transport(Transport::NotConnected("timed out".into())),
             Self::Stop => refusal(400, 21610),
             Self::NotMobile => refusal(400, 21614),
             Self::BadCredentials => refusal(401, 20003),

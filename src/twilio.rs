@@ -79,13 +79,23 @@ pub enum Response {
         /// `Retry-After`, in seconds, when the response carried one.
         retry_after: Option<u64>,
     },
-    /// The request never got an answer.
-    Transport {
-        /// Whether trying again later can help (a refused connection or a
-        /// timeout can; a request the host denies cannot).
-        retryable: bool,
-        message: String,
-    },
+    /// The request got no HTTP answer.
+    Transport(Transport),
+}
+
+/// Why a request got no answer, as far as it matters for a retry: only a
+/// request Twilio cannot have seen may be sent again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// The host would not send it (its policy denied it, or it could not
+    /// form it): trying again cannot help.
+    Refused(String),
+    /// The connection never opened (refused, timed out, DNS, TLS): Twilio
+    /// never saw the request.
+    NotConnected(String),
+    /// The request went out, then no answer came in time or the connection
+    /// dropped: Twilio may have taken the SMS.
+    NoAnswer(String),
 }
 
 /// What a response means for the notification.
@@ -94,7 +104,7 @@ pub enum Verdict {
     /// Twilio accepted the message: its SID and status (`queued`, …).
     Accepted { sid: String, status: String },
     /// Worth another attempt later: rate limits (429, code 20429), server
-    /// errors (5xx), connection failures and timeouts. `after_ms` is the
+    /// errors (5xx), connections that never opened. `after_ms` is the
     /// server's `Retry-After`, when it gave one.
     Retry {
         error: TwilioError,
@@ -109,7 +119,8 @@ pub enum Verdict {
     /// sent until they are fixed.
     Unauthorized(TwilioError),
     /// Refused for this message; trying again would fail the same way
-    /// (21612, 21408, 21617 body too long, other 4xx, a denied request).
+    /// (21612, 21408, 21617 body too long, other 4xx, a denied request),
+    /// or might send it twice (no answer to a request that went out).
     Rejected(TwilioError),
 }
 
@@ -129,19 +140,22 @@ struct Refusal {
 /// Reads a response.
 pub fn classify(response: &Response) -> Verdict {
     let (status, body, retry_after) = match response {
-        Response::Transport { retryable, message } => {
-            let error = TwilioError {
+        Response::Transport(transport) => {
+            let error = |message: String| TwilioError {
                 status: 0,
                 code: None,
-                message: message.clone(),
+                message,
             };
-            return if *retryable {
-                Verdict::Retry {
-                    error,
+            return match transport {
+                Transport::Refused(why) => Verdict::Rejected(error(why.clone())),
+                Transport::NotConnected(why) => Verdict::Retry {
+                    error: error(format!("could not connect to Twilio: {why}")),
                     after_ms: None,
-                }
-            } else {
-                Verdict::Rejected(error)
+                },
+                // At most once: a retry could send it twice.
+                Transport::NoAnswer(why) => Verdict::Rejected(error(format!(
+                    "{why}; Twilio may have taken the SMS, so it is not sent again"
+                ))),
             };
         }
         Response::Http {
@@ -321,17 +335,15 @@ mod tests {
             (refusal(400, 21617), "rejected"),
             (http(404, "not json"), "rejected"),
             (
-                Response::Transport {
-                    retryable: true,
-                    message: "timed out".into(),
-                },
+                Response::Transport(Transport::NotConnected("timed out".into())),
                 "retry",
             ),
             (
-                Response::Transport {
-                    retryable: false,
-                    message: "denied".into(),
-                },
+                Response::Transport(Transport::NoAnswer("no answer in 5 s".into())),
+                "rejected",
+            ),
+            (
+                Response::Transport(Transport::Refused("denied".into())),
                 "rejected",
             ),
         ] {
