@@ -96,12 +96,6 @@ impl Runtime {
             .clone()
     }
 
-    pub fn tenants(&self) -> impl Iterator<Item = (&str, &Shared)> {
-        self.tenants
-            .iter()
-            .map(|(name, slot)| (name.as_str(), &slot.data))
-    }
-
     /// The tenant's sandbox, instantiated from the shared `InstancePre` the
     /// first time (or after a trap threw the last one away).
     async fn sandbox(&mut self, tenant: &str) -> Result<&mut (Store<Sandbox>, SmsNotification)> {
@@ -233,19 +227,28 @@ impl Runtime {
     }
 
     /// Moves the clock forward by `ms`, firing every timer that comes due on
-    /// the way, in due order, then leaves the clock at the end.
-    pub async fn advance(&mut self, ms: u64) -> Result<Vec<Fired>> {
+    /// the way, in due order, handing each to `each` as it fires; then
+    /// leaves the clock at the end.
+    pub async fn advance_each(&mut self, ms: u64, mut each: impl FnMut(Fired)) -> Result<()> {
         let target = self.clock.now().saturating_add(ms);
-        let mut fired = Vec::new();
-        while let Some(f) = self.fire_next(target).await? {
-            if fired.len() == MAX_FIRES {
+        let mut fires = 0;
+        while let Some(fired) = self.fire_next(target).await? {
+            fires += 1;
+            if fires > MAX_FIRES {
                 bail!(
                     "more than {MAX_FIRES} timers came due in one advance; a timer keeps re-arming"
                 );
             }
-            fired.push(f);
+            each(fired);
         }
         self.clock.set(target);
+        Ok(())
+    }
+
+    /// [`Runtime::advance_each`], collecting what fired.
+    pub async fn advance(&mut self, ms: u64) -> Result<Vec<Fired>> {
+        let mut fired = Vec::new();
+        self.advance_each(ms, |f| fired.push(f)).await?;
         Ok(fired)
     }
 }

@@ -9,7 +9,7 @@ use crate::bindings::sms_notification::extension::types::{
 };
 use crate::json;
 use crate::outbound::Answer;
-use crate::runtime::{MAX_FIRES, Runtime};
+use crate::runtime::Runtime;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -237,24 +237,21 @@ pub async fn run(
                 out(call_line(now, "on-timer", Some(&key), result));
             }
             Step::Advance(seconds) => {
-                let target = now.saturating_add(seconds.saturating_mul(1000));
-                let mut fires = 0;
-                while let Some(fired) = runtime.fire_next(target).await? {
-                    fires += 1;
-                    if fires > MAX_FIRES {
-                        wasmtime::bail!("more than {MAX_FIRES} timers came due in one advance");
-                    }
+                let traffic = runtime.traffic.clone();
+                let each = |fired: crate::runtime::Fired| {
                     out(call_line(
                         fired.at,
                         "on-timer",
                         Some(&fired.key),
                         fired.result,
                     ));
-                    for sms in runtime.traffic.take_sms() {
+                    for sms in traffic.take_sms() {
                         out(json::sms(&sms));
                     }
-                }
-                runtime.clock.set(target);
+                };
+                runtime
+                    .advance_each(seconds.saturating_mul(1000), each)
+                    .await?;
             }
         }
         for sms in runtime.traffic.take_sms() {
