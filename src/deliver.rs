@@ -17,6 +17,7 @@ use crate::model::{
 use crate::notify::Step;
 use crate::pause::{COOL_OFF_MS, Pause};
 use crate::pending::Pending;
+use crate::record::Record;
 use crate::render::{self, Notice, Style};
 use crate::settings::{MAX_CONVERSATION_SMS_PER_DAY, MAX_RECIPIENT_SMS_PER_DAY, Settings};
 use crate::suppression::{Suppression, Why};

@@ -12,6 +12,7 @@ use crate::model::{
 use crate::notify::{self, Step};
 use crate::pause::Pause;
 use crate::pending::Pending;
+use crate::record::Record;
 use crate::settings::{self, Settings};
 use crate::suppression::Suppression;
 use crate::timer::Timer;
@@ -70,11 +71,11 @@ pub fn on_timer(host: &mut impl Host, key: &str) -> Result<Outcome, Error> {
     let settings = load_settings(host)?;
     let user = host.user(recipient);
     let sender = host.user(&pending.sender);
-    let conversation_history = History::decode(
+    let conversation_history = History::load(
         host.state_get(&keys::conversation_history(conversation, recipient))
             .as_deref(),
     );
-    let recipient_history = History::decode(
+    let recipient_history = History::load(
         host.state_get(&keys::recipient_history(recipient))
             .as_deref(),
     );

@@ -5,6 +5,7 @@
 
 use crate::contact;
 use crate::pending::Pending;
+use crate::record::Record;
 use crate::render::{self, Notice, Style};
 use crate::segments;
 use crate::settings;

@@ -5,6 +5,7 @@
 //! and a burst at midnight cannot get twice the cap.
 
 use crate::model::Millis;
+use crate::record::Record;
 use serde::{Deserialize, Serialize};
 
 pub const DAY_MS: Millis = 24 * 60 * 60 * 1000;
@@ -17,18 +18,14 @@ pub struct History {
     pub sent: Vec<Millis>,
 }
 
+impl Record for History {}
+
 impl History {
     /// Decodes stored state; unreadable bytes count as no history (the
     /// limits then err on the side of sending one more SMS, never of
     /// losing a notification).
-    pub fn decode(bytes: Option<&[u8]>) -> Self {
-        bytes
-            .and_then(|b| serde_json::from_slice(b).ok())
-            .unwrap_or_default()
-    }
-
-    pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("a history always serialises")
+    pub fn load(bytes: Option<&[u8]>) -> Self {
+        bytes.and_then(Self::decode).unwrap_or_default()
     }
 
     /// How many were sent in the day before `now`.
@@ -78,8 +75,8 @@ mod tests {
 
     #[test]
     fn garbage_is_no_history() {
-        assert_eq!(History::decode(Some(b"nope")), History::default());
+        assert_eq!(History::load(Some(b"nope")), History::default());
         let h = History { sent: vec![1, 2] };
-        assert_eq!(History::decode(Some(&h.encode())), h);
+        assert_eq!(History::load(Some(&h.encode())), h);
     }
 }

@@ -16,6 +16,7 @@ pub mod model;
 pub mod notify;
 pub mod pause;
 pub mod pending;
+pub mod record;
 pub mod render;
 pub mod segments;
 pub mod settings;

@@ -9,6 +9,7 @@ use crate::model::{
     SkipReason,
 };
 use crate::pending::Pending;
+use crate::record::Record;
 use crate::settings::Settings;
 use crate::timer::Timer;
 

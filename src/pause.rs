@@ -3,6 +3,7 @@
 //! by one. Pending notifications wait and are tried again when it ends.
 
 use crate::model::{Millis, TwilioError};
+use crate::record::Record;
 use serde::{Deserialize, Serialize};
 
 /// How long sending pauses after the credentials are refused. Long enough
@@ -20,15 +21,9 @@ pub struct Pause {
     pub error: TwilioError,
 }
 
+impl Record for Pause {}
+
 impl Pause {
-    pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("a pause always serialises")
-    }
-
-    pub fn decode(bytes: &[u8]) -> Option<Self> {
-        serde_json::from_slice(bytes).ok()
-    }
-
     pub fn holds(&self, now: Millis) -> bool {
         now < self.until
     }

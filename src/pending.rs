@@ -3,6 +3,7 @@
 //! [`crate::keys::pending`].
 
 use crate::model::Millis;
+use crate::record::Record;
 use serde::{Deserialize, Serialize};
 
 /// How many messages one pending notification remembers. Past this, the
@@ -123,17 +124,10 @@ impl Pending {
         self.forgotten = 0;
         before - self.unread()
     }
-
-    pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("a pending notification always serialises")
-    }
-
-    /// Decodes stored state; `None` for bytes that are not a pending
-    /// notification (treated as nothing pending, never a trap).
-    pub fn decode(bytes: &[u8]) -> Option<Self> {
-        serde_json::from_slice(bytes).ok()
-    }
 }
+
+/// Bytes that are not a pending notification count as nothing pending.
+impl Record for Pending {}
 
 #[cfg(test)]
 mod tests {

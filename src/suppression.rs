@@ -3,6 +3,7 @@
 //! not a mobile, not SMS-capable). It holds only while the recipient's
 //! contact number stays the one it was recorded for.
 
+use crate::record::Record;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,15 +24,9 @@ pub struct Suppression {
     pub why: Why,
 }
 
+impl Record for Suppression {}
+
 impl Suppression {
-    pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("a suppression always serialises")
-    }
-
-    pub fn decode(bytes: &[u8]) -> Option<Self> {
-        serde_json::from_slice(bytes).ok()
-    }
-
     /// Whether it forbids texting `number`.
     pub fn covers(&self, number: &str) -> bool {
         self.number == number

@@ -15,6 +15,7 @@ use sms_notification::keys;
 use sms_notification::memory::Memory;
 use sms_notification::model;
 use sms_notification::pending::Pending;
+use sms_notification::record::Record;
 use sms_notification::timer::Timer;
 use std::cell::RefCell;
 use std::rc::Rc;
