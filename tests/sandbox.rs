@@ -171,7 +171,7 @@ async fn a_trap_throws_the_sandbox_away_and_keeps_the_data_and_other_tenants() {
         "a",
         ACCOUNT_A,
         "token-a",
-        &[user("bob", "+14155552671")],
+        &[user("bob", "+14155552671"), user("dan", "+14155550100")],
     );
     tenant(
         &mut rt,
@@ -187,33 +187,132 @@ async fn a_trap_throws_the_sandbox_away_and_keeps_the_data_and_other_tenants() {
         Ok(Outcome::Scheduled(_))
     ));
     assert!(matches!(
+        rt.on_message("a", &message("d1", "dan", "later"))
+            .await
+            .unwrap(),
+        Ok(Outcome::Scheduled(_))
+    ));
+    assert!(matches!(
         rt.on_message("b", &message("c1", "carol", "yo"))
             .await
             .unwrap(),
         Ok(Outcome::Scheduled(_))
     ));
-    let before = rt.tenant("a").lock().unwrap().state.clone();
 
-    // 20 MiB of text cannot even be copied into a 16 MiB sandbox: a trap.
-    let huge = message("m2", "bob", &"x".repeat(20 << 20));
-    let trap = rt
-        .on_message("a", &huge)
-        .await
-        .expect_err("over the memory limit");
-    assert!(
-        format!("{trap:#}").contains("trapped for tenant \"a\""),
-        "{trap:#}"
+    // Tenant a's first timer call is killed mid-send: a trap for that call.
+    rt.traffic.script(
+        "a",
+        [Answer {
+            crash: true,
+            ..Answer::default()
+        }],
     );
+    let fired = rt.advance(60_000).await.unwrap();
+    let trapped: Vec<_> = fired.iter().filter(|f| f.result.is_err()).collect();
+    assert_eq!(trapped.len(), 1, "{fired:?}");
+    assert_eq!(trapped[0].tenant, "a");
+    assert!(
+        format!("{:#}", trapped[0].result.as_ref().unwrap_err())
+            .contains("trapped for tenant \"a\"")
+    );
+    // The other notifications of both tenants went out; a's sandbox was re-created.
+    let sent_to: Vec<_> = fired
+        .iter()
+        .filter(|f| sent(&f.result))
+        .map(|f| f.key.clone())
+        .collect();
+    assert_eq!(sent_to.len(), 2, "{fired:?}");
+    assert!(
+        sent_to.iter().any(|k| k.ends_with("/dan"))
+            && sent_to.iter().any(|k| k.ends_with("/carol"))
+    );
+    // The interrupted notification is still on record (in flight) and its
+    // timer fires again, where it is given up rather than sent twice.
+    assert!(
+        rt.tenant("a")
+            .lock()
+            .unwrap()
+            .state
+            .contains_key("pending/alice_bob/bob")
+    );
+    let again = rt.advance(1_000).await.unwrap();
+    assert!(
+        matches!(&again[0].result, Ok(Ok(Outcome::Failed(f))) if f.error.message.contains("cut off")),
+        "{again:?}"
+    );
+}
+
+#[tokio::test]
+async fn inputs_too_big_for_the_sandbox_are_refused_before_it() {
+    let mut rt = Runtime::new(Policy::default()).unwrap();
+    let mut huge_metadata = user("eve", "+14155552671");
+    huge_metadata.metadata = format!(
+        r#"{{"@private":{{"contactNumber":"+14155552671"}},"x":"{}"}}"#,
+        "x".repeat(20 << 20)
+    );
+    tenant(
+        &mut rt,
+        "t",
+        ACCOUNT_A,
+        "token-t",
+        &[user("bob", "+14155552671"), huge_metadata],
+    );
+    rt.on_message("t", &message("m1", "bob", "kept"))
+        .await
+        .unwrap()
+        .unwrap();
+    let before = rt.tenant("t").lock().unwrap().state.clone();
+
+    // 20 MiB of text cannot fit a 16 MiB sandbox: refused by the host, typed.
+    let outcome = rt
+        .on_message("t", &message("m2", "bob", &"x".repeat(20 << 20)))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&outcome, Err(Error::InvalidInput(w)) if w.contains("message.text is 20971520 bytes")),
+        "{outcome:?}"
+    );
+    let problems = rt
+        .validate_settings("t", &"{".repeat(20 << 20))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        problems[0]
+            .message
+            .contains("the settings document is 20971520 bytes"),
+        "{problems:?}"
+    );
+    assert!(matches!(
+        rt.on_timer("t", &"k".repeat(20 << 20)).await.unwrap(),
+        Err(Error::InvalidInput(_))
+    ));
     assert_eq!(
-        rt.tenant("a").lock().unwrap().state,
+        rt.tenant("t").lock().unwrap().state,
         before,
         "nothing stored is lost"
     );
 
-    // The next call gets a fresh sandbox; both tenants' SMS still go out.
+    // A user's 20 MiB metadata is withheld: a skip, not a trap.
+    rt.on_message("t", &message("e1", "eve", "hi"))
+        .await
+        .unwrap()
+        .unwrap();
     let fired = rt.advance(60_000).await.unwrap();
-    assert_eq!(fired.len(), 2);
-    assert!(fired.iter().all(|f| sent(&f.result)), "{fired:?}");
+    let eve = fired.iter().find(|f| f.key.ends_with("/eve")).unwrap();
+    assert!(
+        matches!(
+            eve.result,
+            Ok(Ok(Outcome::Skipped(SkipReason::NoContactNumber)))
+        ),
+        "{:?}",
+        eve.result
+    );
+    assert!(
+        fired
+            .iter()
+            .any(|f| f.key.ends_with("/bob") && sent(&f.result))
+    );
 }
 
 #[tokio::test]

@@ -41,10 +41,26 @@ pub struct Fired {
 /// How long one call may take, in real time, before the host gives up on
 /// it and throws the sandbox away.
 pub const CALL_DEADLINE: Duration = Duration::from_secs(30);
+/// The most bytes of one input (a message's text, settings JSON, a timer
+/// key) the host hands a sandbox. A sandbox has 16 MiB of memory; an input
+/// that cannot fit would trap the call while it is being copied in, so the
+/// host answers it with a typed error instead, without entering the sandbox.
+pub const MAX_INPUT_BYTES: usize = 10 << 20;
+
 /// How many times a timer whose call trapped fires again.
 pub const MAX_REDELIVERIES: u32 = 3;
 /// How long after a trapped call its timer fires again.
 pub const REDELIVERY_MS: u64 = 1_000;
+
+/// Why `text` is too big to hand a sandbox, if it is.
+fn too_big(what: &str, text: &str) -> Option<String> {
+    (text.len() > MAX_INPUT_BYTES).then(|| {
+        format!(
+            "{what} is {} bytes; the host hands a sandbox at most {MAX_INPUT_BYTES}",
+            text.len()
+        )
+    })
+}
 
 struct Slot {
     data: Shared,
@@ -137,6 +153,12 @@ impl Runtime {
         tenant: &str,
         json: &str,
     ) -> Result<Result<(), Vec<Problem>>> {
+        if let Some(why) = too_big("the settings document", json) {
+            return Ok(Err(vec![Problem {
+                field: String::new(),
+                message: why,
+            }]));
+        }
         let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
         let (store, instance) = self.sandbox(tenant).await?;
         let result = bounded(
@@ -153,6 +175,16 @@ impl Runtime {
         tenant: &str,
         message: &Message,
     ) -> Result<Result<Outcome, Error>> {
+        let sizes = [
+            ("message.text", &message.text),
+            ("message.id", &message.id),
+            ("message.conversation", &message.conversation),
+            ("message.sender", &message.sender),
+            ("message.receiver", &message.receiver),
+        ];
+        if let Some(why) = sizes.iter().find_map(|(what, text)| too_big(what, text)) {
+            return Ok(Err(Error::InvalidInput(why)));
+        }
         let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
         let (store, instance) = self.sandbox(tenant).await?;
         let result = bounded(&crash, deadline, instance.call_on_message(store, message)).await;
@@ -164,6 +196,14 @@ impl Runtime {
         tenant: &str,
         receipt: &Receipt,
     ) -> Result<Result<Outcome, Error>> {
+        let sizes = [
+            ("receipt.conversation", &receipt.conversation),
+            ("receipt.reader", &receipt.reader),
+            ("receipt.message", &receipt.message),
+        ];
+        if let Some(why) = sizes.iter().find_map(|(what, text)| too_big(what, text)) {
+            return Ok(Err(Error::InvalidInput(why)));
+        }
         let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
         let (store, instance) = self.sandbox(tenant).await?;
         let result = bounded(&crash, deadline, instance.call_on_read(store, receipt)).await;
@@ -171,6 +211,9 @@ impl Runtime {
     }
 
     pub async fn on_timer(&mut self, tenant: &str, key: &str) -> Result<Result<Outcome, Error>> {
+        if let Some(why) = too_big("the timer key", key) {
+            return Ok(Err(Error::InvalidInput(why)));
+        }
         let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
         let (store, instance) = self.sandbox(tenant).await?;
         let result = bounded(&crash, deadline, instance.call_on_timer(store, key)).await;

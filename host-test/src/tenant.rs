@@ -14,6 +14,9 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 /// Memory one sandbox may use.
 pub const MEMORY_LIMIT: usize = 16 << 20;
 
+/// The most user metadata handed to a sandbox; real metadata is a few kB.
+pub const MAX_METADATA_BYTES: usize = 64 << 10;
+
 /// A log line the component wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogLine {
@@ -105,8 +108,14 @@ impl host::Host for Sandbox {
         self.data().settings.clone()
     }
 
+    /// Metadata is edited by users: more than [`MAX_METADATA_BYTES`] is
+    /// withheld (handed over as empty), so no user can make a sandbox trap.
     async fn find_user(&mut self, uid: String) -> Option<types::User> {
-        self.data().users.get(&uid).cloned()
+        let mut user = self.data().users.get(&uid).cloned()?;
+        if user.metadata.len() > MAX_METADATA_BYTES {
+            user.metadata.clear();
+        }
+        Some(user)
     }
 
     async fn state_get(&mut self, key: String) -> Option<Vec<u8>> {
