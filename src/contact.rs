@@ -2,7 +2,7 @@
 //! normalising it to E.164, and masking numbers for logs.
 
 use crate::model::SkipReason;
-use serde_json::Value;
+use miniserde::json::{self, Value};
 
 /// E.164 allows at most 15 digits, country code included.
 const MAX_DIGITS: usize = 15;
@@ -18,7 +18,7 @@ pub type Unusable = (SkipReason, &'static str);
 /// Anything else is a skip with its reason, never a panic.
 pub fn from_metadata(metadata: &str) -> Result<String, Unusable> {
     use SkipReason::{InvalidContactNumber as Invalid, NoContactNumber as Missing};
-    let value: Value = serde_json::from_str(metadata)
+    let value: Value = json::from_str(metadata)
         .map_err(|_| (Missing, "the metadata is not JSON (or nested too deeply)"))?;
     let Value::Object(root) = value else {
         return Err((Missing, "the metadata is not a JSON object"));
@@ -162,6 +162,11 @@ mod tests {
 
     #[test]
     fn deep_metadata_is_a_skip_not_a_crash() {
+        let closed = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(
+            from_metadata(&closed).map_err(|e| e.0),
+            Err(SkipReason::NoContactNumber)
+        );
         let deep = "[".repeat(100_000);
         assert_eq!(
             from_metadata(&deep).map_err(|e| e.0),

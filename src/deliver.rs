@@ -492,7 +492,7 @@ mod tests {
                     presence: Presence::Online,
                     metadata: "{}".into(),
                 },
-                history: History::default(),
+                history: History { sent: vec![] },
                 suppression: None,
                 pause: None,
             }

@@ -6,7 +6,7 @@
 
 use crate::model::Millis;
 use crate::record::Record;
-use serde::{Deserialize, Serialize};
+use miniserde::{Deserialize, Serialize};
 
 pub const DAY_MS: Millis = 24 * 60 * 60 * 1000;
 
@@ -53,7 +53,7 @@ mod tests {
 
     #[test]
     fn a_day_is_rolling() {
-        let mut h = History::default();
+        let mut h = History { sent: vec![] };
         h.record(0, 10);
         h.record(1_000, 10);
         assert_eq!(h.in_last_day(DAY_MS - 1), 2);
@@ -64,7 +64,7 @@ mod tests {
 
     #[test]
     fn old_entries_and_excess_are_forgotten() {
-        let mut h = History::default();
+        let mut h = History { sent: vec![] };
         for t in 0..5 {
             h.record(t, 3);
         }
@@ -75,7 +75,7 @@ mod tests {
 
     #[test]
     fn garbage_is_no_history() {
-        assert_eq!(History::load(Some(b"nope")), History::default());
+        assert_eq!(History::load(Some(b"nope")), History { sent: vec![] });
         let h = History { sent: vec![1, 2] };
         assert_eq!(History::load(Some(&h.encode())), h);
     }

@@ -4,7 +4,7 @@
 
 use crate::model::{Millis, TwilioError};
 use crate::record::Record;
-use serde::{Deserialize, Serialize};
+use miniserde::{Deserialize, Serialize};
 
 /// How long sending pauses after the credentials are refused. Long enough
 /// not to hammer Twilio with a revoked token, short enough that fixed

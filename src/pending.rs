@@ -4,7 +4,7 @@
 
 use crate::model::Millis;
 use crate::record::Record;
-use serde::{Deserialize, Serialize};
+use miniserde::{Deserialize, Serialize};
 
 /// How many messages one pending notification remembers. Past this, the
 /// oldest are forgotten but still counted, so a flood cannot grow state
@@ -23,7 +23,7 @@ pub struct Entry {
     pub id: String,
     /// Not a text message: remembered only for its position (a receipt may
     /// name it), never counted as unread.
-    #[serde(rename = "o", default, skip_serializing_if = "is_false")]
+    #[serde(rename = "o")]
     pub other: bool,
 }
 
@@ -41,28 +41,20 @@ pub struct Pending {
     pub entries: Vec<Entry>,
     /// The newest text, cut to [`MAX_TEXT_CHARS`]: the preview needs no
     /// more, and no earlier text is ever shown.
-    #[serde(rename = "t", default)]
+    #[serde(rename = "t")]
     pub latest: String,
     /// Unread text messages forgotten because of [`MAX_ENTRIES`]; they are
     /// older than every entry.
-    #[serde(rename = "f", default, skip_serializing_if = "is_zero")]
+    #[serde(rename = "f")]
     pub forgotten: u32,
     /// Attempts made to send it so far.
-    #[serde(rename = "a", default, skip_serializing_if = "is_zero")]
+    #[serde(rename = "a")]
     pub attempts: u32,
     /// An attempt started and has not finished: written before the request
     /// leaves, cleared when its answer is recorded. Found set, it means the
     /// call was cut off mid-send and Twilio may have the SMS already.
-    #[serde(rename = "x", default, skip_serializing_if = "is_false")]
+    #[serde(rename = "x")]
     pub in_flight: bool,
-}
-
-fn is_false(b: &bool) -> bool {
-    !*b
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
 }
 
 impl Pending {
@@ -188,7 +180,7 @@ mod tests {
         p.push("alice", "m2", Some("newest"));
         p.push("alice", "m3", None);
         assert_eq!(p.latest_text(), Some("newest"));
-        assert!(p.encode().len() < 100, "{}", p.encode().len());
+        assert!(p.encode().len() < 160, "{}", p.encode().len());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::contact;
 use crate::model::Problem;
 use crate::segments;
 use crate::template::{self, Template, Values};
-use serde_json::{Map, Value};
+use miniserde::json::{self, Number, Object, Value};
 
 /// Default for `delaySeconds`: how long after a message the recipient must
 /// still be offline with it unread before an SMS goes out.
@@ -153,10 +153,10 @@ pub fn parse(json: &str) -> Result<Settings, Vec<Problem>> {
             ),
         )]);
     }
-    let value: Value = serde_json::from_str(json).map_err(|e| {
+    let value: Value = json::from_str(json).map_err(|_| {
         vec![problem(
             "",
-            format!("settings are not valid JSON ({e}); expected a JSON object"),
+            "settings are not valid JSON; expected a JSON object",
         )]
     })?;
     let Value::Object(map) = value else {
@@ -331,7 +331,7 @@ pub fn parse(json: &str) -> Result<Settings, Vec<Problem>> {
 
 /// A whole number in `min..=max`, or `default` when absent.
 fn number(
-    map: &Map<String, Value>,
+    map: &Object,
     field: &str,
     default: u64,
     min: u64,
@@ -341,7 +341,7 @@ fn number(
 ) -> Option<u64> {
     match map.get(field) {
         None => Some(default),
-        Some(v) => match v.as_u64() {
+        Some(v) => match as_u64(v) {
             Some(n) if (min..=max).contains(&n) => Some(n),
             _ => {
                 problems.push(problem(
@@ -359,7 +359,7 @@ fn number(
 
 /// The auth token, or an API key and its secret; secrets are checked for
 /// presence and shape only, and never quoted.
-fn credentials(map: &Map<String, Value>, problems: &mut Vec<Problem>) -> Option<Credentials> {
+fn credentials(map: &Object, problems: &mut Vec<Problem>) -> Option<Credentials> {
     let secret = |field: &str, problems: &mut Vec<Problem>| {
         required_str(map, field, problems).and_then(|value| {
             if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -402,11 +402,7 @@ fn credentials(map: &Map<String, Value>, problems: &mut Vec<Problem>) -> Option<
 }
 
 /// An optional http(s) URL.
-fn url(
-    map: &Map<String, Value>,
-    field: &str,
-    problems: &mut Vec<Problem>,
-) -> Option<Option<String>> {
+fn url(map: &Object, field: &str, problems: &mut Vec<Problem>) -> Option<Option<String>> {
     match map.get(field) {
         None | Some(Value::Null) => Some(None),
         Some(Value::String(url)) if is_web_url(url) => Some(Some(url.clone())),
@@ -423,7 +419,7 @@ fn url(
     }
 }
 
-fn sender(map: &Map<String, Value>, problems: &mut Vec<Problem>) -> Option<Sender> {
+fn sender(map: &Object, problems: &mut Vec<Problem>) -> Option<Sender> {
     match (map.get("fromMobileNo"), map.get("messagingServiceSid")) {
         (Some(_), Some(_)) => {
             problems.push(problem(
@@ -439,7 +435,7 @@ fn sender(map: &Map<String, Value>, problems: &mut Vec<Problem>) -> Option<Sende
             ));
             None
         }
-        (Some(v), None) => match v.as_str().map(contact::normalize) {
+        (Some(v), None) => match as_str(v).map(contact::normalize) {
             Some(Ok(number)) => Some(Sender::Number(number)),
             _ => {
                 problems.push(problem(
@@ -452,7 +448,7 @@ fn sender(map: &Map<String, Value>, problems: &mut Vec<Problem>) -> Option<Sende
                 None
             }
         },
-        (None, Some(v)) => match v.as_str() {
+        (None, Some(v)) => match as_str(v) {
             Some(sid) if is_sid(sid, "MG") => Some(Sender::Service(sid.to_owned())),
             _ => {
                 problems.push(problem(
@@ -465,11 +461,7 @@ fn sender(map: &Map<String, Value>, problems: &mut Vec<Problem>) -> Option<Sende
     }
 }
 
-fn required_str<'a>(
-    map: &'a Map<String, Value>,
-    field: &str,
-    problems: &mut Vec<Problem>,
-) -> Option<&'a str> {
+fn required_str<'a>(map: &'a Object, field: &str, problems: &mut Vec<Problem>) -> Option<&'a str> {
     match map.get(field) {
         Some(Value::String(s)) => Some(s),
         None => {
@@ -511,9 +503,30 @@ fn json_kind(v: &Value) -> &'static str {
     }
 }
 
+fn as_u64(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(Number::U64(n)) => Some(*n),
+        Value::Number(Number::I64(n)) => u64::try_from(*n).ok(),
+        _ => None,
+    }
+}
+
+fn as_str(v: &Value) -> Option<&str> {
+    match v {
+        Value::String(s) => Some(s),
+        _ => None,
+    }
+}
+
 /// A value quoted in an error, cut so a huge input cannot make a huge error.
 fn short(v: &Value) -> String {
-    let text = v.to_string();
+    let text = match v {
+        Value::String(s) => format!("{s:?}"),
+        Value::Number(Number::U64(n)) => n.to_string(),
+        Value::Number(Number::I64(n)) => n.to_string(),
+        Value::Number(Number::F64(_)) => "a fractional number".into(),
+        other => json_kind(other).into(),
+    };
     match text.char_indices().nth(40) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text,

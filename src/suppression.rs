@@ -4,7 +4,7 @@
 //! contact number stays the one it was recorded for.
 
 use crate::record::Record;
-use serde::{Deserialize, Serialize};
+use miniserde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Why {

@@ -7,7 +7,7 @@
 use crate::model::TwilioError;
 use crate::settings::{Credentials, Sender, Settings};
 use base64::Engine as _;
-use serde::Deserialize;
+use miniserde::{Deserialize, json};
 
 /// Where every request goes; the host should allow nothing else.
 pub const HOST: &str = "api.twilio.com";
@@ -127,7 +127,6 @@ pub enum Verdict {
 #[derive(Deserialize)]
 struct Created {
     sid: String,
-    #[serde(default)]
     status: Option<String>,
 }
 
@@ -135,6 +134,10 @@ struct Created {
 struct Refusal {
     code: Option<u32>,
     message: Option<String>,
+}
+
+fn parse<T: Deserialize>(body: &[u8]) -> Option<T> {
+    json::from_str(std::str::from_utf8(body).ok()?).ok()
 }
 
 /// Reads a response.
@@ -165,8 +168,8 @@ pub fn classify(response: &Response) -> Verdict {
         } => (*status, body, *retry_after),
     };
     if status == 201 {
-        return match serde_json::from_slice::<Created>(body) {
-            Ok(created) if created.sid.starts_with("SM") || created.sid.starts_with("MM") => {
+        return match parse::<Created>(body) {
+            Some(created) if created.sid.starts_with("SM") || created.sid.starts_with("MM") => {
                 Verdict::Accepted {
                     sid: created.sid,
                     status: created.status.unwrap_or_else(|| "unknown".into()),
@@ -182,7 +185,7 @@ pub fn classify(response: &Response) -> Verdict {
             }),
         };
     }
-    let refusal = serde_json::from_slice::<Refusal>(body).ok();
+    let refusal = parse::<Refusal>(body);
     let code = refusal.as_ref().and_then(|r| r.code);
     let error = TwilioError {
         status,

@@ -319,8 +319,13 @@ async fn inputs_too_big_for_the_sandbox_are_refused_before_it() {
 async fn hostile_input_gets_typed_errors_or_skips_and_loses_nothing() {
     let mut rt = Runtime::new(Policy::default()).unwrap();
     let mut users = vec![user("bob", "+14155552671")];
-    let weird: [(&str, String, SkipReason); 6] = [
+    let weird: [(&str, String, SkipReason); 7] = [
         ("deep", "[".repeat(100_000), SkipReason::NoContactNumber),
+        (
+            "closed",
+            format!("{}{}", "[".repeat(30_000), "]".repeat(30_000)),
+            SkipReason::NoContactNumber,
+        ),
         ("notjson", "{not json".into(), SkipReason::NoContactNumber),
         ("array", "[1,2,3]".into(), SkipReason::NoContactNumber),
         (
