@@ -125,7 +125,7 @@ pub fn on_timer(timer: &Timer, check: &Check<'_>) -> Delivery {
         )
     };
     let unread = pending.unread();
-    let Some(latest_text) = pending.latest_text().filter(|_| unread > 0) else {
+    let Some(latest_text) = pending.latest_text() else {
         return drop(
             SkipReason::NothingPending,
             Level::Debug,
