@@ -52,14 +52,15 @@ pub const MAX_REDELIVERIES: u32 = 3;
 /// How long after a trapped call its timer fires again.
 pub const REDELIVERY_MS: u64 = 1_000;
 
-/// Why `text` is too big to hand a sandbox, if it is.
-fn too_big(what: &str, text: &str) -> Option<String> {
-    (text.len() > MAX_INPUT_BYTES).then(|| {
-        format!(
-            "{what} is {} bytes; the host hands a sandbox at most {MAX_INPUT_BYTES}",
-            text.len()
-        )
-    })
+/// Why one of the named inputs is too big to hand a sandbox, if one is.
+fn too_big(inputs: &[(&str, &str)]) -> Option<String> {
+    let (what, text) = inputs
+        .iter()
+        .find(|(_, text)| text.len() > MAX_INPUT_BYTES)?;
+    Some(format!(
+        "{what} is {} bytes; the host hands a sandbox at most {MAX_INPUT_BYTES}",
+        text.len()
+    ))
 }
 
 struct Slot {
@@ -153,7 +154,7 @@ impl Runtime {
         tenant: &str,
         json: &str,
     ) -> Result<Result<(), Vec<Problem>>> {
-        if let Some(why) = too_big("the settings document", json) {
+        if let Some(why) = too_big(&[("the settings document", json)]) {
             return Ok(Err(vec![Problem {
                 field: String::new(),
                 message: why,
@@ -175,14 +176,13 @@ impl Runtime {
         tenant: &str,
         message: &Message,
     ) -> Result<Result<Outcome, Error>> {
-        let sizes = [
+        if let Some(why) = too_big(&[
             ("message.text", &message.text),
             ("message.id", &message.id),
             ("message.conversation", &message.conversation),
             ("message.sender", &message.sender),
             ("message.receiver", &message.receiver),
-        ];
-        if let Some(why) = sizes.iter().find_map(|(what, text)| too_big(what, text)) {
+        ]) {
             return Ok(Err(Error::InvalidInput(why)));
         }
         let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
@@ -196,12 +196,11 @@ impl Runtime {
         tenant: &str,
         receipt: &Receipt,
     ) -> Result<Result<Outcome, Error>> {
-        let sizes = [
+        if let Some(why) = too_big(&[
             ("receipt.conversation", &receipt.conversation),
             ("receipt.reader", &receipt.reader),
             ("receipt.message", &receipt.message),
-        ];
-        if let Some(why) = sizes.iter().find_map(|(what, text)| too_big(what, text)) {
+        ]) {
             return Ok(Err(Error::InvalidInput(why)));
         }
         let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
@@ -211,7 +210,7 @@ impl Runtime {
     }
 
     pub async fn on_timer(&mut self, tenant: &str, key: &str) -> Result<Result<Outcome, Error>> {
-        if let Some(why) = too_big("the timer key", key) {
+        if let Some(why) = too_big(&[("the timer key", key)]) {
             return Ok(Err(Error::InvalidInput(why)));
         }
         let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
