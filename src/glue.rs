@@ -179,7 +179,8 @@ fn send(request: &Request) -> Result<Response, Transport> {
     // `handle` first: the host starts the request and then reads the body.
     let future = outgoing_handler::handle(outgoing, Some(options)).map_err(error_code)?;
     // If the host refuses the request, it closes the body stream: the
-    // response future then says why, which beats "stream closed".
+    // response future then says why, which beats "stream closed". A
+    // response, when one comes, says more than a failed write: it wins.
     let written = write_body(&body, request.body.as_bytes());
     let finished = written.and_then(|()| OutgoingBody::finish(body, None).map_err(error_code));
 
@@ -187,9 +188,12 @@ fn send(request: &Request) -> Result<Response, Transport> {
     let response = match future.get() {
         Some(Ok(Ok(response))) => response,
         Some(Ok(Err(code))) => return Err(error_code(code)),
-        Some(Err(())) | None => return Err(local("the response was already taken".into())),
+        Some(Err(())) | None => {
+            return Err(finished
+                .err()
+                .unwrap_or_else(|| Transport::NoAnswer("the response was already taken".into())));
+        }
     };
-    finished?;
     let status = response.status();
     let retry_after = response
         .headers()
