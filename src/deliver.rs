@@ -150,29 +150,19 @@ pub fn on_timer(timer: &Timer, check: &Check<'_>) -> Delivery {
         Ok(to) => to,
         Err((reason, why)) => return drop(reason, Level::Info, why.into()),
     };
-    let mut stale = None;
-    match check.suppression {
-        Some(s) if s.covers(&to) => {
-            let (reason, why) = match s.why {
-                Why::OptedOut => (SkipReason::OptedOut, "they replied STOP"),
-                Why::Undeliverable => (
-                    SkipReason::UndeliverableNumber,
-                    "Twilio cannot deliver to it",
-                ),
-            };
-            return drop(
-                reason,
-                Level::Info,
-                format!("{why}; texting resumes if their number changes"),
-            );
-        }
-        // Their number changed since: the suppression no longer applies.
-        Some(_) => {
-            stale = Some(Effect::Delete {
-                key: keys::suppression(uid),
-            })
-        }
-        None => {}
+    if let Some(why) = check.suppression.and_then(|s| s.covers(&to)) {
+        let (reason, said) = match why {
+            Why::OptedOut => (SkipReason::OptedOut, "they replied STOP from this number"),
+            Why::Undeliverable => (
+                SkipReason::UndeliverableNumber,
+                "Twilio cannot deliver to this number",
+            ),
+        };
+        return drop(
+            reason,
+            Level::Info,
+            format!("{said}; texting resumes at another number"),
+        );
     }
     if let Some(pause) = check.pause.filter(|p| p.holds(now)) {
         return done(wait_until(
@@ -237,11 +227,10 @@ pub fn on_timer(timer: &Timer, check: &Check<'_>) -> Delivery {
     let mut attempt = pending.clone();
     attempt.attempts = attempt.attempts.saturating_add(1);
     attempt.in_flight = true;
-    let mut before: Vec<Effect> = stale.into_iter().collect();
-    before.push(Effect::Put {
+    let before = vec![Effect::Put {
         key,
         value: attempt.encode(),
-    });
+    }];
     Delivery::Send {
         before,
         request: twilio::create_message(settings, &to, &body),
@@ -399,16 +388,17 @@ fn give_up_logged(timer: &Timer, attempts: u32, error: TwilioError, level: Level
 /// Remembers that `to` must not be texted, and gives the notification up.
 fn suppress(timer: &Timer, check: &Check<'_>, to: &str, why: Why, error: TwilioError) -> Step {
     let Timer::Deliver { recipient, .. } = timer;
-    let record = Suppression {
-        number: to.to_owned(),
-        why,
-    };
+    let record = check
+        .suppression
+        .cloned()
+        .unwrap_or(Suppression { refused: vec![] })
+        .with(to, why);
     let said = match why {
         Why::OptedOut => "replied STOP",
         Why::Undeliverable => "cannot receive SMS",
     };
     let line = format!(
-        "{} {said} ({}): no more SMS to {recipient:?} until their number changes",
+        "{} {said} ({}): no more SMS to {recipient:?} at this number",
         contact::mask(to),
         describe(&error)
     );
@@ -707,7 +697,7 @@ mod tests {
     }
 
     #[test]
-    fn stop_suppresses_the_number_until_it_changes() {
+    fn stop_suppresses_that_number_for_good() {
         let mut w = World::new();
         let step = w.answer(http(
             400,
@@ -728,16 +718,20 @@ mod tests {
             .expect("a suppression");
         w.suppression = Some(record);
         assert_eq!(skipped(&w.due()), Some(SkipReason::OptedOut));
-        // A new number: texting resumes and the stale record goes.
+        // A new number is texted; the refused one stays refused.
         let mut moved = bob(Presence::Offline);
         moved.metadata = r#"{"@private":{"contactNumber":"+12345670000"}}"#.into();
         w.user = Some(moved);
-        let Delivery::Send { before, .. } = w.due() else {
-            panic!("a new number is texted")
-        };
-        assert!(before.contains(&Effect::Delete {
-            key: keys::suppression("bob")
-        }));
+        assert!(
+            matches!(w.due(), Delivery::Send { .. }),
+            "a new number is texted"
+        );
+        w.user = Some(bob(Presence::Offline));
+        assert_eq!(
+            skipped(&w.due()),
+            Some(SkipReason::OptedOut),
+            "changing back does not lift a STOP"
+        );
     }
 
     #[test]
@@ -755,7 +749,7 @@ mod tests {
                 _ => None,
             })
             .unwrap();
-        assert_eq!(record.why, Why::Undeliverable);
+        assert_eq!(record.covers("+12345678910"), Some(Why::Undeliverable));
         w.suppression = Some(record);
         assert_eq!(skipped(&w.due()), Some(SkipReason::UndeliverableNumber));
     }

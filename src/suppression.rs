@@ -1,10 +1,14 @@
-//! A recipient's number that must not be texted: they replied STOP
-//! (Twilio 21610), or Twilio says the number can never receive (invalid,
-//! not a mobile, not SMS-capable). It holds only while the recipient's
-//! contact number stays the one it was recorded for.
+//! A recipient's numbers that must not be texted: they replied STOP from
+//! it (Twilio 21610), or Twilio says it can never receive (invalid, not a
+//! mobile, not SMS-capable). Kept per number: a recipient whose contact
+//! number changes is texted at the new one, and never again at a refused
+//! one, even if they change back to it.
 
 use crate::record::Record;
 use miniserde::{Deserialize, Serialize};
+
+/// Most numbers remembered per recipient; the oldest goes first.
+pub const MAX_NUMBERS: usize = 16;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Why {
@@ -14,22 +18,45 @@ pub enum Why {
     Undeliverable,
 }
 
-/// Stored under [`crate::keys::suppression`].
+/// One refused number.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Suppression {
-    /// The E.164 number it applies to.
+pub struct Refused {
+    /// The E.164 number.
     #[serde(rename = "n")]
     pub number: String,
     #[serde(rename = "w")]
     pub why: Why,
 }
 
+/// Stored under [`crate::keys::suppression`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppression {
+    #[serde(rename = "r")]
+    pub refused: Vec<Refused>,
+}
+
 impl Record for Suppression {}
 
 impl Suppression {
-    /// Whether it forbids texting `number`.
-    pub fn covers(&self, number: &str) -> bool {
-        self.number == number
+    /// Why `number` must not be texted, if it must not.
+    pub fn covers(&self, number: &str) -> Option<Why> {
+        self.refused
+            .iter()
+            .find(|r| r.number == number)
+            .map(|r| r.why)
+    }
+
+    /// These suppressions and `number`, refused for `why`.
+    pub fn with(mut self, number: &str, why: Why) -> Self {
+        self.refused.retain(|r| r.number != number);
+        if self.refused.len() == MAX_NUMBERS {
+            self.refused.remove(0);
+        }
+        self.refused.push(Refused {
+            number: number.to_owned(),
+            why,
+        });
+        self
     }
 }
 
@@ -38,14 +65,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn holds_only_for_its_number() {
-        let s = Suppression {
-            number: "+14155552671".into(),
-            why: Why::OptedOut,
-        };
-        assert!(s.covers("+14155552671"));
-        assert!(!s.covers("+14155550000"));
+    fn holds_for_every_refused_number_and_only_those() {
+        let s = Suppression { refused: vec![] }
+            .with("+14155552671", Why::OptedOut)
+            .with("+14155550000", Why::Undeliverable);
+        assert_eq!(s.covers("+14155552671"), Some(Why::OptedOut));
+        assert_eq!(s.covers("+14155550000"), Some(Why::Undeliverable));
+        assert_eq!(s.covers("+14155559999"), None);
         assert_eq!(Suppression::decode(&s.encode()), Some(s));
         assert_eq!(Suppression::decode(b"[]"), None);
+    }
+
+    #[test]
+    fn the_list_is_bounded() {
+        let mut s = Suppression { refused: vec![] };
+        for n in 0..(MAX_NUMBERS + 3) {
+            s = s.with(&format!("+1415555{n:04}"), Why::OptedOut);
+        }
+        assert_eq!(s.refused.len(), MAX_NUMBERS);
+        assert_eq!(s.covers("+14155550000"), None, "the oldest went first");
+        assert!(
+            s.covers(&format!("+1415555{:04}", MAX_NUMBERS + 2))
+                .is_some()
+        );
     }
 }
