@@ -109,20 +109,25 @@ pub fn on_message(settings: &Settings, message: &Message, pending: Option<Pendin
             None => Step::skip(SkipReason::NotText),
         };
     };
-    let is_new = pending.is_none();
+    // A notification already past due when a message joins it has lost its
+    // timer (its call failed: settings turned invalid, a refused state write,
+    // a trap the host gave up on). Re-arming it here keeps it from waiting
+    // forever; a timer that is merely late just fires a little sooner.
+    let arm = pending.as_ref().is_none_or(|p| p.due_at < message.sent_at);
     let mut pending = pending.unwrap_or_else(|| {
         Pending::new(
             &message.sender,
             message.sent_at.saturating_add(settings.delay_ms()),
         )
     });
+    pending.due_at = pending.due_at.max(message.sent_at);
     pending.push(&message.sender, &message.id, Some(text));
     let summary = summary(&message.conversation, &message.receiver, &pending);
     let step = Step::new(Ok(Outcome::Scheduled(summary))).effect(Effect::Put {
         key,
         value: pending.encode(),
     });
-    if !is_new {
+    if !arm {
         return step;
     }
     let timer = Timer::Deliver {
@@ -251,6 +256,20 @@ pub(crate) mod tests {
                 .iter()
                 .any(|e| matches!(e, Effect::SetTimer { .. }))
         );
+    }
+
+    #[test]
+    fn a_message_rearms_a_notification_that_lost_its_timer() {
+        // Due at 61 s, but its timer call failed; a message at 90 s re-arms it.
+        let first = on_message(&settings(), &message("m1", 1_000), None);
+        let late = on_message(&settings(), &message("m2", 90_000), Some(stored(&first)));
+        assert!(
+            matches!(&late.result, Ok(Outcome::Scheduled(s)) if s.unread == 2 && s.due_at == 90_000)
+        );
+        assert!(late.effects.contains(&Effect::SetTimer {
+            key: timer().key(),
+            due_at: 90_000
+        }));
     }
 
     #[test]
