@@ -25,10 +25,9 @@ pub trait Host {
     fn settings(&mut self) -> Option<String>;
     fn user(&mut self, uid: &str) -> Option<User>;
     fn state_get(&mut self, key: &str) -> Option<Vec<u8>>;
-    fn state_set(&mut self, key: &str, value: &[u8]) -> Result<(), String>;
-    fn state_delete(&mut self, key: &str);
-    fn timer_set(&mut self, key: &str, due_at: Millis);
-    fn timer_cancel(&mut self, key: &str);
+    /// Applies changes to state and timers (every [`Effect`] but
+    /// [`Effect::Log`]), in order and all or none.
+    fn commit(&mut self, changes: Vec<Effect>) -> Result<(), String>;
     fn log(&mut self, level: Level, line: &str);
     /// The current time.
     fn now(&mut self) -> Millis;
@@ -146,18 +145,20 @@ fn load_pending(host: &mut impl Host, key: &str) -> Option<Pending> {
         .and_then(|bytes| Pending::decode(&bytes))
 }
 
-/// Executes effects in order; a refused state write stops there and
-/// becomes the call's error, leaving what was stored before intact.
+/// Executes effects: the changes to state and timers in one commit, then
+/// the log lines. A refused commit becomes the call's error, with nothing
+/// changed and nothing logged: the log tells only what was recorded.
 fn execute(host: &mut impl Host, effects: Vec<Effect>) -> Result<(), Error> {
-    for effect in effects {
-        match effect {
-            Effect::Put { key, value } => host
-                .state_set(&key, &value)
-                .map_err(|why| Error::Host(format!("state-set {key}: {why}")))?,
-            Effect::Delete { key } => host.state_delete(&key),
-            Effect::SetTimer { key, due_at } => host.timer_set(&key, due_at),
-            Effect::CancelTimer { key } => host.timer_cancel(&key),
-            Effect::Log { level, line } => host.log(level, &line),
+    let (logs, changes): (Vec<_>, Vec<_>) = effects
+        .into_iter()
+        .partition(|e| matches!(e, Effect::Log { .. }));
+    if !changes.is_empty() {
+        host.commit(changes)
+            .map_err(|why| Error::Host(format!("the host refused to store the changes: {why}")))?;
+    }
+    for log in logs {
+        if let Effect::Log { level, line } = log {
+            host.log(level, &line);
         }
     }
     Ok(())

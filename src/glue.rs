@@ -93,20 +93,23 @@ impl Host for Wit {
         host::state_get(key)
     }
 
-    fn state_set(&mut self, key: &str, value: &[u8]) -> Result<(), String> {
-        host::state_set(key, value)
-    }
-
-    fn state_delete(&mut self, key: &str) {
-        host::state_delete(key)
-    }
-
-    fn timer_set(&mut self, key: &str, due_at: model::Millis) {
-        host::timer_set(key, due_at)
-    }
-
-    fn timer_cancel(&mut self, key: &str) {
-        host::timer_cancel(key)
+    fn commit(&mut self, changes: Vec<model::Effect>) -> Result<(), String> {
+        use host::Change;
+        let changes: Vec<Change> = changes
+            .into_iter()
+            .filter_map(|change| {
+                Some(match change {
+                    model::Effect::Put { key, value } => Change::Put(host::Entry { key, value }),
+                    model::Effect::Delete { key } => Change::Delete(key),
+                    model::Effect::SetTimer { key, due_at } => {
+                        Change::SetTimer(host::Timer { key, due_at })
+                    }
+                    model::Effect::CancelTimer { key } => Change::CancelTimer(key),
+                    model::Effect::Log { .. } => return None,
+                })
+            })
+            .collect();
+        host::commit(&changes)
     }
 
     fn log(&mut self, level: model::Level, line: &str) {

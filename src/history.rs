@@ -5,20 +5,28 @@
 //! and a burst at midnight cannot get twice the cap.
 
 use crate::model::Millis;
-use crate::record::Record;
-use miniserde::{Deserialize, Serialize};
+use crate::record::{Reader, Record, Writer};
 
 pub const DAY_MS: Millis = 24 * 60 * 60 * 1000;
 
 /// Send times within the last day, oldest first. Never longer than the
 /// largest cap allowed, so it stays small.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct History {
-    #[serde(rename = "t")]
     pub sent: Vec<Millis>,
 }
 
-impl Record for History {}
+impl Record for History {
+    fn write(&self, out: &mut Writer) {
+        out.list(&self.sent, |out, &t| out.u64(t));
+    }
+
+    fn read(input: &mut Reader) -> Option<Self> {
+        Some(Self {
+            sent: input.list(Reader::u64)?,
+        })
+    }
+}
 
 impl History {
     /// Decodes stored state; unreadable bytes count as no history (the

@@ -3,7 +3,7 @@
 //! component.
 
 use crate::driver::{self, Host};
-use crate::model::{Error, Level, Message, Millis, Outcome, Receipt, User};
+use crate::model::{Effect, Error, Level, Message, Millis, Outcome, Receipt, User};
 use crate::twilio::{Request, Response};
 use std::collections::{BTreeMap, HashMap};
 
@@ -101,21 +101,25 @@ impl Host for Memory {
         self.state.get(key).cloned()
     }
 
-    fn state_set(&mut self, key: &str, value: &[u8]) -> Result<(), String> {
-        self.state.insert(key.to_owned(), value.to_owned());
+    fn commit(&mut self, changes: Vec<Effect>) -> Result<(), String> {
+        for change in changes {
+            match change {
+                Effect::Put { key, value } => {
+                    self.state.insert(key, value);
+                }
+                Effect::Delete { key } => {
+                    self.state.remove(&key);
+                }
+                Effect::SetTimer { key, due_at } => {
+                    self.timers.insert(key, due_at);
+                }
+                Effect::CancelTimer { key } => {
+                    self.timers.remove(&key);
+                }
+                Effect::Log { level, line } => self.logs.push((level, line)),
+            }
+        }
         Ok(())
-    }
-
-    fn state_delete(&mut self, key: &str) {
-        self.state.remove(key);
-    }
-
-    fn timer_set(&mut self, key: &str, due_at: Millis) {
-        self.timers.insert(key.to_owned(), due_at);
-    }
-
-    fn timer_cancel(&mut self, key: &str) {
-        self.timers.remove(key);
     }
 
     fn log(&mut self, level: Level, line: &str) {

@@ -171,7 +171,7 @@ pub struct Problem {
 }
 
 /// Twilio's refusal, or a failure to reach it.
-#[derive(Clone, Debug, PartialEq, Eq, miniserde::Serialize, miniserde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TwilioError {
     /// HTTP status; 0 when no response arrived.
     pub status: u16,

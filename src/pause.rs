@@ -3,8 +3,7 @@
 //! by one. Pending notifications wait and are tried again when it ends.
 
 use crate::model::{Millis, TwilioError};
-use crate::record::Record;
-use miniserde::{Deserialize, Serialize};
+use crate::record::{Reader, Record, Writer};
 
 /// How long sending pauses after the credentials are refused. Long enough
 /// not to hammer Twilio with a revoked token, short enough that fixed
@@ -12,16 +11,41 @@ use miniserde::{Deserialize, Serialize};
 pub const COOL_OFF_MS: Millis = 15 * 60 * 1000;
 
 /// Stored under [`crate::keys::pause`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pause {
-    #[serde(rename = "u")]
     pub until: Millis,
     /// Twilio's refusal (status, code and message; never a credential).
-    #[serde(rename = "e")]
     pub error: TwilioError,
 }
 
-impl Record for Pause {}
+impl Record for Pause {
+    fn write(&self, out: &mut Writer) {
+        out.u64(self.until);
+        out.u32(self.error.status.into());
+        match self.error.code {
+            None => out.bool(false),
+            Some(code) => {
+                out.bool(true);
+                out.u32(code);
+            }
+        }
+        out.str(&self.error.message);
+    }
+
+    fn read(input: &mut Reader) -> Option<Self> {
+        Some(Self {
+            until: input.u64()?,
+            error: TwilioError {
+                status: input.u32()?.try_into().ok()?,
+                code: match input.bool()? {
+                    false => None,
+                    true => Some(input.u32()?),
+                },
+                message: input.str()?,
+            },
+        })
+    }
+}
 
 impl Pause {
     pub fn holds(&self, now: Millis) -> bool {

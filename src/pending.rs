@@ -1,10 +1,9 @@
 //! A pending notification: the unread messages of one conversation for one
-//! recipient, waiting for their timer. Stored as JSON under
+//! recipient, waiting for their timer. Stored (see [`crate::record`]) under
 //! [`crate::keys::pending`].
 
 use crate::model::Millis;
-use crate::record::Record;
-use miniserde::{Deserialize, Serialize};
+use crate::record::{Reader, Record, Writer};
 
 /// How many messages one pending notification remembers. Past this, the
 /// oldest are forgotten but still counted, so a flood cannot grow state
@@ -16,44 +15,35 @@ pub const MAX_TEXT_CHARS: usize = crate::segments::MAX_CHARS;
 
 /// One message of the conversation that reached the recipient since the
 /// notification started, in arrival order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     /// The chat server's message id.
-    #[serde(rename = "i")]
     pub id: String,
     /// Not a text message: remembered only for its position (a receipt may
     /// name it), never counted as unread.
-    #[serde(rename = "o")]
     pub other: bool,
 }
 
 /// The stored record.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pending {
     /// Uid of who wrote the latest message (the other participant).
-    #[serde(rename = "s")]
     pub sender: String,
     /// When the timer fires: the first unread message's time plus the delay.
-    #[serde(rename = "d")]
     pub due_at: Millis,
     /// Messages in arrival order.
-    #[serde(rename = "m")]
     pub entries: Vec<Entry>,
     /// The newest text, cut to [`MAX_TEXT_CHARS`]: the preview needs no
     /// more, and no earlier text is ever shown.
-    #[serde(rename = "t")]
     pub latest: String,
     /// Unread text messages forgotten because of [`MAX_ENTRIES`]; they are
     /// older than every entry.
-    #[serde(rename = "f")]
     pub forgotten: u32,
     /// Attempts made to send it so far.
-    #[serde(rename = "a")]
     pub attempts: u32,
     /// An attempt started and has not finished: written before the request
     /// leaves, cleared when its answer is recorded. Found set, it means the
     /// call was cut off mid-send and Twilio may have the SMS already.
-    #[serde(rename = "x")]
     pub in_flight: bool,
 }
 
@@ -119,7 +109,37 @@ impl Pending {
 }
 
 /// Bytes that are not a pending notification count as nothing pending.
-impl Record for Pending {}
+impl Record for Pending {
+    fn write(&self, out: &mut Writer) {
+        out.str(&self.sender);
+        out.u64(self.due_at);
+        out.list(&self.entries, |out, e| {
+            out.str(&e.id);
+            out.bool(e.other);
+        });
+        out.str(&self.latest);
+        out.u32(self.forgotten);
+        out.u32(self.attempts);
+        out.bool(self.in_flight);
+    }
+
+    fn read(input: &mut Reader) -> Option<Self> {
+        Some(Self {
+            sender: input.str()?,
+            due_at: input.u64()?,
+            entries: input.list(|input| {
+                Some(Entry {
+                    id: input.str()?,
+                    other: input.bool()?,
+                })
+            })?,
+            latest: input.str()?,
+            forgotten: input.u32()?,
+            attempts: input.u32()?,
+            in_flight: input.bool()?,
+        })
+    }
+}
 
 #[cfg(test)]
 mod tests {

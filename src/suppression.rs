@@ -4,38 +4,51 @@
 //! number changes is texted at the new one, and never again at a refused
 //! one, even if they change back to it.
 
-use crate::record::Record;
-use miniserde::{Deserialize, Serialize};
+use crate::record::{Reader, Record, Writer};
 
 /// Most numbers remembered per recipient; the oldest goes first.
 pub const MAX_NUMBERS: usize = 16;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Why {
-    #[serde(rename = "stop")]
     OptedOut,
-    #[serde(rename = "undeliverable")]
     Undeliverable,
 }
 
 /// One refused number.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refused {
     /// The E.164 number.
-    #[serde(rename = "n")]
     pub number: String,
-    #[serde(rename = "w")]
     pub why: Why,
 }
 
 /// Stored under [`crate::keys::suppression`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Suppression {
-    #[serde(rename = "r")]
     pub refused: Vec<Refused>,
 }
 
-impl Record for Suppression {}
+impl Record for Suppression {
+    fn write(&self, out: &mut Writer) {
+        out.list(&self.refused, |out, r| {
+            out.str(&r.number);
+            out.bool(r.why == Why::Undeliverable);
+        });
+    }
+
+    fn read(input: &mut Reader) -> Option<Self> {
+        let refused = input.list(|input| {
+            let number = input.str()?;
+            let why = match input.bool()? {
+                false => Why::OptedOut,
+                true => Why::Undeliverable,
+            };
+            Some(Refused { number, why })
+        })?;
+        Some(Self { refused })
+    }
+}
 
 impl Suppression {
     /// Why `number` must not be texted, if it must not.

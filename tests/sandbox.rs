@@ -243,6 +243,76 @@ async fn a_trap_throws_the_sandbox_away_and_keeps_the_data_and_other_tenants() {
 }
 
 #[tokio::test]
+async fn a_refused_commit_changes_nothing_and_never_sends_twice() {
+    let mut rt = Runtime::new(Policy::default()).unwrap();
+    tenant(
+        &mut rt,
+        "a",
+        ACCOUNT_A,
+        "token-a",
+        &[user("bob", "+14155552671")],
+    );
+    let data = rt.tenant("a");
+    let snapshot = |rt: &mut Runtime| {
+        let t = rt.tenant("a");
+        let t = t.lock().unwrap();
+        (t.state.clone(), t.timers.clone(), t.logs.len())
+    };
+
+    // A full store refuses the new notification: a typed error, nothing
+    // stored, no timer, no log line.
+    data.lock().unwrap().max_keys = Some(0);
+    let before = snapshot(&mut rt);
+    let refused = rt
+        .on_message("a", &message("m1", "bob", "hi"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&refused, Err(Error::Host(why)) if why.contains("state is full")),
+        "{refused:?}"
+    );
+    assert_eq!(snapshot(&mut rt), before);
+
+    // With room for the notification alone, it is scheduled and sent, but
+    // what is recorded after the send (the histories) is refused as a whole.
+    data.lock().unwrap().max_keys = Some(1);
+    let scheduled = rt
+        .on_message("a", &message("m1", "bob", "hi"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(scheduled, Ok(Outcome::Scheduled(_))),
+        "{scheduled:?}"
+    );
+    let fired = rt.advance(60_000).await.unwrap();
+    assert!(
+        matches!(&fired[0].result, Ok(Err(Error::Host(why))) if why.contains("state is full")),
+        "{fired:?}"
+    );
+    assert_eq!(rt.traffic.take_sms().len(), 1);
+    let (state, timers, _) = snapshot(&mut rt);
+    assert_eq!(
+        state.keys().collect::<Vec<_>>(),
+        ["pending/alice_bob/bob"],
+        "only the attempt, committed before the send, is on record"
+    );
+    assert!(timers.is_empty());
+
+    // The next message finds the attempt in flight: it is given up, never
+    // sent again.
+    data.lock().unwrap().max_keys = None;
+    let mut m2 = message("m2", "bob", "again");
+    m2.sent_at = 61_000;
+    rt.on_message("a", &m2).await.unwrap().unwrap();
+    let again = rt.advance(60_000).await.unwrap();
+    assert!(
+        matches!(&again[0].result, Ok(Ok(Outcome::Failed(f))) if f.error.message.contains("cut off")),
+        "{again:?}"
+    );
+    assert!(rt.traffic.take_sms().is_empty());
+}
+
+#[tokio::test]
 async fn inputs_too_big_for_the_sandbox_are_refused_before_it() {
     let mut rt = Runtime::new(Policy::default()).unwrap();
     let mut huge_metadata = user("eve", "+14155552671");

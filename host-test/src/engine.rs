@@ -18,7 +18,8 @@ use tokio::sync::Notify;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::error::Context as _;
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Result, Store, format_err,
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ProfilingStrategy, Result,
+    Store, format_err,
 };
 use wasmtime_wasi::cli::{WasiCli, WasiCliView as _};
 use wasmtime_wasi::p2::bindings::cli;
@@ -32,6 +33,10 @@ pub fn config(pool: Option<u32>) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
+    // For profiling with `perf`: names the guest's compiled functions.
+    if std::env::var_os("SMS_NOTIFICATION_PERFMAP").is_some() {
+        config.profiler(ProfilingStrategy::PerfMap);
+    }
     if let Some(tenants) = pool {
         // Slots for `tenants` sandboxes, each instance, memory and table
         // pre-reserved; memories reserve only their limit (not the 4 GiB a

@@ -36,6 +36,29 @@ pub struct Tenant {
     /// Timer key → due time (ms).
     pub timers: BTreeMap<String, u64>,
     pub logs: Vec<LogLine>,
+    /// The most state keys the tenant may keep (a chat server's quota);
+    /// `None` for no limit.
+    pub max_keys: Option<usize>,
+}
+
+/// How many keys `state` would hold after `changes`, without applying
+/// them: one look-up per key the changes touch.
+fn keys_after(state: &BTreeMap<String, Vec<u8>>, changes: &[host::Change]) -> usize {
+    let mut present = HashMap::new();
+    for change in changes {
+        match change {
+            host::Change::Put(entry) => present.insert(entry.key.as_str(), true),
+            host::Change::Delete(key) => present.insert(key.as_str(), false),
+            host::Change::SetTimer(_) | host::Change::CancelTimer(_) => None,
+        };
+    }
+    present.into_iter().fold(state.len(), |n, (key, after)| {
+        match (state.contains_key(key), after) {
+            (false, true) => n + 1,
+            (true, false) => n - 1,
+            _ => n,
+        }
+    })
 }
 
 pub type Shared = Arc<Mutex<Tenant>>;
@@ -122,21 +145,35 @@ impl host::Host for Sandbox {
         self.data().state.get(&key).cloned()
     }
 
-    async fn state_set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
-        self.data().state.insert(key, value);
+    /// All or none: changes that would take the tenant past its
+    /// [`Tenant::max_keys`] are refused before any is applied.
+    async fn commit(&mut self, changes: Vec<host::Change>) -> Result<(), String> {
+        let mut data = self.data();
+        if let Some(max) = data.max_keys {
+            let after = keys_after(&data.state, &changes);
+            if after > max {
+                return Err(format!(
+                    "the tenant's state is full ({after} keys; at most {max})"
+                ));
+            }
+        }
+        for change in changes {
+            match change {
+                host::Change::Put(host::Entry { key, value }) => {
+                    data.state.insert(key, value);
+                }
+                host::Change::Delete(key) => {
+                    data.state.remove(&key);
+                }
+                host::Change::SetTimer(host::Timer { key, due_at }) => {
+                    data.timers.insert(key, due_at);
+                }
+                host::Change::CancelTimer(key) => {
+                    data.timers.remove(&key);
+                }
+            }
+        }
         Ok(())
-    }
-
-    async fn state_delete(&mut self, key: String) {
-        self.data().state.remove(&key);
-    }
-
-    async fn timer_set(&mut self, key: String, due_at: u64) {
-        self.data().timers.insert(key, due_at);
-    }
-
-    async fn timer_cancel(&mut self, key: String) {
-        self.data().timers.remove(&key);
     }
 
     async fn log(&mut self, level: types::Level, line: String) {
