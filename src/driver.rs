@@ -17,12 +17,15 @@ use crate::settings::{self, Settings};
 use crate::suppression::Suppression;
 use crate::timer::Timer;
 use crate::twilio::{Request, Response};
-use std::cell::RefCell;
 use std::rc::Rc;
 
 /// What the chat server provides, as the core's types.
 pub trait Host {
     fn settings(&mut self) -> Option<String>;
+    /// Changes whenever the settings are saved.
+    fn settings_revision(&mut self) -> u64;
+    /// What the component remembers between calls (derived data only).
+    fn cache(&mut self) -> &mut Cache;
     fn user(&mut self, uid: &str) -> Option<User>;
     fn state_get(&mut self, key: &str) -> Option<Vec<u8>>;
     /// Applies changes to state and timers (every [`Effect`] but
@@ -113,31 +116,33 @@ pub fn on_timer(host: &mut impl Host, key: &str) -> Result<Outcome, Error> {
 
 type Parsed = Result<Rc<Settings>, Vec<Problem>>;
 
-thread_local! {
-    /// The settings last parsed, by their JSON text. Parsing them (template,
-    /// numbers, URLs) costs more than the rest of an event and they rarely
-    /// change. Derived data only: a recycled instance simply parses again.
-    static PARSED: RefCell<Option<(String, Parsed)>> = const { RefCell::new(None) };
+/// What an instance remembers between calls: derived data only, so a
+/// recycled instance simply starts again with an empty one.
+#[derive(Default)]
+pub struct Cache {
+    /// The settings last read, parsed, with their revision. Reading and
+    /// parsing them (template, numbers, URLs) costs more than the rest of
+    /// an event, and they rarely change.
+    settings: Option<(u64, Parsed)>,
 }
 
 fn load_settings(host: &mut impl Host) -> Result<Rc<Settings>, Error> {
-    let Some(json) = host.settings() else {
-        return Err(Error::InvalidSettings(vec![Problem {
-            field: String::new(),
-            message: "the tenant has not saved settings for this extension".into(),
-        }]));
+    let revision = host.settings_revision();
+    let parsed = match &host.cache().settings {
+        Some((seen, parsed)) if *seen == revision => parsed.clone(),
+        _ => {
+            let parsed = match host.settings() {
+                Some(json) => settings::parse(&json).map(Rc::new),
+                None => Err(vec![Problem {
+                    field: String::new(),
+                    message: "the tenant has not saved settings for this extension".into(),
+                }]),
+            };
+            host.cache().settings = Some((revision, parsed.clone()));
+            parsed
+        }
     };
-    PARSED.with_borrow_mut(|cache| {
-        let parsed = match cache {
-            Some((text, parsed)) if *text == json => parsed.clone(),
-            _ => {
-                let parsed = settings::parse(&json).map(Rc::new);
-                *cache = Some((json, parsed.clone()));
-                parsed
-            }
-        };
-        parsed.map_err(Error::InvalidSettings)
-    })
+    parsed.map_err(Error::InvalidSettings)
 }
 
 fn load_pending(host: &mut impl Host, key: &str) -> Option<Pending> {

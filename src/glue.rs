@@ -6,9 +6,10 @@
 // The generated export shims take one argument per flattened record field.
 #![allow(clippy::too_many_arguments)]
 
-use crate::driver::{self, Host};
+use crate::driver::{self, Cache, Host};
 use crate::model;
 use crate::twilio::{self, Request, Response, Transport};
+use std::cell::Cell;
 
 wit_bindgen::generate!({
     path: "wit",
@@ -51,7 +52,7 @@ impl Guest for Component {
             text: message.text,
             sent_at: message.sent_at,
         };
-        convert(driver::on_message(&mut Wit, &message))
+        convert(with_host(|host| driver::on_message(host, &message)))
     }
 
     fn on_read(receipt: types::Receipt) -> Result<types::Outcome, types::Error> {
@@ -61,20 +62,46 @@ impl Guest for Component {
             message: receipt.message,
             read_at: receipt.read_at,
         };
-        convert(driver::on_read(&mut Wit, &receipt))
+        convert(with_host(|host| driver::on_read(host, &receipt)))
     }
 
     fn on_timer(key: String) -> Result<types::Outcome, types::Error> {
-        convert(driver::on_timer(&mut Wit, &key))
+        convert(with_host(|host| driver::on_timer(host, &key)))
     }
 }
 
-/// The host, as seen through the WIT imports.
-struct Wit;
+/// The host, as seen through the WIT imports, with what this instance
+/// remembers between calls.
+struct Wit {
+    cache: Cache,
+}
+
+thread_local! {
+    /// The instance's cache between calls.
+    static CACHE: Cell<Cache> = Cell::default();
+}
+
+/// Runs `call` on the host, with the instance's cache.
+fn with_host<R>(call: impl FnOnce(&mut Wit) -> R) -> R {
+    let mut host = Wit {
+        cache: CACHE.take(),
+    };
+    let result = call(&mut host);
+    CACHE.set(host.cache);
+    result
+}
 
 impl Host for Wit {
     fn settings(&mut self) -> Option<String> {
         host::settings()
+    }
+
+    fn settings_revision(&mut self) -> u64 {
+        host::settings_revision()
+    }
+
+    fn cache(&mut self) -> &mut Cache {
+        &mut self.cache
     }
 
     fn user(&mut self, uid: &str) -> Option<model::User> {

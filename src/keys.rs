@@ -38,7 +38,7 @@ pub fn pause() -> String {
 
 /// `kind/part/part…`, each part percent-encoded.
 pub fn join(parts: &[&str]) -> String {
-    let mut key = String::new();
+    let mut key = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
     for (i, part) in parts.iter().enumerate() {
         if i > 0 {
             key.push('/');

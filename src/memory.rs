@@ -2,7 +2,7 @@
 //! and core the component runs, without WebAssembly. Not built into the
 //! component.
 
-use crate::driver::{self, Host};
+use crate::driver::{self, Cache, Host};
 use crate::model::{Effect, Error, Level, Message, Millis, Outcome, Receipt, User};
 use crate::twilio::{Request, Response};
 use std::collections::{BTreeMap, HashMap};
@@ -16,6 +16,9 @@ pub type Fired = (String, Millis, Result<Outcome, Error>);
 /// A tenant's host, kept in memory, with a clock that only moves when told.
 pub struct Memory {
     pub settings: Option<String>,
+    /// Must change whenever `settings` does (see [`Host::settings_revision`]).
+    pub settings_revision: u64,
+    pub cache: Cache,
     pub users: HashMap<String, User>,
     pub state: BTreeMap<String, Vec<u8>>,
     pub timers: BTreeMap<String, Millis>,
@@ -33,6 +36,8 @@ impl Default for Memory {
         let mut n = 0u64;
         Self {
             settings: None,
+            settings_revision: 0,
+            cache: Cache::default(),
             users: HashMap::new(),
             state: BTreeMap::new(),
             timers: BTreeMap::new(),
@@ -91,6 +96,14 @@ impl Memory {
 impl Host for Memory {
     fn settings(&mut self) -> Option<String> {
         self.settings.clone()
+    }
+
+    fn settings_revision(&mut self) -> u64 {
+        self.settings_revision
+    }
+
+    fn cache(&mut self) -> &mut Cache {
+        &mut self.cache
     }
 
     fn user(&mut self, uid: &str) -> Option<User> {

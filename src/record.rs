@@ -19,7 +19,8 @@ pub trait Record: Sized {
     fn read(input: &mut Reader) -> Option<Self>;
 
     fn encode(&self) -> Vec<u8> {
-        let mut out = Writer(vec![FORMAT]);
+        let mut out = Writer(Vec::with_capacity(64));
+        out.0.push(FORMAT);
         self.write(&mut out);
         out.0
     }

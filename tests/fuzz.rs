@@ -199,7 +199,7 @@ async fn run(events: Vec<Event>) -> Result<(), String> {
                 Ok(())
             }
             Event::Settings(json) => {
-                rt.tenant(t).lock().unwrap().settings = Some(json.clone());
+                rt.tenant(t).lock().unwrap().save_settings(json.clone());
                 rt.validate_settings(t, &json).await.map(|_| ())
             }
             Event::Advance(seconds) => {

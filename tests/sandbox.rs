@@ -55,7 +55,7 @@ fn message(id: &str, to: &str, text: &str) -> Message {
 fn tenant(rt: &mut Runtime, name: &str, account: &str, token: &str, users: &[User]) {
     let t = rt.tenant(name);
     let mut t = t.lock().unwrap();
-    t.settings = Some(settings(account, token));
+    t.save_settings(settings(account, token));
     for u in users {
         t.users.insert(u.uid.clone(), u.clone());
     }

@@ -52,7 +52,7 @@ fn runtime(policy: Policy, bob: User) -> Runtime {
     let mut rt = Runtime::new(policy).unwrap();
     let tenant = rt.tenant(TENANT);
     let mut t = tenant.lock().unwrap();
-    t.settings = Some(settings());
+    t.save_settings(settings());
     t.users
         .insert("alice".into(), user("alice", Presence::Online, None));
     t.users.insert("bob".into(), bob);

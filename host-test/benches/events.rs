@@ -60,7 +60,7 @@ fn component(engine: Option<u32>) -> Runtime {
 fn setup_tenant(rt: &mut Runtime, name: &str) {
     let t = rt.tenant(name);
     let mut t = t.lock().unwrap();
-    t.settings = Some(settings());
+    t.save_settings(settings());
     for (uid, presence, metadata) in [
         ("alice", wit::Presence::Online, "{}"),
         ("bob", wit::Presence::Offline, BOB_METADATA),

@@ -131,7 +131,7 @@ pub async fn story(out: &mut dyn Write, twilio: Twilio) -> Result<()> {
     {
         let tenant = rt.tenant(TENANT);
         let mut tenant = tenant.lock().unwrap();
-        tenant.settings = Some(settings);
+        tenant.save_settings(settings);
         for (uid, name, metadata) in [
             ("alice", "Alice", json!({})),
             (

@@ -143,6 +143,9 @@ pub async fn bounded<T>(
     call: impl Future<Output = Result<T>>,
 ) -> Result<T> {
     tokio::select! {
+        // The call first: one that finishes without waiting (most do) then
+        // never registers with the crash signal or the timer.
+        biased;
         result = tokio::time::timeout(deadline, call) => match result {
             Ok(result) => result,
             Err(_) => Err(format_err!("the call took longer than {deadline:?}")),

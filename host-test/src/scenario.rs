@@ -165,7 +165,7 @@ pub async fn run(
             Step::Settings(settings) => {
                 let text = settings.to_string();
                 let result = runtime.validate_settings(&tenant, &text).await;
-                runtime.tenant(&tenant).lock().unwrap().settings = Some(text);
+                runtime.tenant(&tenant).lock().unwrap().save_settings(text);
                 out(match result {
                     Ok(Ok(())) => {
                         json!({ "at": now, "call": "validate-settings", "outcome": "ok" })

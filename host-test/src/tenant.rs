@@ -29,8 +29,10 @@ pub struct LogLine {
 /// the component: a sandbox can be thrown away and re-created at any time.
 #[derive(Debug, Default)]
 pub struct Tenant {
-    /// Settings JSON as the app developer saved it.
-    pub settings: Option<String>,
+    /// Settings JSON as the app developer saved it (see [`Tenant::save_settings`]).
+    settings: Option<String>,
+    /// Bumped by every save.
+    settings_revision: u64,
     pub users: HashMap<String, types::User>,
     pub state: BTreeMap<String, Vec<u8>>,
     /// Timer key → due time (ms).
@@ -59,6 +61,19 @@ fn keys_after(state: &BTreeMap<String, Vec<u8>>, changes: &[host::Change]) -> us
             _ => n,
         }
     })
+}
+
+impl Tenant {
+    /// Saves the tenant's settings as given (validating them is the
+    /// caller's business), under a new revision.
+    pub fn save_settings(&mut self, json: String) {
+        self.settings = Some(json);
+        self.settings_revision += 1;
+    }
+
+    pub fn settings(&self) -> Option<&str> {
+        self.settings.as_deref()
+    }
 }
 
 pub type Shared = Arc<Mutex<Tenant>>;
@@ -129,6 +144,10 @@ impl types::Host for Sandbox {}
 impl host::Host for Sandbox {
     async fn settings(&mut self) -> Option<String> {
         self.data().settings.clone()
+    }
+
+    async fn settings_revision(&mut self) -> u64 {
+        self.data().settings_revision
     }
 
     /// Metadata is edited by users: more than [`MAX_METADATA_BYTES`] is
