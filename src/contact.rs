@@ -1,6 +1,8 @@
 //! Contact numbers: finding the recipient's number in their metadata,
 //! normalising it to E.164, and masking numbers for logs.
 
+use crate::prelude::*;
+
 use crate::model::SkipReason;
 use miniserde::json::{self, Value};
 

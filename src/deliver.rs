@@ -8,6 +8,8 @@
 //! again) finds the flag set and gives the notification up rather than
 //! risk a second SMS, since Twilio may already have the first.
 
+use crate::prelude::*;
+
 use crate::contact;
 use crate::history::History;
 use crate::keys;

@@ -3,6 +3,8 @@
 //! product decision. The component's glue implements [`Host`] with the WIT
 //! imports; native tests and benchmarks implement it in memory.
 
+use crate::prelude::*;
+
 use crate::deliver::{self, Check, Delivery};
 use crate::history::History;
 use crate::keys;
@@ -17,7 +19,7 @@ use crate::settings::{self, Settings};
 use crate::suppression::Suppression;
 use crate::timer::Timer;
 use crate::twilio::{Request, Response};
-use std::rc::Rc;
+use alloc::rc::Rc;
 
 /// What the chat server provides, as the core's types.
 pub trait Host {

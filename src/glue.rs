@@ -6,10 +6,12 @@
 // The generated export shims take one argument per flattened record field.
 #![allow(clippy::too_many_arguments)]
 
+use crate::prelude::*;
+
 use crate::driver::{self, Cache, Host};
 use crate::model;
 use crate::twilio::{self, Request, Response, Transport};
-use std::cell::Cell;
+use core::cell::Cell;
 
 wit_bindgen::generate!({
     path: "wit",
@@ -21,6 +23,63 @@ use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
     ErrorCode, Fields, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
 };
+
+// Without std, `memcmp` (which `core` calls) comes from WASI's libc, as it
+// would with std; nothing else of the libc is referenced, so nothing else
+// is linked.
+#[link(name = "c")]
+unsafe extern "C" {}
+
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
+/// The canonical ABI's allocator export: the host calls it to place
+/// strings and lists in the component's memory. With std, the standard
+/// library provides it; without, the component must. Alignments come from
+/// the canonical ABI (powers of two up to 8) and sizes from values already
+/// admitted into a 16 MiB sandbox.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn cabi_realloc(
+    old: *mut u8,
+    old_len: usize,
+    align: usize,
+    new_len: usize,
+) -> *mut u8 {
+    use alloc::alloc::{Layout, alloc, realloc};
+    if new_len == 0 {
+        // A well-aligned, never dereferenced pointer for an empty value.
+        return align as *mut u8;
+    }
+    let Ok(layout) = Layout::from_size_align(new_len, align) else {
+        core::arch::wasm32::unreachable()
+    };
+    // SAFETY: the canonical ABI passes back a pointer this function
+    // returned, with the size and alignment it was allocated with.
+    let new = unsafe {
+        if old_len == 0 {
+            alloc(layout)
+        } else {
+            realloc(
+                old,
+                Layout::from_size_align_unchecked(old_len, align),
+                new_len,
+            )
+        }
+    };
+    if new.is_null() {
+        // Out of memory: the call traps, as with std.
+        core::arch::wasm32::unreachable()
+    }
+    new
+}
+
+/// A panic is a bug: the call traps, and the host throws the instance away
+/// (its durable state is untouched). Nothing is printed: the sandbox has no
+/// stdio.
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    core::arch::wasm32::unreachable()
+}
 
 struct Component;
 
@@ -76,18 +135,23 @@ struct Wit {
     cache: Cache,
 }
 
-thread_local! {
-    /// The instance's cache between calls.
-    static CACHE: Cell<Cache> = Cell::default();
-}
+/// The instance's cache between calls.
+struct Instance(Cell<Option<Cache>>);
+
+// SAFETY: a component instance runs on one thread, and an export is never
+// re-entered while it runs (the component model forbids it), so the cell
+// is never touched from two places at once.
+unsafe impl Sync for Instance {}
+
+static CACHE: Instance = Instance(Cell::new(None));
 
 /// Runs `call` on the host, with the instance's cache.
 fn with_host<R>(call: impl FnOnce(&mut Wit) -> R) -> R {
     let mut host = Wit {
-        cache: CACHE.take(),
+        cache: CACHE.0.take().unwrap_or_default(),
     };
     let result = call(&mut host);
-    CACHE.set(host.cache);
+    CACHE.0.set(Some(host.cache));
     result
 }
 
@@ -229,7 +293,7 @@ fn send(request: &Request) -> Result<Response, Transport> {
         .headers()
         .get("retry-after")
         .first()
-        .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse().ok());
+        .and_then(|v| core::str::from_utf8(v).ok()?.trim().parse().ok());
     let incoming = response
         .consume()
         .map_err(|()| local("the response body was already taken".into()))?;

@@ -4,6 +4,8 @@
 //! "Daily" is a rolling 24 hours, not a calendar day: it needs no time zone
 //! and a burst at midnight cannot get twice the cap.
 
+use crate::prelude::*;
+
 use crate::model::Millis;
 use crate::record::{Reader, Record, Writer};
 

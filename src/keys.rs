@@ -2,6 +2,8 @@
 //! key per record keeps every event O(1) in the number of notifications a
 //! tenant has pending.
 
+use crate::prelude::*;
+
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 /// Characters kept as they are in a key part; everything else (notably `/`,

@@ -7,6 +7,21 @@
 //! around them, and `glue` (built only for WebAssembly) connects the driver
 //! to the WIT contract in `wit/`.
 
+#![cfg_attr(target_arch = "wasm32", no_std)]
+
+extern crate alloc;
+
+/// What the standard prelude would bring: the WebAssembly build is
+/// `no_std` (std's panic printing, stdio and environment imports cost bytes
+/// and imports a sandboxed extension has no use for).
+mod prelude {
+    pub use alloc::borrow::ToOwned;
+    pub use alloc::format;
+    pub use alloc::string::{String, ToString};
+    pub use alloc::vec;
+    pub use alloc::vec::Vec;
+}
+
 pub mod contact;
 pub mod deliver;
 pub mod driver;

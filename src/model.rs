@@ -2,6 +2,8 @@
 //! effects it returns. They mirror the WIT records but are plain Rust, so the
 //! core builds and tests natively; the glue converts at the boundary.
 
+use crate::prelude::*;
+
 /// Milliseconds since the Unix epoch. Every time in the core is one of these,
 /// passed in as an argument.
 pub type Millis = u64;

@@ -3,6 +3,8 @@
 //! come in as arguments, effects and the outcome go out as a [`Step`]; the
 //! shell executes them.
 
+use crate::prelude::*;
+
 use crate::keys;
 use crate::model::{
     ConversationKind, Effect, Error, Format, Level, Message, Outcome, PendingSummary, Receipt,

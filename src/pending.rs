@@ -2,6 +2,8 @@
 //! recipient, waiting for their timer. Stored (see [`crate::record`]) under
 //! [`crate::keys::pending`].
 
+use crate::prelude::*;
+
 use crate::model::Millis;
 use crate::record::{Reader, Record, Writer};
 

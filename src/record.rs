@@ -7,6 +7,8 @@
 //! trailing bytes, a length past the end, text that is not UTF-8) count as
 //! no record, never as a trap.
 
+use crate::prelude::*;
+
 /// The first byte of every record in this layout. A later layout takes
 /// another value, and old bytes can still be told apart.
 pub const FORMAT: u8 = 1;

@@ -2,6 +2,8 @@
 //! segment budget by shortening only the preview (and, for absurdly long
 //! names, the sender), never the link, never inside a character.
 
+use crate::prelude::*;
+
 use crate::segments::{self, Encoding};
 use crate::template::{Template, Values};
 

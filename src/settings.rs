@@ -5,6 +5,8 @@
 //! Save button can show them all. Unknown fields are problems too: a typo
 //! must not pass silently. No message ever echoes the auth token.
 
+use crate::prelude::*;
+
 use crate::contact;
 use crate::model::Problem;
 use crate::segments;

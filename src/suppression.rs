@@ -4,6 +4,8 @@
 //! number changes is texted at the new one, and never again at a refused
 //! one, even if they change back to it.
 
+use crate::prelude::*;
+
 use crate::record::{Reader, Record, Writer};
 
 /// Most numbers remembered per recipient; the oldest goes first.

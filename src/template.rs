@@ -6,6 +6,8 @@
 //! values are inserted, never parsed again, so no input can make a
 //! placeholder expand into another.
 
+use crate::prelude::*;
+
 /// A placeholder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Field {
@@ -87,7 +89,7 @@ impl Template {
                         ));
                     };
                     if !text.is_empty() {
-                        parts.push(Part::Text(std::mem::take(&mut text)));
+                        parts.push(Part::Text(core::mem::take(&mut text)));
                     }
                     parts.push(Part::Field(field));
                     for _ in 0..=name.chars().count() {

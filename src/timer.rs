@@ -4,6 +4,8 @@
 //! the host keeps and hands back to `on-timer`. A key that does not parse,
 //! or whose record is gone, is harmless.
 
+use crate::prelude::*;
+
 use crate::keys;
 
 /// Every kind of timer.

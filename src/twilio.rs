@@ -4,6 +4,8 @@
 //! with HTTP Basic auth and a form body of `To`, `From` (or
 //! `MessagingServiceSid`) and `Body`; `201` with JSON carrying `sid`.
 
+use crate::prelude::*;
+
 use crate::model::TwilioError;
 use crate::settings::{Credentials, Sender, Settings};
 use base64::Engine as _;
@@ -137,7 +139,7 @@ struct Refusal {
 }
 
 fn parse<T: Deserialize>(body: &[u8]) -> Option<T> {
-    json::from_str(std::str::from_utf8(body).ok()?).ok()
+    json::from_str(core::str::from_utf8(body).ok()?).ok()
 }
 
 /// Reads a response.

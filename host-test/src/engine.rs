@@ -21,8 +21,6 @@ use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ProfilingStrategy, Result,
     Store, format_err,
 };
-use wasmtime_wasi::cli::{WasiCli, WasiCliView as _};
-use wasmtime_wasi::p2::bindings::cli;
 
 /// How often the epoch advances; guest code yields to tokio this often.
 pub const TICK: Duration = Duration::from_millis(10);
@@ -98,23 +96,15 @@ pub fn configure<T>(store: &mut Store<T>) {
     store.epoch_deadline_async_yield_and_update(1);
 }
 
-/// What a sandbox may import: WASI clocks, I/O, random and stdio (stdio goes
-/// nowhere: the context grants none), `wasi:cli` environment (empty), exit
-/// and terminal queries, `wasi:http`, and our host interface. No filesystem
-/// and no sockets are linked at all: a component importing them does not
-/// instantiate.
+/// What a sandbox may import: `wasi:http/proxy`'s interfaces (HTTP, I/O,
+/// clocks, random, and stdio that goes nowhere: the context grants none)
+/// and our host interface. The component itself imports only the host,
+/// I/O, clocks and HTTP. No filesystem, environment or sockets are linked
+/// at all: a component importing them does not instantiate.
 pub fn linker(engine: &Engine) -> Result<Linker<Sandbox>> {
     let mut linker = Linker::<Sandbox>::new(engine);
     wasmtime_wasi_http::p2::add_to_linker_async(&mut linker)?;
-    let l = &mut linker;
-    cli::environment::add_to_linker::<Sandbox, WasiCli>(l, Sandbox::cli)?;
-    cli::exit::add_to_linker::<Sandbox, WasiCli>(l, Sandbox::cli)?;
-    cli::terminal_input::add_to_linker::<Sandbox, WasiCli>(l, Sandbox::cli)?;
-    cli::terminal_output::add_to_linker::<Sandbox, WasiCli>(l, Sandbox::cli)?;
-    cli::terminal_stdin::add_to_linker::<Sandbox, WasiCli>(l, Sandbox::cli)?;
-    cli::terminal_stdout::add_to_linker::<Sandbox, WasiCli>(l, Sandbox::cli)?;
-    cli::terminal_stderr::add_to_linker::<Sandbox, WasiCli>(l, Sandbox::cli)?;
-    SmsNotification::add_to_linker::<Sandbox, HasSelf<Sandbox>>(l, |s| s)?;
+    SmsNotification::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
     Ok(linker)
 }
 
