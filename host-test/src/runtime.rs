@@ -116,26 +116,38 @@ impl Runtime {
     /// The tenant's sandbox, instantiated from the shared `InstancePre` the
     /// first time (or after a trap threw the last one away).
     async fn sandbox(&mut self, tenant: &str) -> Result<&mut (Store<Sandbox>, SmsNotification)> {
-        let data = self.tenant(tenant);
-        let slot = self.tenants.get_mut(tenant).expect("just created");
-        if slot.sandbox.is_none() {
-            let outbound = Outbound {
-                tenant: tenant.to_owned(),
-                policy: self.policy.clone(),
-                clock: self.clock.clone(),
-                traffic: self.traffic.clone(),
-                sids: self.sids.clone(),
-            };
-            let mut store = Store::new(
-                self.pre.engine(),
-                Sandbox::new(data, self.clock.clone(), outbound),
-            );
-            store.limiter(|s| &mut s.limits);
-            engine::configure(&mut store);
-            let instance = self.pre.instantiate_async(&mut store).await?;
-            slot.sandbox = Some((store, instance));
+        // The common case first: a warm sandbox, found without allocating.
+        if self
+            .tenants
+            .get(tenant)
+            .is_none_or(|slot| slot.sandbox.is_none())
+        {
+            self.instantiate(tenant).await?;
         }
-        Ok(slot.sandbox.as_mut().expect("just set"))
+        let slot = self.tenants.get_mut(tenant).expect("just instantiated");
+        Ok(slot.sandbox.as_mut().expect("just instantiated"))
+    }
+
+    /// Creates the tenant's sandbox from the shared `InstancePre`.
+    async fn instantiate(&mut self, tenant: &str) -> Result<()> {
+        let data = self.tenant(tenant);
+        let outbound = Outbound {
+            tenant: tenant.to_owned(),
+            policy: self.policy.clone(),
+            clock: self.clock.clone(),
+            traffic: self.traffic.clone(),
+            sids: self.sids.clone(),
+        };
+        let mut store = Store::new(
+            self.pre.engine(),
+            Sandbox::new(data, self.clock.clone(), outbound),
+        );
+        store.limiter(|s| &mut s.limits);
+        engine::configure(&mut store);
+        let instance = self.pre.instantiate_async(&mut store).await?;
+        let slot = self.tenants.get_mut(tenant).expect("just created");
+        slot.sandbox = Some((store, instance));
+        Ok(())
     }
 
     /// A call that trapped leaves its instance in an unknown state: it is
