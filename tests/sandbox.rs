@@ -241,6 +241,51 @@ async fn a_trap_throws_the_sandbox_away_and_keeps_the_data_and_other_tenants() {
 }
 
 #[tokio::test]
+async fn a_reused_pool_slot_carries_nothing_over() {
+    // One slot: tenant b's sandbox reuses the memory tenant a's had.
+    let engine = engine::build(Some(1)).unwrap();
+    let mut rt = Runtime::with(Policy::default(), engine::prepare(&engine).unwrap());
+    let bob = user("bob", "+14155552671");
+    tenant(
+        &mut rt,
+        "a",
+        ACCOUNT_A,
+        "token-a",
+        std::slice::from_ref(&bob),
+    );
+    // Both tenants' settings are at revision 1; only b's delay is 120 s.
+    let mut slower: serde_json::Value =
+        serde_json::from_str(&settings(ACCOUNT_B, "token-b")).unwrap();
+    slower["delaySeconds"] = json!(120);
+    {
+        let b = rt.tenant("b");
+        let mut b = b.lock().unwrap();
+        b.save_settings(slower.to_string());
+        b.users.insert(bob.uid.clone(), bob);
+    }
+
+    let due = |call: Call| match call {
+        Ok(Ok(Outcome::Scheduled(p))) => p.due_at,
+        other => panic!("{other:?}"),
+    };
+    let a = rt.on_message("a", &message("m1", "bob", "hi")).await;
+    assert_eq!(due(a), 60_000);
+    // While a holds the only slot, b cannot get one: a typed error, no trap.
+    assert!(
+        rt.on_message("b", &message("m1", "bob", "hi"))
+            .await
+            .is_err()
+    );
+    rt.evict("a");
+    let b = rt.on_message("b", &message("m1", "bob", "hi")).await;
+    assert_eq!(due(b), 120_000, "b's sandbox saw a's settings");
+    // a's data outlived its sandbox.
+    rt.evict("b");
+    let again = rt.on_message("a", &message("m2", "bob", "again")).await;
+    assert_eq!(due(again), 60_000);
+}
+
+#[tokio::test]
 async fn a_refused_commit_changes_nothing_and_never_sends_twice() {
     let mut rt = Runtime::new(Policy::default()).unwrap();
     tenant(

@@ -150,6 +150,15 @@ impl Runtime {
         Ok(())
     }
 
+    /// Drops the tenant's sandbox (e.g. idle for a while) to free its slot
+    /// and memory; its durable data stays, and the next call creates a new
+    /// one.
+    pub fn evict(&mut self, tenant: &str) {
+        if let Some(slot) = self.tenants.get_mut(tenant) {
+            slot.sandbox = None;
+        }
+    }
+
     /// A call that trapped leaves its instance in an unknown state: it is
     /// thrown away; the tenant's durable data is untouched.
     fn discard_on_trap<T>(&mut self, tenant: &str, result: Result<T>) -> Result<T> {
