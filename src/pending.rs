@@ -73,8 +73,16 @@ impl Pending {
         }
         sender.clone_into(&mut self.sender);
         if let Some(text) = text {
+            // No more bytes than the limit in characters: no need to count.
+            let end = if text.len() <= MAX_TEXT_CHARS {
+                text.len()
+            } else {
+                text.char_indices()
+                    .nth(MAX_TEXT_CHARS)
+                    .map_or(text.len(), |(end, _)| end)
+            };
             self.latest.clear();
-            self.latest.extend(text.chars().take(MAX_TEXT_CHARS));
+            self.latest.push_str(&text[..end]);
         }
         self.entries.push(Entry {
             id: id.to_owned(),
