@@ -270,7 +270,8 @@ async fn a_reused_pool_slot_carries_nothing_over() {
     };
     let a = rt.on_message("a", &message("m1", "bob", "hi")).await;
     assert_eq!(due(a), 60_000);
-    // While a holds the only slot, b cannot get one: a typed error, no trap.
+    // While a holds the only slot, b cannot get one: the host says so, and
+    // a's sandbox is untouched.
     assert!(
         rt.on_message("b", &message("m1", "bob", "hi"))
             .await

@@ -70,10 +70,6 @@ impl Tenant {
         self.settings = Some(json);
         self.settings_revision += 1;
     }
-
-    pub fn settings(&self) -> Option<&str> {
-        self.settings.as_deref()
-    }
 }
 
 pub type Shared = Arc<Mutex<Tenant>>;
