@@ -21,7 +21,7 @@ wit_bindgen::generate!({
 use self::sms_notification::extension::{host, types};
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
-    ErrorCode, Fields, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
+    ErrorCode, Fields, HeaderError, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
 };
 
 // Without std, `memcmp` (which `core` calls) comes from WASI's libc, as it
@@ -247,7 +247,13 @@ fn send(request: &Request) -> Result<Response, Transport> {
             request.body.len().to_string().into_bytes(),
         ),
     ])
-    .map_err(|e| local(format!("request headers refused: {e:?}")))?;
+    .map_err(|e| {
+        local(match e {
+            HeaderError::InvalidSyntax => "a request header is not valid".to_owned(),
+            HeaderError::Forbidden => "the host forbids a request header".to_owned(),
+            HeaderError::Immutable => "the request headers cannot be changed".to_owned(),
+        })
+    })?;
     let outgoing = OutgoingRequest::new(headers);
     let refused = |what: &str| local(format!("the host refused the request's {what}"));
     outgoing
@@ -306,10 +312,8 @@ fn send(request: &Request) -> Result<Response, Transport> {
             match stream.blocking_read((twilio::MAX_RESPONSE_BYTES - bytes.len()) as u64) {
                 Ok(chunk) => bytes.extend_from_slice(&chunk),
                 Err(wasip2::io::streams::StreamError::Closed) => break,
-                Err(e) => {
-                    return Err(Transport::NoAnswer(format!(
-                        "reading the response failed: {e:?}"
-                    )));
+                Err(wasip2::io::streams::StreamError::LastOperationFailed(_)) => {
+                    return Err(Transport::NoAnswer("reading the response failed".into()));
                 }
             }
         }
@@ -330,7 +334,7 @@ fn write_body(body: &OutgoingBody, bytes: &[u8]) -> Result<(), Transport> {
     for chunk in bytes.chunks(CHUNK) {
         stream
             .blocking_write_and_flush(chunk)
-            .map_err(|e| Transport::NoAnswer(format!("writing the request body failed: {e:?}")))?;
+            .map_err(|_| Transport::NoAnswer("writing the request body failed".into()))?;
     }
     Ok(())
 }
@@ -342,9 +346,10 @@ fn error_code(code: ErrorCode) -> Transport {
         ErrorCode::HttpRequestDenied => Transport::Refused("the host denied the request".into()),
         ErrorCode::HttpRequestUriInvalid
         | ErrorCode::HttpRequestMethodInvalid
-        | ErrorCode::ConfigurationError => {
-            Transport::Refused(format!("the host cannot send the request: {code:?}"))
-        }
+        | ErrorCode::ConfigurationError => Transport::Refused(format!(
+            "the host cannot send the request: {}",
+            describe(&code)
+        )),
         ErrorCode::ConnectionTimeout => Transport::NotConnected("connecting timed out".into()),
         ErrorCode::ConnectionRefused
         | ErrorCode::DnsTimeout
@@ -354,11 +359,74 @@ fn error_code(code: ErrorCode) -> Transport {
         | ErrorCode::ConnectionLimitReached
         | ErrorCode::TlsProtocolError
         | ErrorCode::TlsCertificateError
-        | ErrorCode::TlsAlertReceived(_) => Transport::NotConnected(format!("{code:?}")),
+        | ErrorCode::TlsAlertReceived(_) => Transport::NotConnected(describe(&code)),
         ErrorCode::ConnectionReadTimeout | ErrorCode::HttpResponseTimeout => {
             Transport::NoAnswer("no answer in time".into())
         }
-        other => Transport::NoAnswer(format!("the request failed after it was sent ({other:?})")),
+        other => Transport::NoAnswer(format!(
+            "the request failed after it was sent ({})",
+            describe(&other)
+        )),
+    }
+}
+
+/// A `wasi:http` error code in words (its WIT name), with what its payload
+/// says when that is a name or a message. Written out rather than derived
+/// `Debug`, which costs the component kilobytes for `ErrorCode::` names.
+fn describe(code: &ErrorCode) -> String {
+    use ErrorCode as E;
+    let detail = match code {
+        E::DnsError(e) => e.rcode.clone(),
+        E::TlsAlertReceived(e) => e.alert_message.clone(),
+        E::HttpResponseTransferCoding(s)
+        | E::HttpResponseContentCoding(s)
+        | E::InternalError(s) => s.clone(),
+        _ => None,
+    };
+    let name = match code {
+        E::DnsTimeout => "DNS timeout",
+        E::DnsError(_) => "DNS error",
+        E::DestinationNotFound => "destination not found",
+        E::DestinationUnavailable => "destination unavailable",
+        E::DestinationIpProhibited => "destination IP prohibited",
+        E::DestinationIpUnroutable => "destination IP unroutable",
+        E::ConnectionRefused => "connection refused",
+        E::ConnectionTerminated => "connection terminated",
+        E::ConnectionTimeout => "connection timeout",
+        E::ConnectionReadTimeout => "connection read timeout",
+        E::ConnectionWriteTimeout => "connection write timeout",
+        E::ConnectionLimitReached => "connection limit reached",
+        E::TlsProtocolError => "TLS protocol error",
+        E::TlsCertificateError => "TLS certificate error",
+        E::TlsAlertReceived(_) => "TLS alert received",
+        E::HttpRequestDenied => "HTTP request denied",
+        E::HttpRequestLengthRequired => "HTTP request length required",
+        E::HttpRequestBodySize(_) => "HTTP request body size",
+        E::HttpRequestMethodInvalid => "HTTP request method invalid",
+        E::HttpRequestUriInvalid => "HTTP request URI invalid",
+        E::HttpRequestUriTooLong => "HTTP request URI too long",
+        E::HttpRequestHeaderSectionSize(_) => "HTTP request header section size",
+        E::HttpRequestHeaderSize(_) => "HTTP request header size",
+        E::HttpRequestTrailerSectionSize(_) => "HTTP request trailer section size",
+        E::HttpRequestTrailerSize(_) => "HTTP request trailer size",
+        E::HttpResponseIncomplete => "HTTP response incomplete",
+        E::HttpResponseHeaderSectionSize(_) => "HTTP response header section size",
+        E::HttpResponseHeaderSize(_) => "HTTP response header size",
+        E::HttpResponseBodySize(_) => "HTTP response body size",
+        E::HttpResponseTrailerSectionSize(_) => "HTTP response trailer section size",
+        E::HttpResponseTrailerSize(_) => "HTTP response trailer size",
+        E::HttpResponseTransferCoding(_) => "HTTP response transfer coding",
+        E::HttpResponseContentCoding(_) => "HTTP response content coding",
+        E::HttpResponseTimeout => "HTTP response timeout",
+        E::HttpUpgradeFailed => "HTTP upgrade failed",
+        E::HttpProtocolError => "HTTP protocol error",
+        E::LoopDetected => "loop detected",
+        E::ConfigurationError => "configuration error",
+        E::InternalError(_) => "internal error",
+    };
+    match detail {
+        Some(detail) => format!("{name}: {detail}"),
+        None => name.to_owned(),
     }
 }
 
