@@ -35,16 +35,20 @@ impl Record for Suppression {
     fn write(&self, out: &mut Writer) {
         out.list(&self.refused, |out, r| {
             out.str(&r.number);
-            out.bool(r.why == Why::Undeliverable);
+            out.u32(match r.why {
+                Why::OptedOut => 0,
+                Why::Undeliverable => 1,
+            });
         });
     }
 
     fn read(input: &mut Reader) -> Option<Self> {
         let refused = input.list(|input| {
             let number = input.str()?;
-            let why = match input.bool()? {
-                false => Why::OptedOut,
-                true => Why::Undeliverable,
+            let why = match input.u32()? {
+                0 => Why::OptedOut,
+                1 => Why::Undeliverable,
+                _ => return None,
             };
             Some(Refused { number, why })
         })?;
@@ -87,8 +91,13 @@ mod tests {
         assert_eq!(s.covers("+14155552671"), Some(Why::OptedOut));
         assert_eq!(s.covers("+14155550000"), Some(Why::Undeliverable));
         assert_eq!(s.covers("+14155559999"), None);
-        assert_eq!(Suppression::decode(&s.encode()), Some(s));
+        assert_eq!(Suppression::decode(&s.encode()), Some(s.clone()));
         assert_eq!(Suppression::decode(b"[]"), None);
+        // A reason this build does not know is no record, not a guess.
+        let mut unknown = s.encode();
+        let last = unknown.len() - 1;
+        unknown[last] = 2;
+        assert_eq!(Suppression::decode(&unknown), None);
     }
 
     #[test]
