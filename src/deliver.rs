@@ -2,44 +2,55 @@
 //! Twilio's answer means. Pure, like [`crate::notify`]: the records come in,
 //! a [`Step`] (or a request to send) goes out.
 //!
-//! At most once: before a request leaves, the notification is stored with
-//! `in_flight` set; the answer clears it. A call cut off in between (a trap,
-//! a recycled instance, a host that replays the call or fires the timer
-//! again) finds the flag set and gives the notification up rather than
-//! risk a second SMS, since Twilio may already have the first.
+//! At most once: before a request leaves, the participant's record is
+//! stored with `in_flight` set to the last message the SMS covers; the
+//! answer clears it. A call cut off in between (a trap, a recycled
+//! instance, a host that replays the call or fires the timer again) finds
+//! it set and settles those messages without sending again, since Twilio
+//! may already have the SMS. Whatever arrived after the attempt began
+//! stays pending as a notification of its own.
+//!
+//! Limits count every SMS Twilio may have taken: one sent, one whose answer
+//! was lost or unreadable, one cut off mid-send.
 
 use crate::prelude::*;
 
 use crate::contact;
-use crate::history::History;
+use crate::conversation::{Conversation, MAX_SENT, record_send};
+use crate::history::{History, in_last_day};
 use crate::keys;
 use crate::model::{
-    Effect, Level, Millis, Outcome, PendingSummary, Presence, SkipReason, TwilioError, User,
+    Change, Error, Level, Millis, Outcome, PendingSummary, Presence, Problem, SkipReason,
+    TwilioError, User,
 };
-use crate::notify::Step;
-use crate::pause::{COOL_OFF_MS, Pause};
-use crate::pending::Pending;
-use crate::record::Record;
+use crate::notify::{Step, summary};
+use crate::pause::{COOL_OFF_MS, Hold, Pause, Refusal};
+use crate::record::{Record, Stored};
+use crate::redact;
 use crate::render::{self, Notice, Style};
-use crate::settings::{MAX_CONVERSATION_SMS_PER_DAY, MAX_RECIPIENT_SMS_PER_DAY, Settings};
+use crate::settings::{MAX_RECIPIENT_SMS_PER_DAY, Settings};
 use crate::suppression::{Suppression, Why};
 use crate::timer::Timer;
 use crate::twilio::{self, Request, Response, Verdict};
 
 /// First retry after this long; each further one waits twice as long.
 pub const RETRY_BASE_MS: Millis = 30_000;
-/// No retry waits longer than this (a `Retry-After` may ask for more).
+/// No retry waits longer than this (a `Retry-After` may ask for up to
+/// [`twilio::RETRY_AFTER_CAP_MS`]).
 pub const RETRY_CAP_MS: Millis = 30 * 60 * 1000;
+/// A notification due while the settings are invalid is tried again this
+/// much later, until they are fixed: it never waits forever.
+pub const INVALID_SETTINGS_RETRY_MS: Millis = 5 * 60 * 1000;
 
 /// What to do when a delivery timer comes due.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Delivery {
     /// Nothing to send now: the step says why.
     Done(Step),
-    /// Execute `before` (it marks the attempt in flight), send `request`,
+    /// Commit `before` (it marks the attempt in flight), send `request`,
     /// then pass the answer to [`on_response`].
     Send {
-        before: Vec<Effect>,
+        before: Vec<Change>,
         request: Request,
         to: String,
     },
@@ -48,166 +59,340 @@ pub enum Delivery {
 /// Everything a due notification is decided on, fresh from the host.
 pub struct Check<'a> {
     pub now: Millis,
-    pub settings: &'a Settings,
-    pub pending: &'a Pending,
+    /// The tenant's settings, or their problems.
+    pub settings: Result<&'a Settings, &'a [Problem]>,
+    /// The settings' revision: a pause taken under another one is lifted.
+    pub revision: u64,
+    pub conversation: &'a Conversation,
     /// The recipient as they are now; `None` if the chat server has no
     /// such user.
     pub recipient: Option<&'a User>,
-    /// Who wrote the latest message, as they are now (for their name).
+    /// The other participant as they are now (for their name).
     pub sender: Option<&'a User>,
-    /// SMS sent lately in this conversation to this recipient.
-    pub conversation_history: &'a History,
     /// SMS sent lately to this recipient in any conversation.
-    pub recipient_history: &'a History,
-    /// Whether the recipient's number must not be texted.
-    pub suppression: Option<&'a Suppression>,
-    /// The tenant's pause, if its credentials were refused lately.
-    pub pause: Option<&'a Pause>,
+    pub recipient_history: &'a Stored<History>,
+    /// Numbers of the recipient not to text.
+    pub suppression: &'a Stored<Suppression>,
+    /// The tenant's pause.
+    pub pause: &'a Stored<Pause>,
+}
+
+/// One participant's notification being decided.
+struct Case<'a> {
+    timer: &'a Timer,
+    id: &'a str,
+    uid: &'a str,
+    check: &'a Check<'a>,
+    c: Conversation,
+    p: usize,
+}
+
+impl Case<'_> {
+    fn now(&self) -> Millis {
+        self.check.now
+    }
+
+    fn put(&self) -> Change {
+        Change::Put {
+            key: keys::conversation(self.id),
+            value: self.c.encode(),
+        }
+    }
+
+    fn set_timer(&self, due_at: Millis) -> Change {
+        Change::SetTimer {
+            key: self.timer.key(),
+            due_at,
+        }
+    }
+
+    fn summary(&self) -> PendingSummary {
+        summary(self.id, &self.c, self.p)
+    }
+
+    /// The notification waits until `due_at`, then is decided again.
+    fn wait(mut self, due_at: Millis, outcome: impl FnOnce(PendingSummary) -> Outcome) -> Step {
+        self.c.participants[self.p].due_at = Some(due_at);
+        Step::new(Ok(outcome(self.summary())))
+            .change(self.put())
+            .change(self.set_timer(due_at))
+    }
+
+    /// Settles everything up to `through` and ends the attempt; whatever
+    /// arrived later stays pending, due one delay from now.
+    fn settle(&mut self, through: u64, step: &mut Step) {
+        let now = self.now();
+        let delay = match self.check.settings {
+            Ok(s) => s.delay_ms(),
+            Err(_) => INVALID_SETTINGS_RETRY_MS,
+        };
+        self.c.settle(self.p, through);
+        let left = self.c.unread(self.p);
+        let part = &mut self.c.participants[self.p];
+        part.in_flight = 0;
+        part.attempts = 0;
+        let due = (left > 0).then(|| now.saturating_add(delay));
+        part.due_at = due;
+        step.changes.push(self.put());
+        if let Some(due) = due {
+            step.changes.push(self.set_timer(due));
+        }
+    }
+
+    /// The notification is dropped: everything unread is settled, the
+    /// outcome and the log say why.
+    fn drop(mut self, reason: SkipReason, level: Level, detail: &str) -> Step {
+        let mut step = Step::skip(reason).log(
+            level,
+            format!(
+                "no SMS for {:?} in {:?}: {} ({detail})",
+                self.uid,
+                self.id,
+                reason.as_str()
+            ),
+        );
+        let last = self.c.last_seq();
+        self.settle(last, &mut step);
+        step
+    }
+
+    /// Records an SMS Twilio took, or may have taken, for the limits.
+    fn count_send(&mut self, step: &mut Step) {
+        let now = self.now();
+        record_send(&mut self.c.participants[self.p].sent, now, MAX_SENT);
+        let mut history = recipient_history(self.check.recipient_history, now);
+        history.record(now, MAX_RECIPIENT_SMS_PER_DAY as usize);
+        step.changes.push(Change::Put {
+            key: keys::recipient_history(self.uid),
+            value: history.encode(),
+        });
+    }
+
+    /// Gives up the attempt covering everything up to `through`.
+    fn give_up(
+        mut self,
+        through: u64,
+        attempts: u32,
+        error: TwilioError,
+        maybe_sent: bool,
+        level: Level,
+    ) -> Step {
+        let line = format!(
+            "gave up the SMS for {:?} in {:?} after {attempts} attempt(s): {}",
+            self.uid,
+            self.id,
+            describe(&error)
+        );
+        let mut step = Step::new(Ok(Outcome::Failed {
+            conversation: self.id.to_owned(),
+            recipient: self.uid.to_owned(),
+            attempts,
+            error,
+        }))
+        .log(level, line);
+        if maybe_sent {
+            self.count_send(&mut step);
+        }
+        self.settle(through, &mut step);
+        step
+    }
+}
+
+/// The recipient's history for the limits. An unreadable one counts as an
+/// SMS sent just now: the limits fail closed (at worst one SMS fewer).
+fn recipient_history(stored: &Stored<History>, now: Millis) -> History {
+    match stored {
+        None => History::default(),
+        Some(Ok(h)) => h.clone(),
+        Some(Err(_)) => History { sent: vec![now] },
+    }
 }
 
 /// A delivery timer came due. The fresh records decide, in this order:
-/// nothing cut off mid-send; something still unread; the recipient known,
-/// offline, with a valid number nobody stopped; sending not paused (else
-/// wait for the pause's end); the conversation's cooldown over (else wait
-/// for its end); the daily limits not reached (else drop, with the reason
-/// in the outcome and the log).
+/// due yet; nothing cut off mid-send; valid settings (else try again in
+/// [`INVALID_SETTINGS_RETRY_MS`]); something still unread; the recipient
+/// known, offline, with a valid number nobody stopped; sending not paused
+/// (else wait for the pause's end); attempts left under `maxAttempts`; the
+/// conversation's cooldown over (else wait for its end); the daily limits
+/// not reached (else drop, with the reason in the outcome and the log).
 pub fn on_timer(timer: &Timer, check: &Check<'_>) -> Delivery {
     let Timer::Deliver {
-        conversation,
+        conversation: id,
         recipient: uid,
     } = timer;
-    let (now, settings, pending) = (check.now, check.settings, check.pending);
-    let key = keys::pending(conversation, uid);
     let done = Delivery::Done;
-    let wait_until = |due_at: Millis, outcome: Outcome| {
-        let mut pending = pending.clone();
-        pending.due_at = due_at;
-        Step::new(Ok(outcome))
-            .effect(Effect::Put {
-                key: key.clone(),
-                value: pending.encode(),
-            })
-            .effect(Effect::SetTimer {
-                key: timer.key(),
-                due_at,
-            })
+    let Some(p) = check.conversation.index_of(uid) else {
+        return done(Step::skip(SkipReason::NothingPending));
     };
-    let summary = |due_at| PendingSummary {
-        conversation: conversation.clone(),
-        recipient: uid.clone(),
-        unread: pending.unread(),
-        due_at,
+    let case = Case {
+        timer,
+        id,
+        uid,
+        check,
+        c: check.conversation.clone(),
+        p,
     };
-    if now < pending.due_at {
+    let part = &case.c.participants[p];
+    let Some(due) = part.due_at else {
+        return done(Step::skip(SkipReason::NothingPending));
+    };
+    let now = check.now;
+    if now < due {
         // Fired early (a host's clock skew): wait for the real due time.
-        return done(wait_until(
-            pending.due_at,
-            Outcome::Scheduled(summary(pending.due_at)),
-        ));
+        return done(case.wait(due, Outcome::Scheduled));
     }
-    if pending.in_flight {
+    if part.in_flight != 0 {
+        let (through, attempts) = (part.in_flight, part.attempts);
         let error = TwilioError {
             status: 0,
             code: None,
             message: "an earlier attempt was cut off mid-send; not sent again, so the recipient never gets it twice".into(),
         };
-        return done(give_up_logged(timer, pending.attempts, error, Level::Warn));
+        return done(case.give_up(through, attempts, error, true, Level::Warn));
     }
-    let drop = |reason: SkipReason, level: Level, detail: String| {
-        done(
-            Step::skip(reason)
-                .effect(Effect::Delete { key: key.clone() })
-                .log(
-                    level,
-                    format!(
-                        "no SMS for {uid:?} in {conversation:?}: {} ({detail})",
-                        reason.as_str()
-                    ),
+    let settings = match check.settings {
+        Ok(settings) => settings,
+        Err(problems) => {
+            let again = now.saturating_add(INVALID_SETTINGS_RETRY_MS);
+            let mut case = case;
+            case.c.participants[p].held = true;
+            let mut step = case.wait(again, Outcome::Scheduled);
+            step.result = Some(Err(Error::InvalidSettings(problems.to_vec())));
+            return done(step.log(
+                Level::Warn,
+                format!(
+                    "the settings are invalid; the SMS for {uid:?} in {id:?} is tried again in {} minutes",
+                    INVALID_SETTINGS_RETRY_MS / 60_000
                 ),
-        )
+            ));
+        }
     };
-    let unread = pending.unread();
-    let Some(latest_text) = pending.latest_text() else {
-        return drop(
+    let mut case = case;
+    case.c.participants[p].held = false;
+    let part = &case.c.participants[p];
+    let unread = case.c.unread(p);
+    if unread == 0 {
+        return done(case.drop(
             SkipReason::NothingPending,
             Level::Debug,
-            "everything was read".into(),
-        );
-    };
+            "everything was read",
+        ));
+    }
     let Some(user) = check.recipient else {
-        return drop(
+        return done(case.drop(
             SkipReason::UnknownRecipient,
             Level::Info,
-            "the chat server has no such user".into(),
-        );
+            "the chat server has no such user",
+        ));
     };
     if user.presence == Presence::Online {
-        return drop(
+        return done(case.drop(
             SkipReason::RecipientOnline,
             Level::Debug,
-            "they will see the messages".into(),
-        );
+            "they will see the messages",
+        ));
     }
     let to = match contact::from_metadata(&user.metadata) {
         Ok(to) => to,
-        Err((reason, why)) => return drop(reason, Level::Info, why.into()),
+        Err((reason, why)) => return done(case.drop(reason, Level::Info, why)),
     };
-    if let Some(why) = check.suppression.and_then(|s| s.covers(&to)) {
-        let (reason, said) = match why {
-            Why::OptedOut => (SkipReason::OptedOut, "they replied STOP from this number"),
-            Why::Undeliverable => (
-                SkipReason::UndeliverableNumber,
-                "Twilio cannot deliver to this number",
+    match check.suppression {
+        Some(Err(why)) => {
+            // Fail closed: a suppression that cannot be read means "do not
+            // text", never "no suppression".
+            let detail = format!(
+                "its suppression record {:?} cannot be read ({}); not texted until an operator clears it",
+                keys::suppression(uid),
+                why.describe()
+            );
+            return done(case.drop(SkipReason::OptedOut, Level::Error, &detail));
+        }
+        Some(Ok(s)) => {
+            if let Some(why) = s.covers(&to) {
+                let (reason, said) = match why {
+                    Why::OptedOut => (SkipReason::OptedOut, "they replied STOP from this number"),
+                    Why::Undeliverable => (
+                        SkipReason::UndeliverableNumber,
+                        "Twilio cannot deliver to this number",
+                    ),
+                };
+                let detail = format!("{said}; texting resumes at another number");
+                return done(case.drop(reason, Level::Info, &detail));
+            }
+        }
+        None => {}
+    }
+    match check.pause {
+        Some(Err(why)) => {
+            // Fail closed: keep the tenant paused, under a readable record.
+            let hold = Hold {
+                until: now.saturating_add(COOL_OFF_MS),
+                revision: Some(check.revision),
+                error: TwilioError {
+                    status: 0,
+                    code: None,
+                    message: "the tenant's pause record could not be read".into(),
+                },
+                setting: "none (an operator should check the host's state)".into(),
+            };
+            let line = format!(
+                "the pause record {:?} cannot be read ({}): sending stays paused for {} minutes",
+                keys::pause(),
+                why.describe(),
+                COOL_OFF_MS / 60_000
+            );
+            return done(pause(case, hold, None, line));
+        }
+        Some(Ok(pause)) => {
+            if let Some(hold) = pause.holding(now, check.revision) {
+                let until = hold.until;
+                let error = hold.error.clone();
+                return done(case.wait(until, |s| Outcome::Paused {
+                    conversation: s.conversation,
+                    recipient: s.recipient,
+                    until,
+                    error,
+                }));
+            }
+        }
+        None => {}
+    }
+    if u64::from(part.attempts) >= settings.max_attempts {
+        let attempts = part.attempts;
+        let error = TwilioError {
+            status: 0,
+            code: None,
+            message: format!(
+                "maxAttempts is now {}; {attempts} attempt(s) were made",
+                settings.max_attempts
             ),
         };
-        return drop(
-            reason,
-            Level::Info,
-            format!("{said}; texting resumes at another number"),
-        );
+        let last = case.c.last_seq();
+        return done(case.give_up(last, attempts, error, false, Level::Warn));
     }
-    if let Some(pause) = check.pause.filter(|p| p.holds(now)) {
-        return done(wait_until(
-            pause.until,
-            Outcome::Paused {
-                conversation: conversation.clone(),
-                recipient: uid.clone(),
-                until: pause.until,
-                error: pause.error.clone(),
-            },
-        ));
-    }
-    if let Some(last) = check.conversation_history.last() {
+    if let Some(last) = part.sent.last() {
         let cooldown_ends = last.saturating_add(settings.cooldown_ms());
         if now < cooldown_ends {
-            return done(wait_until(
-                cooldown_ends,
-                Outcome::Deferred(summary(cooldown_ends)),
-            ));
+            return done(case.wait(cooldown_ends, Outcome::Deferred));
         }
     }
-    let per_conversation = check.conversation_history.in_last_day(now) as u64;
+    let per_conversation = in_last_day(&part.sent, now) as u64;
     if per_conversation >= settings.conversation_sms_per_day {
-        return drop(
-            SkipReason::ConversationDailyLimit,
-            Level::Warn,
-            format!(
-                "{unread} unread message(s) dropped: {per_conversation} SMS in this conversation in the last 24 h, the limit is {}",
-                settings.conversation_sms_per_day
-            ),
+        let detail = format!(
+            "{unread} unread message(s) dropped: {per_conversation} SMS in this conversation in the last 24 h, the limit is {}",
+            settings.conversation_sms_per_day
         );
+        return done(case.drop(SkipReason::ConversationDailyLimit, Level::Warn, &detail));
     }
-    let per_recipient = check.recipient_history.in_last_day(now) as u64;
+    let per_recipient = recipient_history(check.recipient_history, now).in_last_day(now) as u64;
     if per_recipient >= settings.recipient_sms_per_day {
-        return drop(
-            SkipReason::RecipientDailyLimit,
-            Level::Warn,
-            format!(
-                "{unread} unread message(s) dropped: {per_recipient} SMS to this recipient in the last 24 h, the limit is {}",
-                settings.recipient_sms_per_day
-            ),
+        let detail = format!(
+            "{unread} unread message(s) dropped: {per_recipient} SMS to this recipient in the last 24 h, the limit is {}",
+            settings.recipient_sms_per_day
         );
+        return done(case.drop(SkipReason::RecipientDailyLimit, Level::Warn, &detail));
     }
+    let other = case.c.other(p).map_or(uid.as_str(), |o| o.uid.as_str());
     let body = render::body(
         &Style {
             template: &settings.template,
@@ -216,21 +401,24 @@ pub fn on_timer(timer: &Timer, check: &Check<'_>) -> Delivery {
             max_segments: settings.max_segments as usize,
         },
         &Notice {
-            // Without a display name, the uid stands in.
             sender_name: check
                 .sender
                 .map(|u| u.name.as_str())
                 .filter(|name| !name.trim().is_empty())
-                .unwrap_or(&pending.sender),
+                .unwrap_or(other),
+            sender_uid: other,
             unread,
-            latest_text,
+            latest_text: &part.latest,
+            text_cut: part.latest_cut,
         },
     );
-    let mut attempt = pending.clone();
-    attempt.attempts = attempt.attempts.saturating_add(1);
-    attempt.in_flight = true;
-    let before = vec![Effect::Put {
-        key,
+    let mut attempt = case.c;
+    let last = attempt.last_seq();
+    let part = &mut attempt.participants[p];
+    part.attempts = part.attempts.saturating_add(1);
+    part.in_flight = last;
+    let before = vec![Change::Put {
+        key: keys::conversation(id),
         value: attempt.encode(),
     }];
     Delivery::Send {
@@ -240,173 +428,206 @@ pub fn on_timer(timer: &Timer, check: &Check<'_>) -> Delivery {
     }
 }
 
+/// The tenant's sending pauses under `hold`; the notification waits for
+/// its end (its attempt does not count).
+fn pause(mut case: Case<'_>, hold: Hold, last_refusal: Option<Refusal>, line: String) -> Step {
+    let until = hold.until;
+    let error = hold.error.clone();
+    let record = Pause {
+        hold: Some(hold),
+        last_refusal,
+    };
+    case.c.participants[case.p].in_flight = 0;
+    case.wait(until, |s| Outcome::Paused {
+        conversation: s.conversation,
+        recipient: s.recipient,
+        until,
+        error,
+    })
+    .change(Change::Put {
+        key: keys::pause(),
+        value: record.encode(),
+    })
+    .log(Level::Error, line)
+}
+
 /// Twilio answered (or did not) the attempt [`on_timer`] asked for.
-pub fn on_response(timer: &Timer, check: &Check<'_>, to: &str, response: &Response) -> Step {
+/// `check` is the one `on_timer` decided on, with valid settings.
+pub fn on_response(
+    timer: &Timer,
+    check: &Check<'_>,
+    settings: &Settings,
+    to: &str,
+    response: &Response,
+) -> Step {
     let Timer::Deliver {
-        conversation,
-        recipient,
+        conversation: id,
+        recipient: uid,
     } = timer;
+    let Some(p) = check.conversation.index_of(uid) else {
+        return Step::skip(SkipReason::NothingPending);
+    };
+    let mut case = Case {
+        timer,
+        id,
+        uid,
+        check,
+        c: check.conversation.clone(),
+        p,
+    };
     let now = check.now;
-    let key = keys::pending(conversation, recipient);
-    let unread = check.pending.unread();
-    let attempt = check.pending.attempts.saturating_add(1);
+    let through = case.c.last_seq();
+    let unread = case.c.unread(p);
+    let attempt = case.c.participants[p].attempts.saturating_add(1);
     let masked = contact::mask(to);
+    let scrub = |mut e: TwilioError| {
+        e.message = redact::scrub(&e.message, settings, Some(to));
+        e
+    };
+    let stored_pause = match check.pause {
+        Some(Ok(p)) => Some(p.clone()),
+        _ => None,
+    };
     match twilio::classify(response) {
         Verdict::Accepted { sid, status } => {
-            let mut per_conversation = check.conversation_history.clone();
-            per_conversation.record(now, MAX_CONVERSATION_SMS_PER_DAY as usize);
-            let mut per_recipient = check.recipient_history.clone();
-            per_recipient.record(now, MAX_RECIPIENT_SMS_PER_DAY as usize);
+            let sid = redact::scrub(&sid, settings, Some(to));
+            let status = redact::scrub(&status, settings, Some(to));
             let mut step = Step::new(Ok(Outcome::Sent {
-                conversation: conversation.clone(),
-                recipient: recipient.clone(),
+                conversation: id.clone(),
+                recipient: uid.clone(),
                 sid: sid.clone(),
                 status: status.clone(),
                 unread,
             }))
-            .effect(Effect::Put {
-                key: keys::conversation_history(conversation, recipient),
-                value: per_conversation.encode(),
-            })
-            .effect(Effect::Put {
-                key: keys::recipient_history(recipient),
-                value: per_recipient.encode(),
-            })
-            .effect(Effect::Delete { key });
-            if check.pause.is_some() {
-                step = step.effect(Effect::Delete { key: keys::pause() });
-            }
-            step.log(
+            .log(
                 Level::Info,
-                format!("sent SMS {sid} ({status}) to {masked} about {unread} unread message(s) in {conversation:?}, attempt {attempt}"),
-            )
+                format!("sent SMS {sid} ({status}) to {masked} about {unread} unread message(s) in {id:?}, attempt {attempt}"),
+            );
+            case.count_send(&mut step);
+            case.settle(through, &mut step);
+            if check.pause.is_some() {
+                step.changes.push(Change::Delete { key: keys::pause() });
+            }
+            step
         }
         Verdict::Retry { error, after_ms } => {
-            if u64::from(attempt) >= check.settings.max_attempts {
-                return give_up_logged(timer, attempt, error, Level::Error);
+            let error = scrub(error);
+            if u64::from(attempt) >= settings.max_attempts {
+                return case.give_up(through, attempt, error, false, Level::Error);
             }
-            let due_at = now.saturating_add(backoff(&key, attempt, after_ms));
-            let mut pending = check.pending.clone();
-            pending.attempts = attempt;
-            pending.in_flight = false;
-            pending.due_at = due_at;
-            Step::new(Ok(Outcome::Retrying {
-                conversation: conversation.clone(),
-                recipient: recipient.clone(),
+            let due_at = now.saturating_add(backoff(&timer.key(), attempt, after_ms));
+            let part = &mut case.c.participants[p];
+            part.attempts = attempt;
+            part.in_flight = 0;
+            let line = format!(
+                "attempt {attempt} to text {masked} failed ({}); trying again in {} s",
+                describe(&error),
+                (due_at - now).div_ceil(1000)
+            );
+            let retry = |s: PendingSummary| Outcome::Retrying {
+                conversation: s.conversation,
+                recipient: s.recipient,
                 attempt,
                 due_at,
-                error: error.clone(),
-            }))
-            .effect(Effect::Put {
-                key,
-                value: pending.encode(),
-            })
-            .effect(Effect::SetTimer {
-                key: timer.key(),
-                due_at,
-            })
-            .log(
-                Level::Warn,
-                format!(
-                    "attempt {attempt} to text {masked} failed ({}); trying again in {} s",
-                    describe(&error),
-                    (due_at - now).div_ceil(1000)
-                ),
-            )
-        }
-        Verdict::OptedOut(error) => suppress(timer, check, to, Why::OptedOut, error),
-        Verdict::Undeliverable(error) => suppress(timer, check, to, Why::Undeliverable, error),
-        Verdict::Unauthorized(error) => {
-            let until = now.saturating_add(COOL_OFF_MS);
-            let mut pending = check.pending.clone();
-            // Not the notification's fault: the attempt does not count.
-            pending.in_flight = false;
-            pending.due_at = until;
-            let pause = Pause {
-                until,
-                error: error.clone(),
+                error,
             };
-            Step::new(Ok(Outcome::Paused {
-                conversation: conversation.clone(),
-                recipient: recipient.clone(),
-                until,
-                error: error.clone(),
-            }))
-            .effect(Effect::Put {
-                key: keys::pause(),
-                value: pause.encode(),
-            })
-            .effect(Effect::Put {
-                key,
-                value: pending.encode(),
-            })
-            .effect(Effect::SetTimer {
-                key: timer.key(),
-                due_at: until,
-            })
-            .log(
-                Level::Error,
-                format!(
-                    "Twilio refused the tenant's credentials ({}): sending is paused for {} minutes; pending notifications are kept. Check twilioAccountSid and the auth token or API key.",
-                    describe(&error),
-                    COOL_OFF_MS / 60_000
-                ),
-            )
+            case.wait(due_at, retry).log(Level::Warn, line)
         }
-        Verdict::Rejected(error) => give_up_logged(timer, attempt, error, Level::Error),
+        Verdict::OptedOut(error) => {
+            suppress(case, through, attempt, to, Why::OptedOut, scrub(error))
+        }
+        Verdict::Undeliverable(error) => {
+            suppress(case, through, attempt, to, Why::Undeliverable, scrub(error))
+        }
+        Verdict::TenantWide { error, setting } => {
+            let error = scrub(error);
+            let line = paused_line(&error, setting);
+            let hold = Hold {
+                until: now.saturating_add(COOL_OFF_MS),
+                revision: Some(check.revision),
+                error,
+                setting: setting.to_owned(),
+            };
+            pause(case, hold, None, line)
+        }
+        Verdict::Rejected { error, maybe_sent } => {
+            let error = scrub(error);
+            let repeated = match (error.code, &stored_pause) {
+                (
+                    Some(code),
+                    Some(Pause {
+                        last_refusal: Some(last),
+                        ..
+                    }),
+                ) => !maybe_sent && last.code == code && last.recipient != *uid,
+                _ => false,
+            };
+            if repeated {
+                let setting = "the tenant's settings (the same refusal for two different recipients in a row)";
+                let line = paused_line(&error, setting);
+                let hold = Hold {
+                    until: now.saturating_add(COOL_OFF_MS),
+                    revision: Some(check.revision),
+                    error,
+                    setting: setting.to_owned(),
+                };
+                return pause(case, hold, None, line);
+            }
+            let code = error.code;
+            let mut step = case.give_up(through, attempt, error, maybe_sent, Level::Error);
+            if let (Some(code), false) = (code, maybe_sent) {
+                let record = Pause {
+                    hold: stored_pause.and_then(|p| p.hold),
+                    last_refusal: Some(Refusal {
+                        code,
+                        recipient: uid.clone(),
+                    }),
+                };
+                step.changes.push(Change::Put {
+                    key: keys::pause(),
+                    value: record.encode(),
+                });
+            }
+            step
+        }
     }
 }
 
-/// The notification is given up: its record goes, the outcome says why.
-fn give_up(timer: &Timer, attempts: u32, error: TwilioError) -> Step {
-    let Timer::Deliver {
-        conversation,
-        recipient,
-    } = timer;
-    Step::new(Ok(Outcome::Failed {
-        conversation: conversation.clone(),
-        recipient: recipient.clone(),
-        attempts,
-        error,
-    }))
-    .effect(Effect::Delete {
-        key: keys::pending(conversation, recipient),
-    })
-}
-
-/// [`give_up`], with a log line saying so.
-fn give_up_logged(timer: &Timer, attempts: u32, error: TwilioError, level: Level) -> Step {
-    let Timer::Deliver {
-        conversation,
-        recipient,
-    } = timer;
-    let line = format!(
-        "gave up the SMS for {recipient:?} in {conversation:?} after {attempts} attempt(s): {}",
-        describe(&error)
-    );
-    give_up(timer, attempts, error).log(level, line)
+fn paused_line(error: &TwilioError, setting: &str) -> String {
+    format!(
+        "Twilio refused the tenant's own settings ({}): sending is paused for {} minutes or until the settings change; pending notifications are kept. Check {setting}.",
+        describe(error),
+        COOL_OFF_MS / 60_000
+    )
 }
 
 /// Remembers that `to` must not be texted, and gives the notification up.
-fn suppress(timer: &Timer, check: &Check<'_>, to: &str, why: Why, error: TwilioError) -> Step {
-    let Timer::Deliver { recipient, .. } = timer;
-    let record = check
-        .suppression
-        .cloned()
-        .unwrap_or(Suppression { refused: vec![] })
-        .with(to, why);
+fn suppress(
+    case: Case<'_>,
+    through: u64,
+    attempt: u32,
+    to: &str,
+    why: Why,
+    error: TwilioError,
+) -> Step {
+    let uid = case.uid.to_owned();
+    let record = match case.check.suppression {
+        Some(Ok(s)) => s.clone(),
+        _ => Suppression { refused: vec![] },
+    }
+    .with(to, why);
     let said = match why {
         Why::OptedOut => "replied STOP",
         Why::Undeliverable => "cannot receive SMS",
     };
     let line = format!(
-        "{} {said} ({}): no more SMS to {recipient:?} at this number",
+        "{} {said} ({}): no more SMS to {uid:?} at this number",
         contact::mask(to),
         describe(&error)
     );
-    give_up(timer, check.pending.attempts.saturating_add(1), error)
-        .effect(Effect::Put {
-            key: keys::suppression(recipient),
+    case.give_up(through, attempt, error, false, Level::Warn)
+        .change(Change::Put {
+            key: keys::suppression(&uid),
             value: record.encode(),
         })
         .log(Level::Warn, line)
@@ -415,13 +636,13 @@ fn suppress(timer: &Timer, check: &Check<'_>, to: &str, why: Why, error: TwilioE
 /// Exponential backoff with jitter: `RETRY_BASE_MS · 2^(attempt-1)`, capped,
 /// then scaled into [50 %, 100 %] by a jitter derived from the key and the
 /// attempt (deterministic: the core draws no random numbers), and never
-/// sooner than Twilio's `Retry-After`.
+/// sooner than Twilio's `Retry-After` (itself capped at an hour).
 pub fn backoff(key: &str, attempt: u32, retry_after_ms: Option<Millis>) -> Millis {
     let exponential = RETRY_BASE_MS.saturating_mul(1 << attempt.saturating_sub(1).min(20));
     let capped = exponential.min(RETRY_CAP_MS);
     let jitter = fnv1a(key.as_bytes(), attempt) % 1000;
     let jittered = capped / 2 + capped / 2 * jitter / 1000;
-    jittered.max(retry_after_ms.unwrap_or(0))
+    jittered.max(retry_after_ms.unwrap_or(0).min(twilio::RETRY_AFTER_CAP_MS))
 }
 
 fn fnv1a(bytes: &[u8], salt: u32) -> u64 {
@@ -442,377 +663,5 @@ fn describe(error: &TwilioError) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::history::DAY_MS;
-    use crate::notify::on_message;
-    use crate::notify::tests::{message, settings, stored, timer};
-
-    fn bob(presence: Presence) -> User {
-        User {
-            uid: "bob".into(),
-            name: "Bob".into(),
-            presence,
-            metadata: r#"{"@private":{"contactNumber":"+12345678910"}}"#.into(),
-        }
-    }
-
-    /// The records around one due check, with defaults for everything.
-    struct World {
-        now: Millis,
-        settings: Settings,
-        pending: Pending,
-        user: Option<User>,
-        alice: User,
-        history: History,
-        suppression: Option<Suppression>,
-        pause: Option<Pause>,
-    }
-
-    impl World {
-        fn new() -> Self {
-            let settings = settings();
-            let pending = stored(&on_message(&settings, &message("m1", 0), None));
-            Self {
-                now: 60_000,
-                settings,
-                pending,
-                user: Some(bob(Presence::Offline)),
-                alice: User {
-                    uid: "alice".into(),
-                    name: "Alice".into(),
-                    presence: Presence::Online,
-                    metadata: "{}".into(),
-                },
-                history: History { sent: vec![] },
-                suppression: None,
-                pause: None,
-            }
-        }
-
-        fn check(&self) -> Check<'_> {
-            Check {
-                now: self.now,
-                settings: &self.settings,
-                pending: &self.pending,
-                recipient: self.user.as_ref(),
-                sender: Some(&self.alice),
-                conversation_history: &self.history,
-                recipient_history: &self.history,
-                suppression: self.suppression.as_ref(),
-                pause: self.pause.as_ref(),
-            }
-        }
-
-        fn due(&self) -> Delivery {
-            on_timer(&timer(), &self.check())
-        }
-
-        fn answer(&self, response: Response) -> Step {
-            on_response(&timer(), &self.check(), "+12345678910", &response)
-        }
-    }
-
-    fn skipped(delivery: &Delivery) -> Option<SkipReason> {
-        match delivery {
-            Delivery::Done(Step {
-                result: Ok(Outcome::Skipped(reason)),
-                ..
-            }) => Some(*reason),
-            _ => None,
-        }
-    }
-
-    fn http(status: u16, body: &str) -> Response {
-        Response::Http {
-            status,
-            body: body.as_bytes().to_vec(),
-            retry_after: None,
-        }
-    }
-
-    #[test]
-    fn sends_only_to_an_offline_recipient_with_a_number() {
-        let mut w = World::new();
-        w.user = Some(bob(Presence::Online));
-        assert_eq!(skipped(&w.due()), Some(SkipReason::RecipientOnline));
-        let mut no_number = bob(Presence::Offline);
-        no_number.metadata = "{}".into();
-        w.user = Some(no_number);
-        assert_eq!(skipped(&w.due()), Some(SkipReason::NoContactNumber));
-        w.user = None;
-        assert_eq!(skipped(&w.due()), Some(SkipReason::UnknownRecipient));
-        w.user = Some(bob(Presence::Offline));
-        let Delivery::Send {
-            before,
-            request,
-            to,
-        } = w.due()
-        else {
-            panic!("expected a send");
-        };
-        assert_eq!(to, "+12345678910");
-        assert!(
-            request
-                .body
-                .contains("Body=1+new+message+from+Alice%3A+text+m1"),
-            "{}",
-            request.body
-        );
-        // The attempt is recorded as in flight before the request leaves.
-        let marked = before
-            .iter()
-            .find_map(|e| match e {
-                Effect::Put { value, .. } => Pending::decode(value),
-                _ => None,
-            })
-            .unwrap();
-        assert!(marked.in_flight);
-        assert_eq!(marked.attempts, 1);
-    }
-
-    #[test]
-    fn early_timer_waits() {
-        let mut w = World::new();
-        w.now = 59_999;
-        let Delivery::Done(step) = w.due() else {
-            panic!("must not send early")
-        };
-        assert!(step.effects.contains(&Effect::SetTimer {
-            key: timer().key(),
-            due_at: 60_000
-        }));
-    }
-
-    #[test]
-    fn a_cooldown_defers_to_its_end() {
-        let mut w = World::new();
-        w.history = History { sent: vec![10_000] };
-        let ends = 10_000 + w.settings.cooldown_ms();
-        let Delivery::Done(step) = w.due() else {
-            panic!("must wait for the cooldown")
-        };
-        assert!(matches!(&step.result, Ok(Outcome::Deferred(p)) if p.due_at == ends));
-        assert!(step.effects.contains(&Effect::SetTimer {
-            key: timer().key(),
-            due_at: ends
-        }));
-        w.pending = stored(&step);
-        w.now = ends;
-        assert!(matches!(w.due(), Delivery::Send { .. }));
-    }
-
-    #[test]
-    fn daily_limits_drop_with_a_reason() {
-        let mut w = World::new();
-        w.settings.cooldown_minutes = 0;
-        w.history = History { sent: vec![1, 2] };
-        let delivery = w.due();
-        assert_eq!(skipped(&delivery), Some(SkipReason::ConversationDailyLimit));
-        let Delivery::Done(step) = delivery else {
-            unreachable!()
-        };
-        assert!(step.effects.iter().any(
-            |e| matches!(e, Effect::Log { level: Level::Warn, line } if line.contains("limit is 2"))
-        ));
-        w.now = DAY_MS + 2;
-        assert!(matches!(w.due(), Delivery::Send { .. }));
-        w.now = 60_000;
-        w.settings.conversation_sms_per_day = 100;
-        w.settings.recipient_sms_per_day = 2;
-        assert_eq!(skipped(&w.due()), Some(SkipReason::RecipientDailyLimit));
-    }
-
-    #[test]
-    fn success_records_both_histories_and_never_logs_the_number() {
-        let w = World::new();
-        let step = w.answer(http(201, r#"{"sid":"SM1","status":"queued"}"#));
-        assert!(
-            matches!(&step.result, Ok(Outcome::Sent { sid, status, unread: 1, .. }) if sid == "SM1" && status == "queued")
-        );
-        let recorded = History { sent: vec![60_000] }.encode();
-        assert!(step.effects.contains(&Effect::Put {
-            key: keys::conversation_history("c1", "bob"),
-            value: recorded.clone()
-        }));
-        assert!(step.effects.contains(&Effect::Put {
-            key: keys::recipient_history("bob"),
-            value: recorded
-        }));
-        assert!(step.effects.contains(&Effect::Delete {
-            key: keys::pending("c1", "bob")
-        }));
-        for effect in &step.effects {
-            if let Effect::Log { line, .. } = effect {
-                assert!(!line.contains("+12345678910"), "{line}");
-            }
-        }
-    }
-
-    #[test]
-    fn retryable_failures_back_off_until_the_last_attempt() {
-        let mut w = World::new();
-        let step = w.answer(Response::Http {
-            status: 429,
-            body: br#"{"code":20429,"message":"Too Many Requests"}"#.to_vec(),
-            retry_after: Some(600),
-        });
-        let Ok(Outcome::Retrying {
-            attempt, due_at, ..
-        }) = step.result
-        else {
-            panic!("{:?}", step.result)
-        };
-        assert_eq!(attempt, 1);
-        assert_eq!(
-            due_at,
-            60_000 + 600_000,
-            "Retry-After wins over a shorter backoff"
-        );
-        let kept = stored(&step);
-        assert!(!kept.in_flight);
-        assert_eq!(kept.attempts, 1);
-
-        w.pending.attempts = 4;
-        let last = w.answer(http(503, ""));
-        assert!(
-            matches!(&last.result, Ok(Outcome::Failed { attempts: 5, error, .. }) if error.status == 503)
-        );
-        assert!(last.effects.contains(&Effect::Delete {
-            key: keys::pending("c1", "bob")
-        }));
-    }
-
-    #[test]
-    fn backoff_doubles_with_jitter_and_a_cap() {
-        for attempt in 1..12 {
-            let full = (RETRY_BASE_MS << (attempt - 1)).min(RETRY_CAP_MS);
-            let got = backoff("k", attempt, None);
-            assert!((full / 2..=full).contains(&got), "attempt {attempt}: {got}");
-        }
-        assert_ne!(
-            backoff("a", 3, None),
-            backoff("b", 3, None),
-            "keys spread out"
-        );
-        assert_eq!(backoff("k", 1, Some(3_600_000)), 3_600_000);
-    }
-
-    #[test]
-    fn stop_suppresses_that_number_for_good() {
-        let mut w = World::new();
-        let step = w.answer(http(
-            400,
-            r#"{"code":21610,"message":"Attempt to send to unsubscribed recipient"}"#,
-        ));
-        assert!(
-            matches!(&step.result, Ok(Outcome::Failed { error, .. }) if error.code == Some(21610))
-        );
-        let record = step
-            .effects
-            .iter()
-            .find_map(|e| match e {
-                Effect::Put { key, value } if *key == keys::suppression("bob") => {
-                    Suppression::decode(value)
-                }
-                _ => None,
-            })
-            .expect("a suppression");
-        w.suppression = Some(record);
-        assert_eq!(skipped(&w.due()), Some(SkipReason::OptedOut));
-        // A new number is texted; the refused one stays refused.
-        let mut moved = bob(Presence::Offline);
-        moved.metadata = r#"{"@private":{"contactNumber":"+12345670000"}}"#.into();
-        w.user = Some(moved);
-        assert!(
-            matches!(w.due(), Delivery::Send { .. }),
-            "a new number is texted"
-        );
-        w.user = Some(bob(Presence::Offline));
-        assert_eq!(
-            skipped(&w.due()),
-            Some(SkipReason::OptedOut),
-            "changing back does not lift a STOP"
-        );
-    }
-
-    #[test]
-    fn undeliverable_numbers_are_remembered() {
-        let mut w = World::new();
-        let step = w.answer(http(
-            400,
-            r#"{"code":21614,"message":"not a mobile number"}"#,
-        ));
-        let record = step
-            .effects
-            .iter()
-            .find_map(|e| match e {
-                Effect::Put { value, .. } => Suppression::decode(value),
-                _ => None,
-            })
-            .unwrap();
-        assert_eq!(record.covers("+12345678910"), Some(Why::Undeliverable));
-        w.suppression = Some(record);
-        assert_eq!(skipped(&w.due()), Some(SkipReason::UndeliverableNumber));
-    }
-
-    #[test]
-    fn refused_credentials_pause_the_tenant_and_keep_the_notification() {
-        let mut w = World::new();
-        let step = w.answer(http(401, r#"{"code":20003,"message":"Authenticate"}"#));
-        let until = 60_000 + COOL_OFF_MS;
-        assert!(matches!(&step.result, Ok(Outcome::Paused { until: u, .. }) if *u == until));
-        let logs = step
-            .effects
-            .iter()
-            .filter(|e| matches!(e, Effect::Log { .. }))
-            .count();
-        assert_eq!(logs, 1);
-        let kept = stored(&step);
-        assert_eq!(
-            kept.attempts, 0,
-            "a refused credential does not use up attempts"
-        );
-        assert_eq!(kept.due_at, until);
-        // Another notification due during the pause waits, without a log line.
-        w.pause = Some(Pause {
-            until,
-            error: TwilioError {
-                status: 401,
-                code: Some(20003),
-                message: "Authenticate".into(),
-            },
-        });
-        let Delivery::Done(waiting) = w.due() else {
-            panic!("nothing is sent while paused")
-        };
-        assert!(matches!(waiting.result, Ok(Outcome::Paused { .. })));
-        assert!(
-            !waiting
-                .effects
-                .iter()
-                .any(|e| matches!(e, Effect::Log { .. }))
-        );
-        // After the pause it is tried again; success lifts the pause.
-        w.now = until;
-        assert!(matches!(w.due(), Delivery::Send { .. }));
-        let sent = w.answer(http(201, r#"{"sid":"SM2","status":"queued"}"#));
-        assert!(
-            sent.effects
-                .contains(&Effect::Delete { key: keys::pause() })
-        );
-    }
-
-    #[test]
-    fn an_attempt_cut_off_mid_send_is_never_repeated() {
-        let mut w = World::new();
-        w.pending.in_flight = true;
-        w.pending.attempts = 1;
-        let Delivery::Done(step) = w.due() else {
-            panic!("must not send again")
-        };
-        assert!(
-            matches!(&step.result, Ok(Outcome::Failed { attempts: 1, error, .. }) if error.message.contains("cut off"))
-        );
-    }
-}
+#[path = "deliver_tests.rs"]
+mod tests;

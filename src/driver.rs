@@ -1,19 +1,21 @@
 //! The imperative shell's sequencing, independent of WIT: load what the core
-//! needs through a [`Host`], call the core, execute its effects. It makes no
-//! product decision. The component's glue implements [`Host`] with the WIT
-//! imports; native tests and benchmarks implement it in memory.
+//! needs through a [`Host`], call the core, commit its changes and write its
+//! log lines. It makes no product decision. The component's glue implements
+//! [`Host`] with the WIT imports; native tests and benchmarks implement it in
+//! memory.
 
 use crate::prelude::*;
 
+use crate::conversation::Conversation;
 use crate::deliver::{self, Check, Delivery};
 use crate::history::History;
 use crate::keys;
+use crate::legacy::{self, Found};
 use crate::model::{
-    Effect, Error, Level, Message, Millis, Outcome, Problem, Receipt, SkipReason, User,
+    Change, Error, Level, Message, Millis, Outcome, Problem, Receipt, SkipReason, User,
 };
 use crate::notify::{self, Step};
 use crate::pause::Pause;
-use crate::pending::Pending;
 use crate::record::Record;
 use crate::settings::{self, Settings};
 use crate::suppression::Suppression;
@@ -30,9 +32,8 @@ pub trait Host {
     fn cache(&mut self) -> &mut Cache;
     fn user(&mut self, uid: &str) -> Option<User>;
     fn state_get(&mut self, key: &str) -> Option<Vec<u8>>;
-    /// Applies changes to state and timers (every [`Effect`] but
-    /// [`Effect::Log`]), in order and all or none.
-    fn commit(&mut self, changes: Vec<Effect>) -> Result<(), String>;
+    /// Applies changes to state and timers, in order and all or none.
+    fn commit(&mut self, changes: Vec<Change>) -> Result<(), String>;
     fn log(&mut self, level: Level, line: &str);
     /// The current time.
     fn now(&mut self) -> Millis;
@@ -44,21 +45,33 @@ pub fn validate_settings(json: &str) -> Result<(), Vec<Problem>> {
     settings::parse(json).map(|_| ())
 }
 
+type Parsed = Result<Rc<Settings>, Vec<Problem>>;
+
+fn borrow(parsed: &Parsed) -> Result<&Settings, &[Problem]> {
+    parsed.as_deref().map_err(Vec::as_slice)
+}
+
 pub fn on_message(host: &mut impl Host, message: &Message) -> Result<Outcome, Error> {
     notify::check_message(message)?;
-    let settings = load_settings(host)?;
-    let key = match notify::admit(message) {
-        Ok(key) => key,
-        Err(reason) => return Ok(Outcome::Skipped(reason)),
-    };
-    let pending = load_pending(host, &key);
-    apply(host, notify::on_message(&settings, message, pending))
+    if let Err(reason) = notify::admit(message) {
+        return Ok(Outcome::Skipped(reason));
+    }
+    let (_, settings) = load_settings(host);
+    let conversation = load_conversation(
+        host,
+        &message.conversation,
+        &[&message.receiver, &message.sender],
+    )?;
+    apply(
+        host,
+        notify::on_message(borrow(&settings), message, conversation),
+    )
 }
 
 pub fn on_read(host: &mut impl Host, receipt: &Receipt) -> Result<Outcome, Error> {
     notify::check_receipt(receipt)?;
-    let pending = load_pending(host, &keys::pending(&receipt.conversation, &receipt.reader));
-    apply(host, notify::on_read(receipt, pending))
+    let conversation = load_conversation(host, &receipt.conversation, &[&receipt.reader])?;
+    apply(host, notify::on_read(receipt, conversation))
 }
 
 pub fn on_timer(host: &mut impl Host, key: &str) -> Result<Outcome, Error> {
@@ -66,39 +79,39 @@ pub fn on_timer(host: &mut impl Host, key: &str) -> Result<Outcome, Error> {
         return Ok(Outcome::Skipped(SkipReason::UnknownTimer));
     };
     let Timer::Deliver {
-        conversation,
+        conversation: id,
         recipient,
     } = &timer;
-    let Some(pending) = load_pending(host, &keys::pending(conversation, recipient)) else {
+    let Some(conversation) = load_conversation(host, id, &[recipient])? else {
         return Ok(Outcome::Skipped(SkipReason::NothingPending));
     };
-    let settings = load_settings(host)?;
+    let Some(p) = conversation
+        .index_of(recipient)
+        .filter(|&p| conversation.participants[p].due_at.is_some())
+    else {
+        return Ok(Outcome::Skipped(SkipReason::NothingPending));
+    };
+    let (revision, settings) = load_settings(host);
     let user = host.user(recipient);
-    let sender = host.user(&pending.sender);
-    let conversation_history = History::load(
-        host.state_get(&keys::conversation_history(conversation, recipient))
-            .as_deref(),
-    );
+    let sender = conversation
+        .other(p)
+        .and_then(|other| host.user(&other.uid));
     let recipient_history = History::load(
         host.state_get(&keys::recipient_history(recipient))
             .as_deref(),
     );
-    let suppression = host
-        .state_get(&keys::suppression(recipient))
-        .and_then(|b| Suppression::decode(&b));
-    let pause = host
-        .state_get(&keys::pause())
-        .and_then(|b| Pause::decode(&b));
+    let suppression = Suppression::load(host.state_get(&keys::suppression(recipient)).as_deref());
+    let pause = Pause::load(host.state_get(&keys::pause()).as_deref());
     let check = Check {
         now: host.now(),
-        settings: &settings,
-        pending: &pending,
+        settings: borrow(&settings),
+        revision,
+        conversation: &conversation,
         recipient: user.as_ref(),
         sender: sender.as_ref(),
-        conversation_history: &conversation_history,
         recipient_history: &recipient_history,
-        suppression: suppression.as_ref(),
-        pause: pause.as_ref(),
+        suppression: &suppression,
+        pause: &pause,
     };
     match deliver::on_timer(&timer, &check) {
         Delivery::Done(step) => apply(host, step),
@@ -109,14 +122,18 @@ pub fn on_timer(host: &mut impl Host, key: &str) -> Result<Outcome, Error> {
         } => {
             // The attempt is on record before the request leaves; if that
             // write fails, nothing is sent.
-            execute(host, before)?;
+            commit(host, before)?;
             let response = host.send(&request);
-            apply(host, deliver::on_response(&timer, &check, &to, &response))
+            let settings = check
+                .settings
+                .map_err(|_| Error::Host("settings vanished during a send".into()))?;
+            apply(
+                host,
+                deliver::on_response(&timer, &check, settings, &to, &response),
+            )
         }
     }
 }
-
-type Parsed = Result<Rc<Settings>, Vec<Problem>>;
 
 /// What an instance remembers between calls: derived data only, so a
 /// recycled instance simply starts again with an empty one.
@@ -128,51 +145,94 @@ pub struct Cache {
     settings: Option<(u64, Parsed)>,
 }
 
-fn load_settings(host: &mut impl Host) -> Result<Rc<Settings>, Error> {
+/// The settings' revision and the settings, or their problems.
+fn load_settings(host: &mut impl Host) -> (u64, Parsed) {
     let revision = host.settings_revision();
-    let parsed = match &host.cache().settings {
-        Some((seen, parsed)) if *seen == revision => parsed.clone(),
-        _ => {
-            let parsed = match host.settings() {
-                Some(json) => settings::parse(&json).map(Rc::new),
-                None => Err(vec![Problem {
-                    field: String::new(),
-                    message: "the tenant has not saved settings for this extension".into(),
-                }]),
-            };
-            host.cache().settings = Some((revision, parsed.clone()));
-            parsed
-        }
-    };
-    parsed.map_err(Error::InvalidSettings)
-}
-
-fn load_pending(host: &mut impl Host, key: &str) -> Option<Pending> {
-    host.state_get(key)
-        .and_then(|bytes| Pending::decode(&bytes))
-}
-
-/// Executes effects: the changes to state and timers in one commit, then
-/// the log lines. A refused commit becomes the call's error, with nothing
-/// changed and nothing logged: the log tells only what was recorded.
-fn execute(host: &mut impl Host, effects: Vec<Effect>) -> Result<(), Error> {
-    let (logs, changes): (Vec<_>, Vec<_>) = effects
-        .into_iter()
-        .partition(|e| matches!(e, Effect::Log { .. }));
-    if !changes.is_empty() {
-        host.commit(changes)
-            .map_err(|why| Error::Host(format!("the host refused to store the changes: {why}")))?;
+    if let Some((seen, parsed)) = &host.cache().settings
+        && *seen == revision
+    {
+        return (revision, parsed.clone());
     }
-    for log in logs {
-        if let Effect::Log { level, line } = log {
-            host.log(level, &line);
+    let parsed = match host.settings() {
+        Some(json) => settings::parse(&json).map(Rc::new),
+        None => Err(vec![Problem {
+            field: String::new(),
+            message: "the tenant has not saved settings for this extension".into(),
+        }]),
+    };
+    host.cache().settings = Some((revision, parsed.clone()));
+    (revision, parsed)
+}
+
+/// The conversation record, made current first (a 0.2.0 layout converted,
+/// unreadable bytes kept aside) in a commit of its own. The 0.2.0 records
+/// of the participants `uids` are looked for only when the record is
+/// missing.
+fn load_conversation(
+    host: &mut impl Host,
+    id: &str,
+    uids: &[&str],
+) -> Result<Option<Conversation>, Error> {
+    let bytes = host.state_get(&keys::conversation(id));
+    let mut old = Vec::new();
+    if bytes.is_none() {
+        for uid in uids {
+            let keys = [keys::legacy_pending(id, uid), keys::legacy_history(id, uid)];
+            let pending = host.state_get(&keys[0]);
+            let history = host.state_get(&keys[1]);
+            if pending.is_some() || history.is_some() {
+                old.push((*uid, pending, history, keys));
+            }
         }
+    }
+    let found: Vec<(Found<'_>, [String; 2])> = old
+        .iter()
+        .map(|(uid, pending, history, keys)| {
+            (
+                Found {
+                    uid,
+                    pending: pending.as_deref(),
+                    history: history.as_deref(),
+                },
+                keys.clone(),
+            )
+        })
+        .collect();
+    let (conversation, step) = legacy::load(id, bytes.as_deref(), &found);
+    execute(host, step.changes, step.logs)?;
+    Ok(conversation)
+}
+
+fn commit(host: &mut impl Host, changes: Vec<Change>) -> Result<(), Error> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    host.commit(changes)
+        .map_err(|why| Error::Host(format!("the host refused to store the changes: {why}")))
+}
+
+/// Commits the changes, then writes the log lines. A refused commit becomes
+/// the call's error, with nothing changed and nothing logged: the log tells
+/// only what was recorded.
+fn execute(
+    host: &mut impl Host,
+    changes: Vec<Change>,
+    logs: Vec<crate::model::Log>,
+) -> Result<(), Error> {
+    commit(host, changes)?;
+    for log in logs {
+        host.log(log.level, &log.line);
     }
     Ok(())
 }
 
-/// Executes a step's effects, then returns its result.
+/// Executes a step, then returns its result.
 fn apply(host: &mut impl Host, step: Step) -> Result<Outcome, Error> {
-    execute(host, step.effects)?;
-    step.result
+    let Step {
+        result,
+        changes,
+        logs,
+    } = step;
+    execute(host, changes, logs)?;
+    result.expect("every step has a result")
 }

@@ -4,11 +4,15 @@
 //! runs a long one.
 
 use crate::contact;
-use crate::pending::Pending;
+use crate::conversation::Conversation;
+use crate::history::History;
+use crate::legacy;
+use crate::pause::Pause;
 use crate::record::Record;
 use crate::render::{self, Notice, Style};
 use crate::segments;
 use crate::settings;
+use crate::suppression::Suppression;
 use crate::template::Template;
 use crate::timer::Timer;
 use crate::twilio::{self, Response};
@@ -127,15 +131,35 @@ proptest! {
         // renderer must still never exceed the budget.
         let body = render::body(
             &Style { template: &template, link: link.as_deref(), include_text, max_segments },
-            &Notice { sender_name: &sender, unread, latest_text: &latest },
+            &Notice { sender_name: &sender, sender_uid: "uid", unread, latest_text: &latest, text_cut: false },
         );
-        prop_assert!(segments::fits(&body, max_segments), "{} segments: {body:?}", segments::count(&body));
+        prop_assert!(segments::fits(&body, max_segments), "{:?}: {body:?}", segments::count(&body));
     }
 
     #[test]
-    fn any_answer_is_classified(status in any::<u16>(), body in prop::collection::vec(any::<u8>(), 0..200), json in json_value(), retry_after in prop::option::of(any::<u64>())) {
-        let _ = twilio::classify(&Response::Http { status, body, retry_after });
-        let _ = twilio::classify(&Response::Http { status, body: json.to_string().into_bytes(), retry_after });
+    fn any_answer_is_classified(status in any::<u16>(), body in prop::collection::vec(any::<u8>(), 0..200), json in json_value(), retry_after in prop::option::of(any::<u64>()), why in text()) {
+        for body in [body, json.to_string().into_bytes()] {
+            let verdict = twilio::classify(&Response::Http { status, body, retry_after });
+            match verdict {
+                // Accepted means a 201 with a message SID.
+                twilio::Verdict::Accepted { sid, .. } => {
+                    prop_assert_eq!(status, 201);
+                    prop_assert!(twilio::is_message_sid(&sid), "{}", sid);
+                }
+                // A 201 is accepted or, unreadable, maybe sent: never retried.
+                twilio::Verdict::Retry { after_ms, .. } => {
+                    prop_assert_ne!(status, 201);
+                    prop_assert!(after_ms.is_none_or(|ms| ms <= twilio::RETRY_AFTER_CAP_MS));
+                }
+                twilio::Verdict::Rejected { maybe_sent, .. } => prop_assert_eq!(maybe_sent, status == 201),
+                _ => prop_assert_ne!(status, 201),
+            }
+        }
+        // No answer after the request went out is never retried.
+        let lost = twilio::classify(&Response::Transport(twilio::Transport::NoAnswer(why.clone())));
+        prop_assert!(matches!(lost, twilio::Verdict::Rejected { maybe_sent: true, .. }), "{:?}", lost);
+        let never = twilio::classify(&Response::Transport(twilio::Transport::NotConnected(why)));
+        prop_assert!(matches!(never, twilio::Verdict::Retry { .. }), "{:?}", never);
     }
 
     #[test]
@@ -143,7 +167,17 @@ proptest! {
         if let Some(timer) = Timer::parse(&key) {
             prop_assert_eq!(Timer::parse(&timer.key()), Some(timer));
         }
-        let _ = Pending::decode(&bytes);
-        let _ = Pending::decode(key.as_bytes());
+        for bytes in [&bytes[..], key.as_bytes()] {
+            let _ = Conversation::decode(bytes);
+            let _ = History::decode(bytes);
+            let _ = Suppression::decode(bytes);
+            let _ = Pause::decode(bytes);
+            let found = [legacy::Found { uid: "bob", pending: Some(bytes), history: Some(bytes) }];
+            let _ = legacy::conversation(&found);
+        }
+        // Whatever decodes re-encodes to the same record.
+        if let Ok(c) = Conversation::decode(&bytes) {
+            prop_assert_eq!(Conversation::decode(&c.encode()), Ok(c));
+        }
     }
 }

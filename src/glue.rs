@@ -10,6 +10,7 @@ use crate::prelude::*;
 
 use crate::driver::{self, Cache, Host};
 use crate::model;
+use crate::transport;
 use crate::twilio::{self, Request, Response, Transport};
 use core::cell::Cell;
 
@@ -184,20 +185,17 @@ impl Host for Wit {
         host::state_get(key)
     }
 
-    fn commit(&mut self, changes: Vec<model::Effect>) -> Result<(), String> {
+    fn commit(&mut self, changes: Vec<model::Change>) -> Result<(), String> {
         use host::Change;
         let changes: Vec<Change> = changes
             .into_iter()
-            .filter_map(|change| {
-                Some(match change {
-                    model::Effect::Put { key, value } => Change::Put(host::Entry { key, value }),
-                    model::Effect::Delete { key } => Change::Delete(key),
-                    model::Effect::SetTimer { key, due_at } => {
-                        Change::SetTimer(host::Timer { key, due_at })
-                    }
-                    model::Effect::CancelTimer { key } => Change::CancelTimer(key),
-                    model::Effect::Log { .. } => return None,
-                })
+            .map(|change| match change {
+                model::Change::Put { key, value } => Change::Put(host::Entry { key, value }),
+                model::Change::Delete { key } => Change::Delete(key),
+                model::Change::SetTimer { key, due_at } => {
+                    Change::SetTimer(host::Timer { key, due_at })
+                }
+                model::Change::CancelTimer { key } => Change::CancelTimer(key),
             })
             .collect();
         host::commit(&changes)
@@ -228,7 +226,7 @@ const CHUNK: usize = 4096;
 
 /// A failure on our side of the request, before anything left.
 fn local(what: String) -> Transport {
-    Transport::Refused(what)
+    Transport::Denied(what)
 }
 
 /// POSTs `request` to Twilio over `wasi:http`, with timeouts.
@@ -339,95 +337,53 @@ fn write_body(body: &OutgoingBody, bytes: &[u8]) -> Result<(), Transport> {
     Ok(())
 }
 
-/// What a `wasi:http` error code says about the request: never sent, never
-/// connected, or sent without an answer. The core decides what to do.
+/// A `wasi:http` error code as the core's [`transport::Code`], with the
+/// detail its payload carries; the core decides what it means.
 fn error_code(code: ErrorCode) -> Transport {
-    match code {
-        ErrorCode::HttpRequestDenied => Transport::Refused("the host denied the request".into()),
-        ErrorCode::HttpRequestUriInvalid
-        | ErrorCode::HttpRequestMethodInvalid
-        | ErrorCode::ConfigurationError => Transport::Refused(format!(
-            "the host cannot send the request: {}",
-            describe(&code)
-        )),
-        ErrorCode::ConnectionTimeout => Transport::NotConnected("connecting timed out".into()),
-        ErrorCode::ConnectionRefused
-        | ErrorCode::DnsTimeout
-        | ErrorCode::DnsError(_)
-        | ErrorCode::DestinationNotFound
-        | ErrorCode::DestinationUnavailable
-        | ErrorCode::ConnectionLimitReached
-        | ErrorCode::TlsProtocolError
-        | ErrorCode::TlsCertificateError
-        | ErrorCode::TlsAlertReceived(_) => Transport::NotConnected(describe(&code)),
-        ErrorCode::ConnectionReadTimeout | ErrorCode::HttpResponseTimeout => {
-            Transport::NoAnswer("no answer in time".into())
-        }
-        other => Transport::NoAnswer(format!(
-            "the request failed after it was sent ({})",
-            describe(&other)
-        )),
-    }
-}
-
-/// A `wasi:http` error code in words (its WIT name), with what its payload
-/// says when that is a name or a message. Written out rather than derived
-/// `Debug`, which costs the component kilobytes for `ErrorCode::` names.
-fn describe(code: &ErrorCode) -> String {
     use ErrorCode as E;
-    let detail = match code {
-        E::DnsError(e) => e.rcode.clone(),
-        E::TlsAlertReceived(e) => e.alert_message.clone(),
-        E::HttpResponseTransferCoding(s)
-        | E::HttpResponseContentCoding(s)
-        | E::InternalError(s) => s.clone(),
-        _ => None,
+    use transport::Code as C;
+    let (code, detail) = match code {
+        E::DnsTimeout => (C::DnsTimeout, None),
+        E::DnsError(e) => (C::DnsError, e.rcode),
+        E::DestinationNotFound => (C::DestinationNotFound, None),
+        E::DestinationUnavailable => (C::DestinationUnavailable, None),
+        E::DestinationIpProhibited => (C::DestinationIpProhibited, None),
+        E::DestinationIpUnroutable => (C::DestinationIpUnroutable, None),
+        E::ConnectionRefused => (C::ConnectionRefused, None),
+        E::ConnectionTerminated => (C::ConnectionTerminated, None),
+        E::ConnectionTimeout => (C::ConnectionTimeout, None),
+        E::ConnectionReadTimeout => (C::ConnectionReadTimeout, None),
+        E::ConnectionWriteTimeout => (C::ConnectionWriteTimeout, None),
+        E::ConnectionLimitReached => (C::ConnectionLimitReached, None),
+        E::TlsProtocolError => (C::TlsProtocolError, None),
+        E::TlsCertificateError => (C::TlsCertificateError, None),
+        E::TlsAlertReceived(e) => (C::TlsAlertReceived, e.alert_message),
+        E::HttpRequestDenied => (C::HttpRequestDenied, None),
+        E::HttpRequestLengthRequired => (C::HttpRequestLengthRequired, None),
+        E::HttpRequestBodySize(_) => (C::HttpRequestBodySize, None),
+        E::HttpRequestMethodInvalid => (C::HttpRequestMethodInvalid, None),
+        E::HttpRequestUriInvalid => (C::HttpRequestUriInvalid, None),
+        E::HttpRequestUriTooLong => (C::HttpRequestUriTooLong, None),
+        E::HttpRequestHeaderSectionSize(_) => (C::HttpRequestHeaderSectionSize, None),
+        E::HttpRequestHeaderSize(_) => (C::HttpRequestHeaderSize, None),
+        E::HttpRequestTrailerSectionSize(_) => (C::HttpRequestTrailerSectionSize, None),
+        E::HttpRequestTrailerSize(_) => (C::HttpRequestTrailerSize, None),
+        E::HttpResponseIncomplete => (C::HttpResponseIncomplete, None),
+        E::HttpResponseHeaderSectionSize(_) => (C::HttpResponseHeaderSectionSize, None),
+        E::HttpResponseHeaderSize(_) => (C::HttpResponseHeaderSize, None),
+        E::HttpResponseBodySize(_) => (C::HttpResponseBodySize, None),
+        E::HttpResponseTrailerSectionSize(_) => (C::HttpResponseTrailerSectionSize, None),
+        E::HttpResponseTrailerSize(_) => (C::HttpResponseTrailerSize, None),
+        E::HttpResponseTransferCoding(s) => (C::HttpResponseTransferCoding, s),
+        E::HttpResponseContentCoding(s) => (C::HttpResponseContentCoding, s),
+        E::HttpResponseTimeout => (C::HttpResponseTimeout, None),
+        E::HttpUpgradeFailed => (C::HttpUpgradeFailed, None),
+        E::HttpProtocolError => (C::HttpProtocolError, None),
+        E::LoopDetected => (C::LoopDetected, None),
+        E::ConfigurationError => (C::ConfigurationError, None),
+        E::InternalError(s) => (C::InternalError, s),
     };
-    let name = match code {
-        E::DnsTimeout => "DNS timeout",
-        E::DnsError(_) => "DNS error",
-        E::DestinationNotFound => "destination not found",
-        E::DestinationUnavailable => "destination unavailable",
-        E::DestinationIpProhibited => "destination IP prohibited",
-        E::DestinationIpUnroutable => "destination IP unroutable",
-        E::ConnectionRefused => "connection refused",
-        E::ConnectionTerminated => "connection terminated",
-        E::ConnectionTimeout => "connection timeout",
-        E::ConnectionReadTimeout => "connection read timeout",
-        E::ConnectionWriteTimeout => "connection write timeout",
-        E::ConnectionLimitReached => "connection limit reached",
-        E::TlsProtocolError => "TLS protocol error",
-        E::TlsCertificateError => "TLS certificate error",
-        E::TlsAlertReceived(_) => "TLS alert received",
-        E::HttpRequestDenied => "HTTP request denied",
-        E::HttpRequestLengthRequired => "HTTP request length required",
-        E::HttpRequestBodySize(_) => "HTTP request body size",
-        E::HttpRequestMethodInvalid => "HTTP request method invalid",
-        E::HttpRequestUriInvalid => "HTTP request URI invalid",
-        E::HttpRequestUriTooLong => "HTTP request URI too long",
-        E::HttpRequestHeaderSectionSize(_) => "HTTP request header section size",
-        E::HttpRequestHeaderSize(_) => "HTTP request header size",
-        E::HttpRequestTrailerSectionSize(_) => "HTTP request trailer section size",
-        E::HttpRequestTrailerSize(_) => "HTTP request trailer size",
-        E::HttpResponseIncomplete => "HTTP response incomplete",
-        E::HttpResponseHeaderSectionSize(_) => "HTTP response header section size",
-        E::HttpResponseHeaderSize(_) => "HTTP response header size",
-        E::HttpResponseBodySize(_) => "HTTP response body size",
-        E::HttpResponseTrailerSectionSize(_) => "HTTP response trailer section size",
-        E::HttpResponseTrailerSize(_) => "HTTP response trailer size",
-        E::HttpResponseTransferCoding(_) => "HTTP response transfer coding",
-        E::HttpResponseContentCoding(_) => "HTTP response content coding",
-        E::HttpResponseTimeout => "HTTP response timeout",
-        E::HttpUpgradeFailed => "HTTP upgrade failed",
-        E::HttpProtocolError => "HTTP protocol error",
-        E::LoopDetected => "loop detected",
-        E::ConfigurationError => "configuration error",
-        E::InternalError(_) => "internal error",
-    };
-    match detail {
-        Some(detail) => format!("{name}: {detail}"),
-        None => name.to_owned(),
-    }
+    transport::meaning(code, detail.as_deref())
 }
 
 fn problem(p: model::Problem) -> types::Problem {

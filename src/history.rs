@@ -1,60 +1,62 @@
-//! What was sent lately, for the limits: a cooldown between two SMS of one
-//! conversation, and daily caps per conversation and per recipient.
+//! What was sent lately to a recipient in any conversation, for the
+//! per-recipient daily cap. (Each conversation keeps its own sends in its
+//! record, for the cooldown and the per-conversation cap.)
 //!
 //! "Daily" is a rolling 24 hours, not a calendar day: it needs no time zone
 //! and a burst at midnight cannot get twice the cap.
 
 use crate::prelude::*;
 
+use crate::conversation::record_send;
 use crate::model::Millis;
 use crate::record::{Reader, Record, Writer};
 
 pub const DAY_MS: Millis = 24 * 60 * 60 * 1000;
 
-/// Send times within the last day, oldest first. Never longer than the
-/// largest cap allowed, so it stays small.
+/// Send times (SMS sent, or maybe sent) within the last day, oldest first.
+/// Never longer than the largest cap allowed, so it stays small.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct History {
     pub sent: Vec<Millis>,
 }
 
+/// Layout 1: the send times.
 impl Record for History {
+    const TAG: u8 = b'H';
+    const VERSION: u8 = 1;
+
     fn write(&self, out: &mut Writer) {
         out.list(&self.sent, |out, &t| out.u64(t));
     }
 
-    fn read(input: &mut Reader) -> Option<Self> {
+    fn read(input: &mut Reader, _version: u8) -> Option<Self> {
         Some(Self {
             sent: input.list(Reader::u64)?,
         })
     }
+
+    fn read_legacy(input: &mut Reader) -> Option<Self> {
+        crate::legacy::history(input)
+    }
 }
 
 impl History {
-    /// Decodes stored state; unreadable bytes count as no history (the
-    /// limits then err on the side of sending one more SMS, never of
-    /// losing a notification).
-    pub fn load(bytes: Option<&[u8]>) -> Self {
-        bytes.and_then(Self::decode).unwrap_or_default()
-    }
-
     /// How many were sent in the day before `now`.
     pub fn in_last_day(&self, now: Millis) -> usize {
-        self.sent.iter().filter(|&&t| t + DAY_MS > now).count()
+        in_last_day(&self.sent, now)
     }
 
-    pub fn last(&self) -> Option<Millis> {
-        self.sent.last().copied()
-    }
-
-    /// Records a send at `now`, forgetting what is older than a day and
-    /// keeping at most `keep` entries.
+    /// Records a send at `now`, keeping at most `keep` entries.
     pub fn record(&mut self, now: Millis, keep: usize) {
-        self.sent.retain(|&t| t + DAY_MS > now);
-        self.sent.push(now);
-        let excess = self.sent.len().saturating_sub(keep.max(1));
-        self.sent.drain(..excess);
+        record_send(&mut self.sent, now, keep);
     }
+}
+
+/// How many of `sent` are within the day before `now`.
+pub fn in_last_day(sent: &[Millis], now: Millis) -> usize {
+    sent.iter()
+        .filter(|&&t| t.saturating_add(DAY_MS) > now)
+        .count()
 }
 
 #[cfg(test)]
@@ -69,24 +71,23 @@ mod tests {
         assert_eq!(h.in_last_day(DAY_MS - 1), 2);
         assert_eq!(h.in_last_day(DAY_MS), 1);
         assert_eq!(h.in_last_day(DAY_MS + 1_000), 0);
-        assert_eq!(h.last(), Some(1_000));
     }
 
     #[test]
-    fn old_entries_and_excess_are_forgotten() {
-        let mut h = History { sent: vec![] };
-        for t in 0..5 {
-            h.record(t, 3);
-        }
-        assert_eq!(h.sent, [2, 3, 4]);
-        h.record(DAY_MS + 10, 3);
-        assert_eq!(h.sent, [DAY_MS + 10]);
-    }
-
-    #[test]
-    fn garbage_is_no_history() {
-        assert_eq!(History::load(Some(b"nope")), History { sent: vec![] });
-        let h = History { sent: vec![1, 2] };
-        assert_eq!(History::load(Some(&h.encode())), h);
+    fn layout_1_and_the_020_layout_decode() {
+        let h = History {
+            sent: vec![1_000, 3_600_000],
+        };
+        // Golden bytes: layout 1, and what the 0.2.0 build wrote.
+        assert_eq!(h.encode(), [b'H', 1, 2, 0xe8, 0x07, 0x80, 0xdd, 0xdb, 0x01]);
+        assert_eq!(
+            History::decode(&[b'H', 1, 2, 0xe8, 0x07, 0x80, 0xdd, 0xdb, 0x01]),
+            Ok(h.clone())
+        );
+        assert_eq!(
+            History::decode(&[0x01, 0x02, 0xe8, 0x07, 0x80, 0xdd, 0xdb, 0x01]),
+            Ok(h)
+        );
+        assert!(History::decode(b"nope").is_err());
     }
 }

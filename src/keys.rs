@@ -1,6 +1,6 @@
 //! State keys: where each record lives in the tenant's durable state. One
-//! key per record keeps every event O(1) in the number of notifications a
-//! tenant has pending.
+//! key per record keeps every event O(1) in the number of conversations a
+//! tenant has.
 
 use crate::prelude::*;
 
@@ -10,15 +10,10 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_perc
 /// the separator) is percent-encoded, so any id round-trips.
 const PART: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.');
 
-/// The pending notification of `recipient` in `conversation`.
-pub fn pending(conversation: &str, recipient: &str) -> String {
-    join(&["pending", conversation, recipient])
-}
-
-/// What was sent to `recipient` in `conversation` lately (cooldown and the
-/// per-conversation cap).
-pub fn conversation_history(conversation: &str, recipient: &str) -> String {
-    join(&["sent", conversation, recipient])
+/// The conversation's record: its messages' order and its participants'
+/// marks and pending notifications.
+pub fn conversation(conversation: &str) -> String {
+    join(&["conversation", conversation])
 }
 
 /// What was sent to `recipient` lately, in any conversation (the
@@ -27,15 +22,35 @@ pub fn recipient_history(recipient: &str) -> String {
     join(&["sent-to", recipient])
 }
 
-/// Why `recipient`'s number must not be texted (replied STOP, or not a
-/// mobile), with the number it applies to.
+/// Why `recipient`'s numbers must not be texted (replied STOP, or not a
+/// mobile), with the numbers it applies to.
 pub fn suppression(recipient: &str) -> String {
     join(&["suppressed", recipient])
 }
 
-/// The tenant's pause after Twilio refused its credentials.
+/// The tenant's pause (circuit breaker).
 pub fn pause() -> String {
     "paused".to_owned()
+}
+
+/// Where a record that could not be read is kept aside for the operator:
+/// the prefix, then its own key.
+pub fn quarantine(key: &str) -> String {
+    format!("{QUARANTINE}{key}")
+}
+
+/// The prefix of every quarantined record's key.
+pub const QUARANTINE: &str = "quarantine/";
+
+/// The 0.2.0 layout's pending notification of `recipient` (see
+/// [`crate::legacy`]).
+pub fn legacy_pending(conversation: &str, recipient: &str) -> String {
+    join(&["pending", conversation, recipient])
+}
+
+/// The 0.2.0 layout's sends to `recipient` in `conversation`.
+pub fn legacy_history(conversation: &str, recipient: &str) -> String {
+    join(&["sent", conversation, recipient])
 }
 
 /// `kind/part/part…`, each part percent-encoded.
@@ -77,12 +92,14 @@ mod tests {
     #[test]
     fn records_do_not_collide() {
         let keys = [
-            pending("c", "r"),
-            conversation_history("c", "r"),
+            conversation("c"),
+            conversation("c/r"),
             recipient_history("r"),
-            pending("c/r", ""),
             suppression("r"),
             pause(),
+            quarantine(&conversation("c")),
+            legacy_pending("c", "r"),
+            legacy_history("c", "r"),
         ];
         for (i, a) in keys.iter().enumerate() {
             for b in &keys[i + 1..] {

@@ -23,21 +23,24 @@ mod prelude {
 }
 
 pub mod contact;
+pub mod conversation;
 pub mod deliver;
 pub mod driver;
 pub mod history;
 pub mod keys;
+pub mod legacy;
 pub mod model;
 pub mod notify;
 pub mod pause;
-pub mod pending;
 pub mod record;
+pub mod redact;
 pub mod render;
 pub mod segments;
 pub mod settings;
 pub mod suppression;
 pub mod template;
 pub mod timer;
+pub mod transport;
 pub mod twilio;
 
 #[cfg(target_arch = "wasm32")]

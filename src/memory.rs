@@ -3,7 +3,7 @@
 //! component.
 
 use crate::driver::{self, Cache, Host};
-use crate::model::{Effect, Error, Level, Message, Millis, Outcome, Receipt, User};
+use crate::model::{Change, Error, Level, Message, Millis, Outcome, Receipt, User};
 use crate::twilio::{Request, Response};
 use std::collections::{BTreeMap, HashMap};
 
@@ -114,23 +114,21 @@ impl Host for Memory {
         self.state.get(key).cloned()
     }
 
-    fn commit(&mut self, changes: Vec<Effect>) -> Result<(), String> {
+    fn commit(&mut self, changes: Vec<Change>) -> Result<(), String> {
         for change in changes {
             match change {
-                Effect::Put { key, value } => {
+                Change::Put { key, value } => {
                     self.state.insert(key, value);
                 }
-                Effect::Delete { key } => {
+                Change::Delete { key } => {
                     self.state.remove(&key);
                 }
-                Effect::SetTimer { key, due_at } => {
+                Change::SetTimer { key, due_at } => {
                     self.timers.insert(key, due_at);
                 }
-                Effect::CancelTimer { key } => {
+                Change::CancelTimer { key } => {
                     self.timers.remove(&key);
                 }
-                // Not a change: the driver logs through `log`.
-                Effect::Log { .. } => {}
             }
         }
         Ok(())

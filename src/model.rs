@@ -189,9 +189,11 @@ pub enum Error {
     Host(String),
 }
 
-/// What the core asks the shell to do. The shell executes effects in order.
+/// A change to the tenant's durable state or timers: what the core asks the
+/// shell to commit. An event's changes are committed together, in order,
+/// all or none.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Effect {
+pub enum Change {
     /// Store `value` under `key` in the tenant's durable state.
     Put { key: String, value: Vec<u8> },
     /// Remove `key` from the tenant's durable state.
@@ -200,6 +202,11 @@ pub enum Effect {
     SetTimer { key: String, due_at: Millis },
     /// Cancel the durable timer `key`.
     CancelTimer { key: String },
-    /// A line for the operator's log (already masked).
-    Log { level: Level, line: String },
+}
+
+/// A line for the operator's log, already masked and free of secrets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Log {
+    pub level: Level,
+    pub line: String,
 }

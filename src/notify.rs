@@ -1,32 +1,47 @@
 //! The notification state machine for messages and receipts; timers and
 //! Twilio's answers are [`crate::deliver`]'s. Pure: records and the time
-//! come in as arguments, effects and the outcome go out as a [`Step`]; the
-//! shell executes them.
+//! come in as arguments, changes, log lines and the outcome go out as a
+//! [`Step`]; the shell executes them.
+//!
+//! The rules, on the conversation record ([`crate::conversation`]):
+//! - every message, in either direction and of any format, takes the next
+//!   position, whatever the settings (so a receipt naming it is understood
+//!   later);
+//! - a message id seen before is the same message: a redelivery changes
+//!   nothing and gets the answer the conversation gives now;
+//! - writing in a conversation means having read it (`replyMeansRead`,
+//!   on by default): the author's own pending notification there ends;
+//! - a text starts a pending notification for the recipient, due one
+//!   delay after it, or joins the one waiting (whose due time stays
+//!   anchored at its first message);
+//! - a receipt for any message marks it and everything before it read.
 
 use crate::prelude::*;
 
+use crate::conversation::{Conversation, id_hash};
 use crate::keys;
 use crate::model::{
-    ConversationKind, Effect, Error, Format, Level, Message, Outcome, PendingSummary, Receipt,
-    SkipReason,
+    Change, ConversationKind, Error, Format, Level, Log, Message, Outcome, PendingSummary, Problem,
+    Receipt, SkipReason,
 };
-use crate::pending::Pending;
 use crate::record::Record;
 use crate::settings::Settings;
 use crate::timer::Timer;
 
-/// What a call decided: its result and the effects to execute, in order.
-#[derive(Debug, PartialEq, Eq)]
+/// What a call decided: its result, the changes to commit (in order, all
+/// or none) and the log lines to write once they are committed.
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct Step {
-    pub result: Result<Outcome, Error>,
-    pub effects: Vec<Effect>,
+    pub result: Option<Result<Outcome, Error>>,
+    pub changes: Vec<Change>,
+    pub logs: Vec<Log>,
 }
 
 impl Step {
     pub(crate) fn new(result: Result<Outcome, Error>) -> Self {
         Self {
-            result,
-            effects: Vec::new(),
+            result: Some(result),
+            ..Self::default()
         }
     }
 
@@ -34,13 +49,23 @@ impl Step {
         Self::new(Ok(Outcome::Skipped(reason)))
     }
 
-    pub(crate) fn effect(mut self, effect: Effect) -> Self {
-        self.effects.push(effect);
+    pub(crate) fn change(mut self, change: Change) -> Self {
+        self.changes.push(change);
         self
     }
 
-    pub(crate) fn log(self, level: Level, line: String) -> Self {
-        self.effect(Effect::Log { level, line })
+    pub(crate) fn log(mut self, level: Level, line: String) -> Self {
+        self.logs.push(Log { level, line });
+        self
+    }
+
+    /// The call's result.
+    pub fn result(&self) -> &Result<Outcome, Error> {
+        self.result.as_ref().expect("every step has a result")
+    }
+
+    pub fn into_result(self) -> Result<Outcome, Error> {
+        self.result.expect("every step has a result")
     }
 }
 
@@ -79,108 +104,181 @@ fn check_id(field: &str, id: &str) -> Result<(), Error> {
     )))
 }
 
-/// The state key of the pending notification a message concerns, or why it
-/// concerns none. The shell loads that key before calling [`on_message`].
-pub fn admit(message: &Message) -> Result<String, SkipReason> {
+/// Why a message concerns no conversation record at all, if it does not.
+pub fn admit(message: &Message) -> Result<(), SkipReason> {
     if message.kind == ConversationKind::Group {
         return Err(SkipReason::GroupConversation);
     }
     if message.sender == message.receiver {
         return Err(SkipReason::SelfMessage);
     }
-    Ok(keys::pending(&message.conversation, &message.receiver))
+    Ok(())
 }
 
-/// A message reached its recipient. A text message starts a pending
-/// notification (timer at sent-at + delay) or joins the one waiting; the
-/// timer stays anchored at the first unread message, so a chatty sender
-/// cannot postpone the SMS forever. Other formats never start one but are
-/// remembered in one that waits, so a receipt naming them still counts.
-pub fn on_message(settings: &Settings, message: &Message, pending: Option<Pending>) -> Step {
-    let key = keys::pending(&message.conversation, &message.receiver);
-    let text = (message.format == Format::Text).then_some(message.text.as_str());
-    let Some(text) = text else {
-        return match pending {
-            Some(mut pending) => {
-                pending.push(&message.sender, &message.id, None);
-                Step::skip(SkipReason::NotText).effect(Effect::Put {
-                    key,
-                    value: pending.encode(),
-                })
-            }
-            None => Step::skip(SkipReason::NotText),
-        };
-    };
-    // A notification already past due when a message joins it has lost its
-    // timer (its call failed: settings turned invalid, a refused state write,
-    // a trap the host gave up on). Re-arming it here keeps it from waiting
-    // forever; a timer that is merely late just fires a little sooner.
-    let arm = pending.as_ref().is_none_or(|p| p.due_at < message.sent_at);
-    let mut pending = pending.unwrap_or_else(|| {
-        Pending::new(
-            &message.sender,
-            message.sent_at.saturating_add(settings.delay_ms()),
-        )
-    });
-    pending.due_at = pending.due_at.max(message.sent_at);
-    pending.push(&message.sender, &message.id, Some(text));
-    let summary = summary(&message.conversation, &message.receiver, &pending);
-    let step = Step::new(Ok(Outcome::Scheduled(summary))).effect(Effect::Put {
-        key,
-        value: pending.encode(),
-    });
-    if !arm {
-        return step;
-    }
-    let timer = Timer::Deliver {
-        conversation: message.conversation.clone(),
-        recipient: message.receiver.clone(),
-    };
-    step.effect(Effect::SetTimer {
-        key: timer.key(),
-        due_at: pending.due_at,
-    })
-}
-
-/// A read receipt. Clears the message and every earlier one; when nothing
-/// unread is left, the notification and its timer are gone.
-pub fn on_read(receipt: &Receipt, pending: Option<Pending>) -> Step {
-    let Some(mut pending) = pending else {
-        return Step::skip(SkipReason::NothingPending);
-    };
-    let key = keys::pending(&receipt.conversation, &receipt.reader);
-    let read = pending.read_through(&receipt.message);
-    if pending.unread() == 0 {
-        let timer = Timer::Deliver {
-            conversation: receipt.conversation.clone(),
-            recipient: receipt.reader.clone(),
-        };
-        return Step::new(Ok(Outcome::Cancelled {
-            conversation: receipt.conversation.clone(),
-            recipient: receipt.reader.clone(),
-            read,
-        }))
-        .effect(Effect::Delete { key })
-        .effect(Effect::CancelTimer { key: timer.key() });
-    }
-    let summary = summary(&receipt.conversation, &receipt.reader, &pending);
-    let step = Step::new(Ok(Outcome::Updated(summary)));
-    if read == 0 {
-        return step;
-    }
-    step.effect(Effect::Put {
-        key,
-        value: pending.encode(),
-    })
-}
-
-fn summary(conversation: &str, recipient: &str, pending: &Pending) -> PendingSummary {
-    PendingSummary {
+/// The timer of `recipient`'s pending notification in `conversation`.
+pub fn deliver_timer(conversation: &str, recipient: &str) -> String {
+    Timer::Deliver {
         conversation: conversation.to_owned(),
         recipient: recipient.to_owned(),
-        unread: pending.unread(),
-        due_at: pending.due_at,
     }
+    .key()
+}
+
+/// The summary of participant `p`'s pending notification.
+pub fn summary(conversation: &str, c: &Conversation, p: usize) -> PendingSummary {
+    let part = &c.participants[p];
+    PendingSummary {
+        conversation: conversation.to_owned(),
+        recipient: part.uid.clone(),
+        unread: c.unread(p),
+        due_at: part.due_at.unwrap_or(0),
+    }
+}
+
+/// Ends participant `p`'s pending notification when nothing of it is
+/// unread any more; an attempt in flight is left for its timer, which
+/// settles it (its SMS may have gone out).
+fn end_if_read(conversation: &str, c: &mut Conversation, p: usize, step: &mut Step) -> bool {
+    let part = &c.participants[p];
+    if part.due_at.is_none() || part.in_flight != 0 || c.unread(p) > 0 {
+        return false;
+    }
+    let part = &mut c.participants[p];
+    part.due_at = None;
+    part.attempts = 0;
+    step.changes.push(Change::CancelTimer {
+        key: deliver_timer(conversation, &part.uid),
+    });
+    true
+}
+
+fn put(conversation: &str, c: &Conversation) -> Change {
+    Change::Put {
+        key: keys::conversation(conversation),
+        value: c.encode(),
+    }
+}
+
+/// A message reached its recipient. `settings` are the tenant's, or their
+/// problems: the message's position is recorded either way.
+pub fn on_message(
+    settings: Result<&Settings, &[Problem]>,
+    message: &Message,
+    conversation: Option<Conversation>,
+) -> Step {
+    let id = &message.conversation;
+    let mut c = conversation.unwrap_or_default();
+    let hash = id_hash(&message.id);
+    if c.seq_of(hash).is_some() {
+        // A redelivery: the same event, answered as things stand now.
+        return Step::new(Ok(match c.index_of(&message.receiver) {
+            Some(r) if c.participants[r].due_at.is_some() => Outcome::Scheduled(summary(id, &c, r)),
+            _ => Outcome::Skipped(SkipReason::NothingPending),
+        }));
+    }
+    let (Some(s), Some(r)) = (c.join(&message.sender), c.join(&message.receiver)) else {
+        let who: Vec<&str> = c.participants.iter().map(|p| p.uid.as_str()).collect();
+        return Step::new(Err(Error::InvalidInput(format!(
+            "message.conversation {id:?} is between {}; a message from {:?} to {:?} cannot belong to it",
+            who.join(" and "),
+            message.sender,
+            message.receiver
+        ))));
+    };
+    let text = (message.format == Format::Text).then_some(message.text.as_str());
+    let seq = c.push(s, r, hash, text);
+    let mut step = Step::default();
+    if settings.is_err() || settings.is_ok_and(|s| s.reply_means_read) {
+        c.read_through(s, seq);
+        if end_if_read(id, &mut c, s, &mut step) {
+            step = step.log(
+                Level::Debug,
+                format!(
+                    "{:?} wrote in {id:?}: their pending notification ends",
+                    message.sender
+                ),
+            );
+        }
+    }
+    let settings = match settings {
+        Ok(settings) => settings,
+        Err(problems) => {
+            step.changes.push(put(id, &c));
+            step.result = Some(Err(Error::InvalidSettings(problems.to_vec())));
+            return step;
+        }
+    };
+    if text.is_none() {
+        step.changes.push(put(id, &c));
+        step.result = Some(Ok(Outcome::Skipped(SkipReason::NotText)));
+        return step;
+    }
+    let part = &mut c.participants[r];
+    let arm = match part.due_at {
+        None => Some(message.sent_at.saturating_add(settings.delay_ms())),
+        // Past due when a message joins it: its timer was lost (a call that
+        // failed, a trap the host gave up on, an attempt cut off). Re-armed
+        // now, so it never waits forever; a timer merely late fires sooner.
+        // Held back while the settings were invalid: they are valid again.
+        Some(due) if due < message.sent_at || part.held => Some(message.sent_at),
+        Some(_) => None,
+    };
+    part.held = false;
+    if let Some(due) = arm {
+        part.due_at = Some(due);
+        step.changes.push(Change::SetTimer {
+            key: deliver_timer(id, &message.receiver),
+            due_at: due,
+        });
+    }
+    step.changes.insert(0, put(id, &c));
+    step.result = Some(Ok(Outcome::Scheduled(summary(id, &c, r))));
+    step
+}
+
+/// A read receipt: the reader has read the message named and everything
+/// before it, whoever wrote it. When nothing unread is left, their pending
+/// notification and its timer are gone.
+pub fn on_read(receipt: &Receipt, conversation: Option<Conversation>) -> Step {
+    let id = &receipt.conversation;
+    let nothing = || Step::skip(SkipReason::NothingPending);
+    let Some(mut c) = conversation else {
+        return nothing();
+    };
+    let Some(p) = c.index_of(&receipt.reader) else {
+        return nothing();
+    };
+    let pending = c.participants[p].due_at.is_some();
+    // An id the conversation does not know (never seen, or long forgotten)
+    // changes nothing.
+    let Some(seq) = c.seq_of(id_hash(&receipt.message)) else {
+        return match pending {
+            true => Step::new(Ok(Outcome::Updated(summary(id, &c, p)))),
+            false => nothing(),
+        };
+    };
+    if seq <= c.participants[p].read {
+        return match pending {
+            true => Step::new(Ok(Outcome::Updated(summary(id, &c, p)))),
+            false => nothing(),
+        };
+    }
+    let read = c.read_through(p, seq);
+    let mut step = Step::default();
+    let outcome = if end_if_read(id, &mut c, p, &mut step) {
+        Outcome::Cancelled {
+            conversation: id.clone(),
+            recipient: receipt.reader.clone(),
+            read,
+        }
+    } else if pending {
+        Outcome::Updated(summary(id, &c, p))
+    } else {
+        Outcome::Skipped(SkipReason::NothingPending)
+    };
+    step.changes.insert(0, put(id, &c));
+    step.result = Some(Ok(outcome));
+    step
 }
 
 #[cfg(test)]
@@ -210,6 +308,23 @@ pub(crate) mod tests {
         }
     }
 
+    pub(crate) fn reply(id: &str, at: Millis) -> Message {
+        Message {
+            sender: "bob".into(),
+            receiver: "alice".into(),
+            ..message(id, at)
+        }
+    }
+
+    pub(crate) fn receipt(reader: &str, id: &str) -> Receipt {
+        Receipt {
+            conversation: "c1".into(),
+            reader: reader.into(),
+            message: id.into(),
+            read_at: 0,
+        }
+    }
+
     pub(crate) fn timer() -> Timer {
         Timer::Deliver {
             conversation: "c1".into(),
@@ -217,29 +332,48 @@ pub(crate) mod tests {
         }
     }
 
-    pub(crate) fn stored(step: &Step) -> Pending {
-        step.effects
+    pub(crate) fn stored(step: &Step) -> Conversation {
+        step.changes
             .iter()
             .find_map(|e| match e {
-                Effect::Put { value, .. } => Pending::decode(value),
+                Change::Put { key, value } if key.starts_with("conversation/") => {
+                    Conversation::decode(value).ok()
+                }
                 _ => None,
             })
-            .expect("a stored pending notification")
+            .expect("a stored conversation")
+    }
+
+    /// Runs messages through `on_message`, threading the record.
+    pub(crate) fn after(messages: &[Message]) -> Conversation {
+        let s = settings();
+        let mut c = None;
+        for m in messages {
+            c = Some(stored(&on_message(Ok(&s), m, c)));
+        }
+        c.unwrap()
+    }
+
+    fn unread_of(step: &Step) -> Option<u32> {
+        match step.result() {
+            Ok(Outcome::Scheduled(p) | Outcome::Updated(p)) => Some(p.unread),
+            _ => None,
+        }
     }
 
     #[test]
     fn first_message_schedules_at_sent_at_plus_delay() {
-        let step = on_message(&settings(), &message("m1", 1_000), None);
+        let step = on_message(Ok(&settings()), &message("m1", 1_000), None);
         assert_eq!(
-            step.result,
-            Ok(Outcome::Scheduled(PendingSummary {
+            step.result(),
+            &Ok(Outcome::Scheduled(PendingSummary {
                 conversation: "c1".into(),
                 recipient: "bob".into(),
                 unread: 1,
                 due_at: 61_000
             }))
         );
-        assert!(step.effects.contains(&Effect::SetTimer {
+        assert!(step.changes.contains(&Change::SetTimer {
             key: timer().key(),
             due_at: 61_000
         }));
@@ -247,31 +381,105 @@ pub(crate) mod tests {
 
     #[test]
     fn later_messages_join_without_moving_the_timer() {
-        let first = on_message(&settings(), &message("m1", 1_000), None);
-        let second = on_message(&settings(), &message("m2", 30_000), Some(stored(&first)));
+        let c = after(&[message("m1", 1_000)]);
+        let second = on_message(Ok(&settings()), &message("m2", 30_000), Some(c));
         assert!(
-            matches!(&second.result, Ok(Outcome::Scheduled(s)) if s.unread == 2 && s.due_at == 61_000)
+            matches!(second.result(), Ok(Outcome::Scheduled(s)) if s.unread == 2 && s.due_at == 61_000)
         );
         assert!(
             !second
-                .effects
+                .changes
                 .iter()
-                .any(|e| matches!(e, Effect::SetTimer { .. }))
+                .any(|e| matches!(e, Change::SetTimer { .. }))
         );
     }
 
     #[test]
     fn a_message_rearms_a_notification_that_lost_its_timer() {
-        // Due at 61 s, but its timer call failed; a message at 90 s re-arms it.
-        let first = on_message(&settings(), &message("m1", 1_000), None);
-        let late = on_message(&settings(), &message("m2", 90_000), Some(stored(&first)));
+        let c = after(&[message("m1", 1_000)]);
+        let late = on_message(Ok(&settings()), &message("m2", 90_000), Some(c));
         assert!(
-            matches!(&late.result, Ok(Outcome::Scheduled(s)) if s.unread == 2 && s.due_at == 90_000)
+            matches!(late.result(), Ok(Outcome::Scheduled(s)) if s.unread == 2 && s.due_at == 90_000)
         );
-        assert!(late.effects.contains(&Effect::SetTimer {
+        assert!(late.changes.contains(&Change::SetTimer {
             key: timer().key(),
             due_at: 90_000
         }));
+    }
+
+    #[test]
+    fn a_reply_means_read() {
+        let c = after(&[message("m1", 0), reply("m2", 10)]);
+        let bob = c.index_of("bob").unwrap();
+        assert_eq!(c.unread(bob), 0);
+        assert_eq!(c.participants[bob].due_at, None);
+        // The reply cancelled Bob's timer in the same step.
+        let c1 = after(&[message("m1", 0)]);
+        let step = on_message(Ok(&settings()), &reply("m2", 10), Some(c1));
+        assert!(
+            step.changes
+                .contains(&Change::CancelTimer { key: timer().key() })
+        );
+        // Turned off, a reply reads nothing.
+        let mut off = settings();
+        off.reply_means_read = false;
+        let c1 = after(&[message("m1", 0)]);
+        let c = stored(&on_message(Ok(&off), &reply("m2", 10), Some(c1)));
+        assert_eq!(c.unread(c.index_of("bob").unwrap()), 1);
+    }
+
+    #[test]
+    fn a_receipt_for_ones_own_reply_reads_what_came_before() {
+        let mut off = settings();
+        off.reply_means_read = false;
+        let c1 = after(&[message("m1", 0)]);
+        let c = stored(&on_message(Ok(&off), &reply("m2", 10), Some(c1)));
+        let step = on_read(&receipt("bob", "m2"), Some(c));
+        assert!(
+            matches!(step.result(), Ok(Outcome::Cancelled { read: 1, .. })),
+            "{:?}",
+            step.result()
+        );
+    }
+
+    #[test]
+    fn a_redelivered_message_counts_once() {
+        let c = after(&[message("m1", 0)]);
+        let again = on_message(Ok(&settings()), &message("m1", 0), Some(c.clone()));
+        assert_eq!(unread_of(&again), Some(1));
+        assert!(again.changes.is_empty(), "a redelivery changes nothing");
+        let c = after(&[message("m1", 0), message("m2", 5)]);
+        let read = on_read(&receipt("bob", "m1"), Some(c));
+        assert_eq!(unread_of(&read), Some(1));
+    }
+
+    #[test]
+    fn messages_are_recorded_while_the_settings_are_invalid() {
+        let problems = [Problem {
+            field: "twilioAccountSid".into(),
+            message: "required".into(),
+        }];
+        let step = on_message(Err(&problems), &message("m1", 0), None);
+        assert!(matches!(step.result(), Err(Error::InvalidSettings(_))));
+        let c = stored(&step);
+        assert!(c.seq_of(id_hash("m1")).is_some());
+        assert_eq!(c.participants[c.index_of("bob").unwrap()].due_at, None);
+        // Later, a receipt naming it is understood.
+        let c = stored(&on_message(Ok(&settings()), &message("m2", 5), Some(c)));
+        let read = on_read(&receipt("bob", "m1"), Some(c));
+        assert_eq!(unread_of(&read), Some(1));
+    }
+
+    #[test]
+    fn a_third_party_cannot_join_a_conversation() {
+        let c = after(&[message("m1", 0)]);
+        let mut carol = message("m2", 0);
+        carol.sender = "carol".into();
+        let step = on_message(Ok(&settings()), &carol, Some(c));
+        assert!(
+            matches!(step.result(), Err(Error::InvalidInput(w)) if w.contains("between alice and bob"))
+        );
+        assert!(step.changes.is_empty());
     }
 
     #[test]
@@ -284,9 +492,14 @@ pub(crate) mod tests {
         assert_eq!(admit(&own), Err(SkipReason::SelfMessage));
         let mut image = message("m1", 0);
         image.format = Format::Image;
-        let step = on_message(&settings(), &image, None);
-        assert_eq!(step.result, Ok(Outcome::Skipped(SkipReason::NotText)));
-        assert!(step.effects.is_empty());
+        let step = on_message(Ok(&settings()), &image, None);
+        assert_eq!(step.result(), &Ok(Outcome::Skipped(SkipReason::NotText)));
+        assert!(
+            !step
+                .changes
+                .iter()
+                .any(|c| matches!(c, Change::SetTimer { .. }))
+        );
     }
 
     #[test]
@@ -300,34 +513,23 @@ pub(crate) mod tests {
         assert!(why.contains("message.id is 65536 bytes long"), "{why}");
         m.id = "m\u{0}1".into();
         assert!(matches!(check_message(&m), Err(Error::InvalidInput(w)) if w.contains("control")));
-        m.id = "m1".into();
-        m.receiver = String::new();
-        assert!(
-            matches!(check_message(&m), Err(Error::InvalidInput(w)) if w.contains("message.receiver is empty"))
-        );
     }
 
     #[test]
     fn reading_everything_cancels() {
-        let first = on_message(&settings(), &message("m1", 0), None);
-        let receipt = Receipt {
-            conversation: "c1".into(),
-            reader: "bob".into(),
-            message: "m1".into(),
-            read_at: 10,
-        };
-        let step = on_read(&receipt, Some(stored(&first)));
+        let c = after(&[message("m1", 0)]);
+        let step = on_read(&receipt("bob", "m1"), Some(c));
         assert!(matches!(
-            step.result,
+            step.result(),
             Ok(Outcome::Cancelled { read: 1, .. })
         ));
         assert!(
-            step.effects
-                .contains(&Effect::CancelTimer { key: timer().key() })
+            step.changes
+                .contains(&Change::CancelTimer { key: timer().key() })
         );
         assert_eq!(
-            on_read(&receipt, None).result,
-            Ok(Outcome::Skipped(SkipReason::NothingPending))
+            on_read(&receipt("bob", "m1"), None).result(),
+            &Ok(Outcome::Skipped(SkipReason::NothingPending))
         );
     }
 }

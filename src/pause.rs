@@ -1,55 +1,125 @@
-//! The tenant's circuit breaker: when Twilio refuses the credentials,
-//! sending pauses for a cool-off instead of failing every notification one
-//! by one. Pending notifications wait and are tried again when it ends.
+//! The tenant's circuit breaker. When Twilio refuses something that is the
+//! tenant's own (its credentials, its sender, its account), every
+//! notification would be refused the same way: sending pauses for a
+//! cool-off instead, pending notifications wait, and the first attempt
+//! after it tries again. A settings change lifts the pause at once: the
+//! pause remembers the settings revision it was taken under.
+//!
+//! The record also remembers the last recipient-level refusal, so that a
+//! code Twilio uses for a tenant-wide problem this build does not know
+//! (Twilio refines its codes over time) is recognised when it refuses two
+//! different recipients in a row.
+
+use crate::prelude::*;
 
 use crate::model::{Millis, TwilioError};
 use crate::record::{Reader, Record, Writer};
 
-/// How long sending pauses after the credentials are refused. Long enough
-/// not to hammer Twilio with a revoked token, short enough that fixed
-/// credentials take effect soon.
+/// How long sending pauses. Long enough not to hammer Twilio with a
+/// revoked token, short enough that a fix made outside the settings (a
+/// topped-up account) takes effect soon. A settings change lifts it at once.
 pub const COOL_OFF_MS: Millis = 15 * 60 * 1000;
 
-/// Stored under [`crate::keys::pause`].
+/// Sending is paused until `until`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Pause {
+pub struct Hold {
     pub until: Millis,
-    /// Twilio's refusal (status, code and message; never a credential).
+    /// The settings revision it was taken under: a new revision lifts it.
+    /// `None` for a pause written by the 0.2.0 layout, which did not know it.
+    pub revision: Option<u64>,
+    /// Twilio's refusal (never a credential: redacted before it is stored).
     pub error: TwilioError,
+    /// The setting to fix, as the settings name it.
+    pub setting: String,
 }
 
-impl Record for Pause {
-    fn write(&self, out: &mut Writer) {
-        out.u64(self.until);
-        out.u32(self.error.status.into());
-        match self.error.code {
-            None => out.bool(false),
-            Some(code) => {
-                out.bool(true);
-                out.u32(code);
-            }
-        }
-        out.str(&self.error.message);
-    }
+/// A refusal of one recipient's notification, remembered to spot a code
+/// that refuses everyone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: u32,
+    pub recipient: String,
+}
 
-    fn read(input: &mut Reader) -> Option<Self> {
-        Some(Self {
-            until: input.u64()?,
-            error: TwilioError {
-                status: input.u32()?.try_into().ok()?,
-                code: match input.bool()? {
-                    false => None,
-                    true => Some(input.u32()?),
-                },
-                message: input.str()?,
-            },
-        })
-    }
+/// Stored under [`crate::keys::pause`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pause {
+    pub hold: Option<Hold>,
+    pub last_refusal: Option<Refusal>,
 }
 
 impl Pause {
-    pub fn holds(&self, now: Millis) -> bool {
-        now < self.until
+    /// The hold in force at `now` under settings `revision`, if any.
+    pub fn holding(&self, now: Millis, revision: u64) -> Option<&Hold> {
+        self.hold
+            .as_ref()
+            .filter(|h| now < h.until && h.revision.is_none_or(|r| r == revision))
+    }
+}
+
+fn write_error(out: &mut Writer, error: &TwilioError) {
+    out.u32(error.status.into());
+    out.option(error.code, Writer::u32);
+    out.str(&error.message);
+}
+
+fn read_error(input: &mut Reader) -> Option<TwilioError> {
+    Some(TwilioError {
+        status: input.u32()?.try_into().ok()?,
+        code: input.option(Reader::u32)?,
+        message: input.str()?,
+    })
+}
+
+/// Layout 1: the hold (until, revision, error, setting), then the last
+/// refusal (code, recipient), each optional.
+impl Record for Pause {
+    const TAG: u8 = b'P';
+    const VERSION: u8 = 1;
+
+    fn write(&self, out: &mut Writer) {
+        out.option(self.hold.as_ref(), |out, h| {
+            out.u64(h.until);
+            out.option(h.revision, Writer::u64);
+            write_error(out, &h.error);
+            out.str(&h.setting);
+        });
+        out.option(self.last_refusal.as_ref(), |out, r| {
+            out.u32(r.code);
+            out.str(&r.recipient);
+        });
+    }
+
+    fn read(input: &mut Reader, _version: u8) -> Option<Self> {
+        Some(Self {
+            hold: input.option(|input| {
+                Some(Hold {
+                    until: input.u64()?,
+                    revision: input.option(Reader::u64)?,
+                    error: read_error(input)?,
+                    setting: input.str()?,
+                })
+            })?,
+            last_refusal: input.option(|input| {
+                Some(Refusal {
+                    code: input.u32()?,
+                    recipient: input.str()?,
+                })
+            })?,
+        })
+    }
+
+    /// The 0.2.0 layout: a credential pause (until, status, code, message).
+    fn read_legacy(input: &mut Reader) -> Option<Self> {
+        Some(Self {
+            hold: Some(Hold {
+                until: input.u64()?,
+                revision: None,
+                error: read_error(input)?,
+                setting: crate::twilio::CREDENTIAL_SETTINGS.to_owned(),
+            }),
+            last_refusal: None,
+        })
     }
 }
 
@@ -57,18 +127,62 @@ impl Pause {
 mod tests {
     use super::*;
 
+    fn error() -> TwilioError {
+        TwilioError {
+            status: 401,
+            code: Some(20003),
+            message: "Authenticate".into(),
+        }
+    }
+
     #[test]
-    fn holds_until_its_end() {
+    fn holds_until_its_end_or_a_settings_change() {
         let p = Pause {
-            until: 1_000,
-            error: TwilioError {
-                status: 401,
-                code: Some(20003),
-                message: "Authenticate".into(),
-            },
+            hold: Some(Hold {
+                until: 1_000,
+                revision: Some(7),
+                error: error(),
+                setting: "fromMobileNo".into(),
+            }),
+            last_refusal: None,
         };
-        assert!(p.holds(999));
-        assert!(!p.holds(1_000));
-        assert_eq!(Pause::decode(&p.encode()), Some(p));
+        assert!(p.holding(999, 7).is_some());
+        assert!(p.holding(1_000, 7).is_none());
+        assert!(p.holding(999, 8).is_none(), "a new revision lifts it");
+        assert_eq!(Pause::decode(&p.encode()), Ok(p));
+    }
+
+    #[test]
+    fn layout_1_and_the_020_layout_decode() {
+        let p = Pause {
+            hold: Some(Hold {
+                until: 900_000,
+                revision: Some(3),
+                error: error(),
+                setting: "fromMobileNo".into(),
+            }),
+            last_refusal: Some(Refusal {
+                code: 21212,
+                recipient: "bob".into(),
+            }),
+        };
+        let golden: &[u8] = &[
+            b'P', 1, 1, 0xa0, 0xf7, 0x36, 1, 3, 0x91, 0x03, 1, 0xa3, 0x9c, 0x01, 12, b'A', b'u',
+            b't', b'h', b'e', b'n', b't', b'i', b'c', b'a', b't', b'e', 12, b'f', b'r', b'o', b'm',
+            b'M', b'o', b'b', b'i', b'l', b'e', b'N', b'o', 1, 0xdc, 0xa5, 0x01, 3, b'b', b'o',
+            b'b',
+        ];
+        assert_eq!(p.encode(), golden);
+        assert_eq!(Pause::decode(golden), Ok(p));
+        // What the 0.2.0 build wrote for a credential pause: it holds until
+        // its end whatever the revision.
+        let legacy = [
+            0x01, 0xa0, 0xf7, 0x36, 0x91, 0x03, 0x01, 0xa3, 0x9c, 0x01, 0x0c, b'A', b'u', b't',
+            b'h', b'e', b'n', b't', b'i', b'c', b'a', b't', b'e',
+        ];
+        let old = Pause::decode(&legacy).unwrap();
+        let hold = old.holding(899_999, 42).expect("held");
+        assert_eq!(hold.error, error());
+        assert_eq!(hold.revision, None);
     }
 }

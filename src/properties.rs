@@ -301,7 +301,7 @@ proptest! {
                     "texted {} again after Twilio refused it for good", form["To"]
                 );
                 let body = &form["Body"];
-                prop_assert!(segments::fits(body, limits.max_segments as usize), "{} segments: {body}", segments::count(body));
+                prop_assert!(segments::fits(body, limits.max_segments as usize), "{:?}: {body}", segments::count(body));
                 prop_assert!(body.chars().count() <= segments::MAX_CHARS);
                 if !limits.include_text {
                     for text in TEXTS.iter().filter(|t| t.chars().count() > 5) {

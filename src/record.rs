@@ -1,40 +1,110 @@
-//! How records are stored in the tenant's state: a format byte, then the
-//! record's fields in a fixed order; integers as LEB128 varints, strings and
-//! lists prefixed by their length. Every event decodes one record and most
-//! encode one, so this is on every event's path: a fixed layout decodes
-//! without a parser, in a few hundred bytes of code (the `.wasm` size is a
-//! tracked figure). Bytes that do not decode (another format, truncated,
-//! trailing bytes, a length past the end, text that is not UTF-8) count as
-//! no record, never as a trap.
+//! How records are stored in the tenant's state.
+//!
+//! Every record starts with two bytes: its type's **tag** (an ASCII letter,
+//! one per record type) and its **layout version**. Then come its fields in
+//! a fixed order: integers as LEB128 varints, strings and lists prefixed by
+//! their length. Every event decodes and encodes a record or two, so a fixed
+//! layout keeps that cheap and small in code (the `.wasm` size is a tracked
+//! figure).
+//!
+//! Released layouts, each kept decodable (golden bytes in the tests):
+//!
+//! | tag | record | versions |
+//! | --- | --- | --- |
+//! | `C` | [`crate::conversation::Conversation`] | 1 |
+//! | `H` | [`crate::history::History`] (a recipient's recent SMS) | 1 |
+//! | `S` | [`crate::suppression::Suppression`] | 1 |
+//! | `P` | [`crate::pause::Pause`] | 1 |
+//! | — | the 0.2.0 layout: one format byte `0x01` for every type, no tag | decoded by [`crate::legacy`] |
+//!
+//! A record's decoder reads every version of its type up to the current
+//! one (old → current in one place: the type's [`Record::read`]); bytes
+//! with another tag, a version newer than this build knows, or fields that
+//! do not parse are [`Unreadable`] — never a trap, and never silently "no
+//! record": each caller decides what an unreadable record means, and the
+//! ones that guard a promise fail closed.
 
 use crate::prelude::*;
 
-/// The first byte of every record in this layout. A later layout takes
-/// another value, and old bytes can still be told apart.
-pub const FORMAT: u8 = 1;
+/// The first byte of every record written by the 0.2.0 layout, which had
+/// no per-type tag. No tag takes this value.
+pub const LEGACY_FORMAT: u8 = 1;
+
+/// Why stored bytes are not a record of the expected type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unreadable {
+    /// Another record type's tag (or no tag at all).
+    Tag(u8),
+    /// A layout version this build does not know (written by a newer one).
+    Version(u8),
+    /// The fields do not parse (truncated, trailing bytes, bad values).
+    Malformed,
+}
+
+impl Unreadable {
+    pub fn describe(self) -> String {
+        match self {
+            Self::Tag(tag) => format!("it starts with byte {tag:#04x}, not this record type's tag"),
+            Self::Version(v) => {
+                format!("layout version {v} is not one this build reads (written by a newer one?)")
+            }
+            Self::Malformed => "its fields do not parse".to_owned(),
+        }
+    }
+}
+
+/// What a key held: nothing, a record, or bytes that are not one.
+pub type Stored<T> = Option<Result<T, Unreadable>>;
 
 /// A record kept in the host's state.
 pub trait Record: Sized {
-    /// Appends the record's fields.
+    /// The type's tag: the first byte of every encoding.
+    const TAG: u8;
+    /// The layout [`Record::write`] writes.
+    const VERSION: u8;
+
+    /// Appends the record's fields in layout [`Record::VERSION`].
     fn write(&self, out: &mut Writer);
-    /// Reads the record's fields, in the order [`Record::write`] wrote them.
-    fn read(input: &mut Reader) -> Option<Self>;
+    /// Reads the fields of layout `version` (1 to [`Record::VERSION`]).
+    fn read(input: &mut Reader, version: u8) -> Option<Self>;
+    /// Reads the fields of the 0.2.0 layout, for types that had one.
+    fn read_legacy(_input: &mut Reader) -> Option<Self> {
+        None
+    }
 
     fn encode(&self) -> Vec<u8> {
         let mut out = Writer(Vec::with_capacity(64));
-        out.0.push(FORMAT);
+        out.0.extend([Self::TAG, Self::VERSION]);
         self.write(&mut out);
         out.0
     }
 
-    /// The record in `bytes`, or `None` for bytes that are not one.
-    fn decode(bytes: &[u8]) -> Option<Self> {
-        let (&FORMAT, rest) = bytes.split_first()? else {
-            return None;
+    /// The record in `bytes`, or why they are not one.
+    fn decode(bytes: &[u8]) -> Result<Self, Unreadable> {
+        let (record, rest) = match bytes {
+            [LEGACY_FORMAT, rest @ ..] => {
+                let mut input = Reader(rest);
+                (Self::read_legacy(&mut input), input)
+            }
+            [tag, version, rest @ ..] if *tag == Self::TAG => {
+                if *version == 0 || *version > Self::VERSION {
+                    return Err(Unreadable::Version(*version));
+                }
+                let mut input = Reader(rest);
+                (Self::read(&mut input, *version), input)
+            }
+            [tag, ..] => return Err(Unreadable::Tag(*tag)),
+            [] => return Err(Unreadable::Malformed),
         };
-        let mut input = Reader(rest);
-        let record = Self::read(&mut input)?;
-        input.0.is_empty().then_some(record)
+        match record {
+            Some(record) if rest.0.is_empty() => Ok(record),
+            _ => Err(Unreadable::Malformed),
+        }
+    }
+
+    /// What `bytes` (a key's value, if any) hold.
+    fn load(bytes: Option<&[u8]>) -> Stored<Self> {
+        bytes.map(Self::decode)
     }
 }
 
@@ -58,9 +128,23 @@ impl Writer {
         self.0.push(b.into());
     }
 
+    pub fn bytes(&mut self, b: &[u8]) {
+        self.u64(b.len() as u64);
+        self.0.extend_from_slice(b);
+    }
+
     pub fn str(&mut self, s: &str) {
-        self.u64(s.len() as u64);
-        self.0.extend_from_slice(s.as_bytes());
+        self.bytes(s.as_bytes());
+    }
+
+    pub fn option<T>(&mut self, value: Option<T>, each: impl FnOnce(&mut Self, T)) {
+        match value {
+            None => self.bool(false),
+            Some(v) => {
+                self.bool(true);
+                each(self, v);
+            }
+        }
     }
 
     /// A length, then each item.
@@ -73,9 +157,9 @@ impl Writer {
 }
 
 /// The unread rest of a record being decoded.
-pub struct Reader<'a>(&'a [u8]);
+pub struct Reader<'a>(pub(crate) &'a [u8]);
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
     fn byte(&mut self) -> Option<u8> {
         let (&b, rest) = self.0.split_first()?;
         self.0 = rest;
@@ -111,14 +195,25 @@ impl Reader<'_> {
         }
     }
 
-    pub fn str(&mut self) -> Option<String> {
+    pub fn bytes(&mut self) -> Option<&'a [u8]> {
         let len = usize::try_from(self.u64()?).ok()?;
         if len > self.0.len() {
             return None;
         }
-        let (text, rest) = self.0.split_at(len);
+        let (bytes, rest) = self.0.split_at(len);
         self.0 = rest;
-        String::from_utf8(text.to_vec()).ok()
+        Some(bytes)
+    }
+
+    pub fn str(&mut self) -> Option<String> {
+        String::from_utf8(self.bytes()?.to_vec()).ok()
+    }
+
+    pub fn option<T>(&mut self, each: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
+        match self.bool()? {
+            false => Some(None),
+            true => each(self).map(Some),
+        }
     }
 
     /// A length, then that many items. Every item takes at least a byte, so
@@ -140,7 +235,7 @@ impl Reader<'_> {
 mod tests {
     use super::*;
 
-    /// A record of every kind of field.
+    /// A record of every kind of field, with a second layout that added one.
     #[derive(Debug, PartialEq)]
     struct Sample {
         n: u64,
@@ -148,24 +243,34 @@ mod tests {
         flag: bool,
         text: String,
         list: Vec<String>,
+        /// Added in layout 2; layout 1 reads it as `None`.
+        extra: Option<u64>,
     }
 
     impl Record for Sample {
+        const TAG: u8 = b'Z';
+        const VERSION: u8 = 2;
+
         fn write(&self, out: &mut Writer) {
             out.u64(self.n);
             out.u32(self.small);
             out.bool(self.flag);
             out.str(&self.text);
             out.list(&self.list, |out, s| out.str(s));
+            out.option(self.extra, Writer::u64);
         }
 
-        fn read(input: &mut Reader) -> Option<Self> {
+        fn read(input: &mut Reader, version: u8) -> Option<Self> {
             Some(Self {
                 n: input.u64()?,
                 small: input.u32()?,
                 flag: input.bool()?,
                 text: input.str()?,
                 list: input.list(Reader::str)?,
+                extra: match version {
+                    1 => None,
+                    _ => input.option(Reader::u64)?,
+                },
             })
         }
     }
@@ -177,65 +282,76 @@ mod tests {
             flag: true,
             text: "ü/€ 😀".into(),
             list: vec!["a".into(), String::new()],
+            extra: Some(7),
         }
     }
 
     #[test]
     fn fields_round_trip_at_their_limits() {
-        for n in [
-            0,
-            1,
-            127,
-            128,
-            300,
-            u64::from(u32::MAX),
-            u64::MAX - 1,
-            u64::MAX,
-        ] {
+        for n in [0, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX] {
             let s = sample(n);
-            assert_eq!(Sample::decode(&s.encode()), Some(s));
+            assert_eq!(Sample::decode(&s.encode()), Ok(s));
         }
-        assert_eq!(sample(0).encode()[..3], [FORMAT, 0, 0xff]);
+        assert_eq!(sample(0).encode()[..4], [b'Z', 2, 0, 0xff]);
     }
 
     #[test]
-    fn anything_else_is_no_record() {
+    fn an_older_layout_still_decodes() {
+        // Layout 1: the same fields without `extra`.
+        let mut v1 = sample(5).encode();
+        v1[1] = 1;
+        v1.truncate(v1.len() - 2);
+        let got = Sample::decode(&v1).unwrap();
+        assert_eq!(got.extra, None);
+        assert_eq!(got.n, 5);
+    }
+
+    #[test]
+    fn anything_else_is_unreadable_with_its_reason() {
         let good = sample(300).encode();
-        // Every cut short, and one byte too many.
-        for end in 0..good.len() {
-            assert_eq!(Sample::decode(&good[..end]), None, "cut at {end}");
+        for end in 2..good.len() {
+            assert_eq!(
+                Sample::decode(&good[..end]),
+                Err(Unreadable::Malformed),
+                "cut at {end}"
+            );
         }
+        assert_eq!(Sample::decode(&[]), Err(Unreadable::Malformed));
         let mut longer = good.clone();
         longer.push(0);
-        assert_eq!(Sample::decode(&longer), None);
-        // Another format; an old JSON record.
+        assert_eq!(Sample::decode(&longer), Err(Unreadable::Malformed));
+        let mut newer = good.clone();
+        newer[1] = 3;
+        assert_eq!(Sample::decode(&newer), Err(Unreadable::Version(3)));
+        newer[1] = 0;
+        assert_eq!(Sample::decode(&newer), Err(Unreadable::Version(0)));
         let mut other = good.clone();
-        other[0] = FORMAT + 1;
-        assert_eq!(Sample::decode(&other), None);
-        assert_eq!(Sample::decode(br#"{"s":"alice"}"#), None);
-        // A bool that is not 0 or 1; a u32 past its range; text not UTF-8.
-        let mut flag = vec![FORMAT, 0, 0, 2];
-        assert_eq!(Sample::decode(&flag), None);
-        flag = vec![FORMAT, 0, 0x80, 0x80, 0x80, 0x80, 0x10, 1, 0, 0];
-        assert_eq!(Sample::decode(&flag), None);
-        assert_eq!(Sample::decode(&[FORMAT, 0, 0, 1, 1, 0xff, 0]), None);
+        other[0] = b'Y';
+        assert_eq!(Sample::decode(&other), Err(Unreadable::Tag(b'Y')));
+        assert_eq!(
+            Sample::decode(br#"{"s":"alice"}"#),
+            Err(Unreadable::Tag(b'{'))
+        );
+        // No legacy layout for this type.
+        assert_eq!(
+            Sample::decode(&[LEGACY_FORMAT, 0]),
+            Err(Unreadable::Malformed)
+        );
+        assert_eq!(Sample::load(None), None);
     }
 
     #[test]
     fn lengths_past_the_end_allocate_nothing() {
-        // A list claiming 2^63 items, a string claiming 2^63 bytes.
         let huge = [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01];
-        let mut list = vec![FORMAT, 0, 0, 1, 0];
+        let mut list = vec![b'Z', 2, 0, 0, 1, 0];
         list.extend(huge);
-        assert_eq!(Sample::decode(&list), None);
-        let mut text = vec![FORMAT, 0, 0, 1];
+        assert_eq!(Sample::decode(&list), Err(Unreadable::Malformed));
+        let mut text = vec![b'Z', 2, 0, 0, 1];
         text.extend(huge);
-        assert_eq!(Sample::decode(&text), None);
-        // Varints longer than 10 bytes, or past 64 bits.
-        let mut long = vec![FORMAT];
-        long.extend([0x80; 10]);
+        assert_eq!(Sample::decode(&text), Err(Unreadable::Malformed));
+        let mut long = vec![0x80; 10];
         long.push(0);
-        assert_eq!(Reader(&long[1..]).u64(), None);
+        assert_eq!(Reader(&long).u64(), None);
         let over = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02];
         assert_eq!(Reader(&over).u64(), None);
     }

@@ -1,20 +1,40 @@
 //! The SMS body: the tenant's template filled in, then fitted to its
-//! segment budget by shortening only the preview (and, for absurdly long
-//! names, the sender), never the link, never inside a character.
+//! segment budget (and Twilio's 1,600 characters) by shortening only the
+//! preview, then the sender's name; never the link.
+//!
+//! Everything is cut by graphemes, never inside one. The mark that says
+//! text was cut is chosen after the cut, by the encoding of what is sent:
+//! `...` when the rest of the body is GSM-7, `…` when it is UCS-2 anyway.
+//! The preview kept is the longest that fits (one more grapheme would not).
+//! A sender's name that cannot fit whole keeps at least one grapheme and a
+//! mark; if not even that fits (an emoji name making a long body UCS-2),
+//! the name's GSM-7 characters are tried, then the uid.
 
 use crate::prelude::*;
 
 use crate::segments::{self, Encoding};
 use crate::template::{Template, Values};
 
-/// Longest sender name shown; longer names are cut with an ellipsis.
-pub const MAX_SENDER_CHARS: usize = 40;
+/// Longest sender name shown, in graphemes; longer names are cut with a
+/// mark.
+pub const MAX_SENDER_GRAPHEMES: usize = 40;
+
+/// The shortest sender a body may show: settings validation makes sure the
+/// template, the link and the largest count leave room for it.
+pub const SHORTEST_SENDER: &str = "A...";
 
 /// What the body tells about.
 pub struct Notice<'a> {
+    /// The display name of the other participant.
     pub sender_name: &'a str,
+    /// Their uid: the last stand-in for a name that cannot fit.
+    pub sender_uid: &'a str,
     pub unread: u32,
+    /// The newest unread text.
     pub latest_text: &'a str,
+    /// Whether `latest_text` is already a cut of a longer text: the preview
+    /// then always ends with a mark.
+    pub text_cut: bool,
 }
 
 /// How the tenant wants bodies written.
@@ -26,16 +46,15 @@ pub struct Style<'a> {
     pub max_segments: usize,
 }
 
-/// The body for `notice`, within `style.max_segments` and Twilio's 1600
+/// The body for `notice`, within `style.max_segments` and Twilio's 1,600
 /// characters.
 pub fn body(style: &Style<'_>, notice: &Notice<'_>) -> String {
     let preview = if style.include_text {
-        flatten(notice.latest_text)
+        crate::conversation::one_line(notice.latest_text).0
     } else {
         String::new()
     };
-    let sender = flatten(notice.sender_name);
-    let sender = cut(&sender, MAX_SENDER_CHARS, ellipsis(&sender));
+    let cut = style.include_text && notice.text_cut;
     let render = |sender: &str, preview: &str| {
         style.template.render(&Values {
             sender,
@@ -46,192 +65,99 @@ pub fn body(style: &Style<'_>, notice: &Notice<'_>) -> String {
     };
     let fits = |body: &str| segments::fits(body, style.max_segments);
 
-    let full = render(&sender, &preview);
-    if fits(&full) {
-        return full;
-    }
-    let mark = ellipsis(&full);
-    if let Some(body) = longest(&preview, |p| render(&sender, &with_mark(p, mark)), fits) {
-        return body;
-    }
-    // Even an empty preview does not fit: the sender's name goes too.
-    let mark = ellipsis(&render(&sender, ""));
-    if let Some(body) = longest(&sender, |s| render(&with_mark(s, mark), ""), fits) {
-        return body;
+    let name = crate::conversation::one_line(notice.sender_name).0;
+    let gsm_name: String = name
+        .chars()
+        .filter(|&c| segments::septets(c).is_some())
+        .collect();
+    let gsm_name = crate::conversation::one_line(&gsm_name).0;
+    let candidates = [name.as_str(), gsm_name.as_str(), notice.sender_uid, "?"];
+    for candidate in candidates.into_iter().filter(|c| !c.trim().is_empty()) {
+        let sender = shorten(candidate, MAX_SENDER_GRAPHEMES);
+        if !cut {
+            let full = render(&sender, &preview);
+            if fits(&full) {
+                return full;
+            }
+        }
+        // The preview shrinks first, to nothing if it must.
+        if let Some(body) = longest(&preview, cut, |p| render(&sender, p), fits) {
+            return body;
+        }
+        // Then the name, keeping at least one grapheme.
+        if let Some(body) =
+            longest(&sender, false, |s| render(s, ""), fits).filter(|body| *body != render("", ""))
+        {
+            return body;
+        }
     }
     // Settings validation keeps the template and link within the budget, so
     // this is only reached with hand-built settings: cut the body itself.
     let whole = render("", "");
-    longest(&whole, str::to_owned, fits).unwrap_or_default()
+    longest(&whole, false, str::to_owned, fits).unwrap_or_default()
 }
 
-/// The ellipsis that costs least in the body's encoding: `…` only where the
-/// body is UCS-2 anyway, three dots where GSM-7 can carry them.
-fn ellipsis(body: &str) -> &'static str {
-    match segments::encoding(body) {
-        Encoding::Gsm7 => "...",
-        Encoding::Ucs2 => "…",
-    }
-}
-
-fn with_mark(prefix: &str, mark: &str) -> String {
-    if prefix.is_empty() {
-        String::new()
+/// `prefix` with the mark that costs least in the encoding of what `make`
+/// renders with it: `...` where all of it is GSM-7, `…` where it is UCS-2.
+fn marked(prefix: &str, make: &impl Fn(&str) -> String) -> String {
+    let dots = make(&format!("{}...", prefix.trim_end()));
+    if segments::encoding(&dots) == Encoding::Gsm7 {
+        dots
     } else {
-        format!("{}{mark}", prefix.trim_end())
+        make(&format!("{}…", prefix.trim_end()))
     }
 }
 
-/// Whitespace runs (newlines included) become one space.
-fn flatten(text: &str) -> String {
-    // No body is longer than Twilio's limit: more text is never needed.
-    let mut out = String::new();
-    for word in text.split_whitespace() {
-        if out.len() > segments::MAX_CHARS * 4 {
-            break;
+/// `text` cut to `max` graphemes, with the mark its own encoding makes
+/// cheapest.
+fn shorten(text: &str, max: usize) -> String {
+    let mut end = 0;
+    for (i, g) in segments::graphemes(text).enumerate() {
+        if i == max {
+            return marked(&text[..end], &|s: &str| s.to_owned());
         }
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(word);
+        end += g.len();
     }
-    out
+    text.to_owned()
 }
 
-/// `text` cut to `max` characters with `mark`, at a character boundary.
-fn cut(text: &str, max: usize, mark: &str) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => format!("{}{mark}", text[..at].trim_end()),
-        None => text.to_owned(),
-    }
-}
-
-/// The body made from the longest prefix of `text` (cut at a character
-/// boundary) that `fits`, by binary search: a shorter prefix never makes a
-/// longer body. `None` if not even the empty prefix fits.
+/// The body made from the longest grapheme prefix of `text` that `fits`,
+/// with a mark when cut (and none for the empty prefix), by binary search:
+/// a longer prefix never makes a shorter body. The whole text, uncut, was
+/// tried by the caller; when `text` is itself a cut of a longer one
+/// (`already_cut`), all of it with a mark is a candidate too. `None` if not
+/// even the empty prefix fits.
 fn longest(
     text: &str,
+    already_cut: bool,
     make: impl Fn(&str) -> String,
     fits: impl Fn(&str) -> bool,
 ) -> Option<String> {
-    let bounds: Vec<usize> = text
-        .char_indices()
-        .map(|(i, _)| i)
-        .chain([text.len()])
-        .take(segments::MAX_CHARS + 1)
-        .collect();
-    // Invariant: bounds[lo] fits (or lo = 0), bounds[hi] does not.
-    let (mut lo, mut hi) = (0, bounds.len());
+    let mut bounds = vec![0];
+    for g in segments::graphemes(text).take(segments::MAX_CHARS) {
+        bounds.push(bounds[bounds.len() - 1] + g.len());
+    }
+    let n = bounds.len() - 1;
+    let complete = bounds[n] == text.len() && !already_cut;
+    let body = |k: usize| match k {
+        0 => make(""),
+        k => marked(&text[..bounds[k]], &make),
+    };
+    // Candidates 0..top; `top` itself is known not to fit.
+    let top = if complete { n } else { n + 1 };
+    let (mut lo, mut hi) = (0, top);
     while hi - lo > 1 {
         let mid = (lo + hi) / 2;
-        if fits(&make(&text[..bounds[mid]])) {
+        if fits(&body(mid)) {
             lo = mid;
         } else {
             hi = mid;
         }
     }
-    let body = make(&text[..bounds[lo]]);
-    fits(&body).then_some(body)
+    let best = body(lo);
+    fits(&best).then_some(best)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::segments::count;
-    use crate::template::{DEFAULT, DEFAULT_PRIVATE};
-
-    fn style(template: &Template, max_segments: usize) -> Style<'_> {
-        Style {
-            template,
-            link: None,
-            include_text: true,
-            max_segments,
-        }
-    }
-
-    fn notice(text: &str) -> Notice<'_> {
-        Notice {
-            sender_name: "Alice",
-            unread: 3,
-            latest_text: text,
-        }
-    }
-
-    #[test]
-    fn short_bodies_are_untouched() {
-        let t = Template::parse(DEFAULT).unwrap();
-        assert_eq!(
-            body(&style(&t, 1), &notice("see you\n at 8?")),
-            "3 new messages from Alice: see you at 8?"
-        );
-    }
-
-    #[test]
-    fn long_gsm_previews_are_cut_with_three_dots_to_one_segment() {
-        let t = Template::parse(DEFAULT).unwrap();
-        let b = body(&style(&t, 1), &notice(&"word ".repeat(100)));
-        assert!(b.ends_with("..."), "{b}");
-        assert_eq!(count(&b), 1);
-        assert!(
-            b.len() > 150,
-            "{} chars: the preview should fill the segment",
-            b.len()
-        );
-    }
-
-    #[test]
-    fn emoji_previews_are_cut_between_characters() {
-        let t = Template::parse(DEFAULT).unwrap();
-        let b = body(&style(&t, 1), &notice(&"🙂".repeat(100)));
-        assert!(b.ends_with('…'), "{b}");
-        assert_eq!(count(&b), 1);
-        assert!(b.encode_utf16().count() <= 70);
-    }
-
-    #[test]
-    fn the_link_is_never_cut() {
-        let t = Template::parse(DEFAULT).unwrap();
-        let s = Style {
-            link: Some("https://chat.example.com/open"),
-            ..style(&t, 2)
-        };
-        let b = body(&s, &notice(&"x".repeat(1000)));
-        assert!(b.ends_with("\nhttps://chat.example.com/open"), "{b}");
-        assert_eq!(count(&b), 2);
-    }
-
-    #[test]
-    fn privacy_leaves_the_text_out() {
-        let t = Template::parse(DEFAULT_PRIVATE).unwrap();
-        let s = Style {
-            include_text: false,
-            ..style(&t, 1)
-        };
-        assert_eq!(
-            body(&s, &notice("secret plans")),
-            "3 new messages from Alice"
-        );
-        let with_preview = Template::parse(DEFAULT).unwrap();
-        let s = Style {
-            include_text: false,
-            ..style(&with_preview, 1)
-        };
-        assert!(!body(&s, &notice("secret plans")).contains("secret"));
-    }
-
-    #[test]
-    fn huge_names_and_texts_still_fit() {
-        let t = Template::parse(DEFAULT).unwrap();
-        let n = Notice {
-            sender_name: &"N".repeat(70_000),
-            unread: 1,
-            latest_text: &"€".repeat(1 << 20),
-        };
-        let b = body(&style(&t, 1), &n);
-        assert_eq!(count(&b), 1);
-        assert!(
-            b.contains(&format!("{}...", "N".repeat(MAX_SENDER_CHARS))),
-            "{b}"
-        );
-    }
-}
+#[path = "render_tests.rs"]
+mod tests;

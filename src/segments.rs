@@ -1,10 +1,18 @@
-//! SMS encoding and segment counting.
+//! SMS encoding and segment counting, the way carriers and Twilio count.
 //!
-//! A body that uses only the GSM 03.38 alphabet travels as 7-bit septets:
-//! 160 in one segment, 153 per segment when split (the rest carries the
-//! concatenation header); characters of the extension table take two
-//! septets. Anything else makes the whole body UCS-2: 70 UTF-16 code units
-//! in one segment, 67 per segment when split.
+//! A body that uses only the GSM 03.38 alphabet travels as 7-bit septets;
+//! characters of its extension table (`^{}\[~]|€` and form feed) take two.
+//! Anything else makes the whole body UCS-2, counted in UTF-16 code units
+//! (an emoji outside the BMP takes two). A body that fits one segment (160
+//! septets, or 70 units) is sent whole. Longer, it is split into parts that
+//! each carry a 6-octet concatenation header, leaving 153 septets or 67
+//! units per part, and parts are packed one by one: a character is never
+//! split across two parts (an escape pair or a surrogate pair that would
+//! straddle the boundary moves whole to the next part), and neither is a
+//! grapheme (a letter with its combining accents, a flag, an emoji with its
+//! modifiers), unless it alone is longer than a part.
+
+use unicode_segmentation::UnicodeSegmentation;
 
 /// Twilio refuses bodies longer than this many characters.
 pub const MAX_CHARS: usize = 1600;
@@ -16,8 +24,8 @@ pub enum Encoding {
 }
 
 impl Encoding {
-    /// Units that fit in a single segment, and per segment when split.
-    fn capacity(self) -> (usize, usize) {
+    /// Units that fit in a single segment, and per part when split.
+    pub fn capacity(self) -> (usize, usize) {
         match self {
             Self::Gsm7 => (160, 153),
             Self::Ucs2 => (70, 67),
@@ -32,7 +40,7 @@ const BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ
 const EXTENDED: &str = "\u{c}^{}\\[~]|€";
 
 /// Septets `c` takes in GSM-7, or `None` if GSM-7 cannot carry it.
-fn septets(c: char) -> Option<usize> {
+pub fn septets(c: char) -> Option<usize> {
     if c.is_ascii_alphanumeric() || c == ' ' || BASIC.contains(c) {
         Some(1)
     } else if EXTENDED.contains(c) {
@@ -52,49 +60,98 @@ pub fn encoding(body: &str) -> Encoding {
 }
 
 /// Length in the encoding's units: septets, or UTF-16 code units.
-pub fn units(body: &str, encoding: Encoding) -> usize {
+pub fn units(text: &str, encoding: Encoding) -> usize {
     match encoding {
-        Encoding::Gsm7 => body.chars().map(|c| septets(c).unwrap_or(2)).sum(),
-        Encoding::Ucs2 => body.encode_utf16().count(),
+        Encoding::Gsm7 => text.chars().map(|c| septets(c).unwrap_or(2)).sum(),
+        Encoding::Ucs2 => text.encode_utf16().count(),
     }
 }
 
-/// How many segments `body` is sent as (an empty body still costs one).
-pub fn count(body: &str) -> usize {
+/// The graphemes of `text` (user-perceived characters), in order.
+pub fn graphemes(text: &str) -> impl Iterator<Item = &str> {
+    text.graphemes(true)
+}
+
+/// How a body is sent: its encoding, its length in units, how many
+/// segments, and the units left in its last one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Count {
+    pub encoding: Encoding,
+    pub units: usize,
+    pub segments: usize,
+    pub left: usize,
+}
+
+/// Counts `body`'s segments by packing its graphemes into parts (an empty
+/// body still costs one).
+pub fn count(body: &str) -> Count {
     let encoding = encoding(body);
     let units = units(body, encoding);
     let (single, split) = encoding.capacity();
     if units <= single {
-        1
-    } else {
-        units.div_ceil(split)
+        return Count {
+            encoding,
+            units,
+            segments: 1,
+            left: single - units,
+        };
+    }
+    let (mut segments, mut used) = (1, 0);
+    let mut place = |cost: usize| {
+        if used + cost > split {
+            segments += 1;
+            used = 0;
+        }
+        used += cost;
+    };
+    for g in graphemes(body) {
+        let cost = self::units(g, encoding);
+        if cost <= split {
+            place(cost);
+        } else {
+            // A grapheme longer than a part: split between its characters.
+            g.chars()
+                .for_each(|c| place(self::units(c.encode_utf8(&mut [0; 4]), encoding)));
+        }
+    }
+    Count {
+        encoding,
+        units,
+        segments,
+        left: split - used,
     }
 }
 
 /// Whether `body` fits in `max_segments` and in Twilio's character limit.
 pub fn fits(body: &str, max_segments: usize) -> bool {
-    body.chars().count() <= MAX_CHARS && count(body) <= max_segments
+    body.chars().count() <= MAX_CHARS && count(body).segments <= max_segments
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn segments(body: &str) -> usize {
+        count(body).segments
+    }
+
     #[test]
     fn gsm_limits() {
         assert_eq!(encoding("Hello @ £5 è"), Encoding::Gsm7);
-        assert_eq!(count(&"a".repeat(160)), 1);
-        assert_eq!(count(&"a".repeat(161)), 2);
-        assert_eq!(count(&"a".repeat(306)), 2);
-        assert_eq!(count(&"a".repeat(307)), 3);
+        assert_eq!(segments(&"a".repeat(160)), 1);
+        assert_eq!(segments(&"a".repeat(161)), 2);
+        assert_eq!(segments(&"a".repeat(306)), 2);
+        assert_eq!(segments(&"a".repeat(307)), 3);
+        assert_eq!(count(&"a".repeat(150)).left, 10);
+        assert_eq!(count(&"a".repeat(200)).left, 153 - 47);
     }
 
     #[test]
     fn extension_characters_count_double() {
         assert_eq!(encoding("{€}"), Encoding::Gsm7);
         assert_eq!(units("{€}", Encoding::Gsm7), 6);
-        assert_eq!(count(&"€".repeat(80)), 1);
-        assert_eq!(count(&"€".repeat(81)), 2);
+        assert_eq!(segments(&"€".repeat(80)), 1);
+        assert_eq!(segments(&"€".repeat(81)), 2);
     }
 
     #[test]
@@ -102,10 +159,41 @@ mod tests {
         assert_eq!(encoding("see you 🙂"), Encoding::Ucs2);
         assert_eq!(encoding("…"), Encoding::Ucs2);
         assert_eq!(units("🙂", Encoding::Ucs2), 2);
-        assert_eq!(count(&"я".repeat(70)), 1);
-        assert_eq!(count(&"я".repeat(71)), 2);
-        assert_eq!(count(&"🙂".repeat(35)), 1);
-        assert_eq!(count(&"🙂".repeat(36)), 2);
+        assert_eq!(segments(&"я".repeat(70)), 1);
+        assert_eq!(segments(&"я".repeat(71)), 2);
+        assert_eq!(segments(&"🙂".repeat(35)), 1);
+        assert_eq!(segments(&"🙂".repeat(36)), 2);
+    }
+
+    #[test]
+    fn a_pair_straddling_a_boundary_moves_to_the_next_part() {
+        // The issue's repros: 306 septets with `{` at 153–154, and 134 units
+        // with an emoji at 67–68, are three parts, not two.
+        let gsm = format!("{}{{{}", "a".repeat(152), "a".repeat(152));
+        assert_eq!(units(&gsm, Encoding::Gsm7), 306);
+        assert_eq!(segments(&gsm), 3);
+        let ucs2 = format!("{}🙂{}", "x".repeat(66), "y".repeat(66));
+        assert_eq!(units(&ucs2, Encoding::Ucs2), 134);
+        assert_eq!(segments(&ucs2), 3);
+        // Off the boundary, two.
+        assert_eq!(
+            segments(&format!("{}{{{}", "a".repeat(151), "a".repeat(153))),
+            2
+        );
+    }
+
+    #[test]
+    fn a_grapheme_stays_in_one_part() {
+        // A flag (two regional indicators, 4 units) at units 66–69.
+        let flag = format!("{}🇩🇪{}", "x".repeat(65), "y".repeat(64));
+        assert_eq!(units(&flag, Encoding::Ucs2), 133);
+        assert_eq!(segments(&flag), 3);
+        // e + combining acute at units 67–68.
+        let accent = format!("{}e\u{301}{}", "x".repeat(66), "y".repeat(66));
+        assert_eq!(segments(&accent), 3);
+        // A grapheme longer than a part is split between its characters.
+        let zalgo = format!("a{}", "\u{301}".repeat(200));
+        assert_eq!(segments(&zalgo), 3);
     }
 
     #[test]

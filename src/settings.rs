@@ -52,6 +52,7 @@ const FIELDS: &[&str] = &[
     "websiteURL",
     "statusCallbackURL",
     "maxAttempts",
+    "replyMeansRead",
 ];
 
 /// [`FIELDS`] as a problem lists them (a constant: joining at run time
@@ -59,7 +60,7 @@ const FIELDS: &[&str] = &[
 const LIST: &str = "twilioAccountSid, twilioAuthToken, twilioApiKeySid, twilioApiKeySecret, \
     fromMobileNo, messagingServiceSid, delaySeconds, cooldownMinutes, conversationSmsPerDay, \
     recipientSmsPerDay, maxSegments, template, includeMessageText, websiteURL, statusCallbackURL, \
-    maxAttempts";
+    maxAttempts, replyMeansRead";
 
 /// The Twilio auth token. Its `Debug` never shows it, so a settings value can
 /// be logged or asserted on without leaking it.
@@ -116,6 +117,8 @@ pub struct Settings {
     pub max_segments: u64,
     pub template: Template,
     pub include_text: bool,
+    /// Writing in a conversation means having read it.
+    pub reply_means_read: bool,
 }
 
 impl Settings {
@@ -135,6 +138,7 @@ impl Settings {
             max_segments: 1,
             template: Template::parse(template::DEFAULT).expect("the default template parses"),
             include_text: true,
+            reply_means_read: true,
         }
     }
 
@@ -242,17 +246,8 @@ pub fn parse(json: &str) -> Result<Settings, Vec<Problem>> {
         "segments",
         &mut problems,
     );
-    let include_text = match map.get("includeMessageText") {
-        None => Some(true),
-        Some(Value::Bool(b)) => Some(*b),
-        Some(v) => {
-            problems.push(problem(
-                "includeMessageText",
-                format!("must be true or false, not {}", json_kind(v)),
-            ));
-            None
-        }
-    };
+    let include_text = boolean(&map, "includeMessageText", true, &mut problems);
+    let reply_means_read = boolean(&map, "replyMeansRead", true, &mut problems);
     let website_url = url(&map, "websiteURL", &mut problems);
     let status_callback = url(&map, "statusCallbackURL", &mut problems);
     let max_attempts = number(
@@ -294,16 +289,17 @@ pub fn parse(json: &str) -> Result<Settings, Vec<Problem>> {
             None
         }
     };
-    // The fixed part of every body (the template and the link) must leave
-    // room within the segment budget.
+    // The fixed part of every body (the template, the link, the largest
+    // count and the shortest sender a body may show) must leave room
+    // within the segment budget: the fitter then never cuts the link.
     if let (Some(t), Some(url), Some(max)) = (&template, &website_url, max_segments) {
         let bare = t.render(&Values {
-            sender: "",
-            count: 99,
+            sender: crate::render::SHORTEST_SENDER,
+            count: u32::MAX,
             preview: "",
             link: url.as_deref().unwrap_or(""),
         });
-        let used = segments::count(&bare) as u64;
+        let used = segments::count(&bare).segments as u64;
         if !segments::fits(&bare, max as usize) {
             problems.push(problem(
                 "template",
@@ -332,10 +328,26 @@ pub fn parse(json: &str) -> Result<Settings, Vec<Problem>> {
             max_segments: max_segments?,
             template: template?,
             include_text: include_text?,
+            reply_means_read: reply_means_read?,
         })
     };
     // Every missing value recorded a problem above; never trap on it.
     settings().ok_or_else(|| vec![problem("", "incomplete settings")])
+}
+
+/// A boolean, or `default` when absent.
+fn boolean(map: &Object, field: &str, default: bool, problems: &mut Vec<Problem>) -> Option<bool> {
+    match map.get(field) {
+        None => Some(default),
+        Some(Value::Bool(b)) => Some(*b),
+        Some(v) => {
+            problems.push(problem(
+                field,
+                format!("must be true or false, not {}", json_kind(v)),
+            ));
+            None
+        }
+    }
 }
 
 /// A whole number in `min..=max`, or `default` when absent.

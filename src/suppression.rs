@@ -31,29 +31,49 @@ pub struct Suppression {
     pub refused: Vec<Refused>,
 }
 
+/// Layout 1: the refused numbers, each with its reason (0 STOP, 1
+/// undeliverable). A reason this build does not know makes the record
+/// unreadable, and an unreadable suppression means "do not text" (see
+/// [`crate::deliver`]): never "no suppression".
 impl Record for Suppression {
+    const TAG: u8 = b'S';
+    const VERSION: u8 = 1;
+
     fn write(&self, out: &mut Writer) {
-        out.list(&self.refused, |out, r| {
-            out.str(&r.number);
-            out.u32(match r.why {
-                Why::OptedOut => 0,
-                Why::Undeliverable => 1,
-            });
-        });
+        write_refused(self, out);
     }
 
-    fn read(input: &mut Reader) -> Option<Self> {
-        let refused = input.list(|input| {
-            let number = input.str()?;
-            let why = match input.u32()? {
-                0 => Why::OptedOut,
-                1 => Why::Undeliverable,
-                _ => return None,
-            };
-            Some(Refused { number, why })
-        })?;
-        Some(Self { refused })
+    fn read(input: &mut Reader, _version: u8) -> Option<Self> {
+        read_refused(input)
     }
+
+    fn read_legacy(input: &mut Reader) -> Option<Self> {
+        // The 0.2.0 layout had the same fields.
+        read_refused(input)
+    }
+}
+
+fn write_refused(s: &Suppression, out: &mut Writer) {
+    out.list(&s.refused, |out, r| {
+        out.str(&r.number);
+        out.u32(match r.why {
+            Why::OptedOut => 0,
+            Why::Undeliverable => 1,
+        });
+    });
+}
+
+fn read_refused(input: &mut Reader) -> Option<Suppression> {
+    let refused = input.list(|input| {
+        let number = input.str()?;
+        let why = match input.u32()? {
+            0 => Why::OptedOut,
+            1 => Why::Undeliverable,
+            _ => return None,
+        };
+        Some(Refused { number, why })
+    })?;
+    Some(Suppression { refused })
 }
 
 impl Suppression {
@@ -91,13 +111,30 @@ mod tests {
         assert_eq!(s.covers("+14155552671"), Some(Why::OptedOut));
         assert_eq!(s.covers("+14155550000"), Some(Why::Undeliverable));
         assert_eq!(s.covers("+14155559999"), None);
-        assert_eq!(Suppression::decode(&s.encode()), Some(s.clone()));
-        assert_eq!(Suppression::decode(b"[]"), None);
-        // A reason this build does not know is no record, not a guess.
+        assert_eq!(Suppression::decode(&s.encode()), Ok(s.clone()));
+        // Golden bytes: layout 1, and what the 0.2.0 build wrote.
+        let fields = "020c2b3134313535353532363731000c2b313431353535353030303001";
+        assert_eq!(hex(&s.encode()), format!("5301{fields}"));
+        assert_eq!(
+            Suppression::decode(&unhex(&format!("01{fields}"))),
+            Ok(s.clone())
+        );
+        // A reason this build does not know is unreadable, not a guess.
         let mut unknown = s.encode();
         let last = unknown.len() - 1;
         unknown[last] = 2;
-        assert_eq!(Suppression::decode(&unknown), None);
+        assert!(Suppression::decode(&unknown).is_err());
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     #[test]

@@ -82,6 +82,7 @@ mod tests {
             conversation: "c".into(),
             recipient: "r".into(),
         };
-        assert_ne!(timer.key(), keys::pending("c", "r"));
+        assert_ne!(timer.key(), keys::conversation("c"));
+        assert_ne!(timer.key(), keys::legacy_pending("c", "r"));
     }
 }

@@ -86,12 +86,14 @@ pub enum Response {
 }
 
 /// Why a request got no answer, as far as it matters for a retry: only a
-/// request Twilio cannot have seen may be sent again.
+/// request Twilio cannot have seen may be sent again. The host's
+/// `wasi:http` error codes are sorted into these by
+/// [`crate::transport::meaning`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Transport {
     /// The host would not send it (its policy denied it, or it could not
     /// form it): trying again cannot help.
-    Refused(String),
+    Denied(String),
     /// The connection never opened (refused, timed out, DNS, TLS): Twilio
     /// never saw the request.
     NotConnected(String),
@@ -100,14 +102,23 @@ pub enum Transport {
     NoAnswer(String),
 }
 
+/// The longest `Retry-After` obeyed: Twilio never asks for more, and a
+/// proxy asking for years must not mute a conversation.
+pub const RETRY_AFTER_CAP_MS: u64 = 60 * 60 * 1000;
+
+/// The settings a credential refusal names.
+pub const CREDENTIAL_SETTINGS: &str =
+    "twilioAccountSid and twilioAuthToken (or twilioApiKeySid and twilioApiKeySecret)";
+
 /// What a response means for the notification.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// Twilio accepted the message: its SID and status (`queued`, …).
     Accepted { sid: String, status: String },
-    /// Worth another attempt later: rate limits (429, code 20429), server
-    /// errors (5xx), connections that never opened. `after_ms` is the
-    /// server's `Retry-After`, when it gave one.
+    /// Worth another attempt later: rate limits (429, code 20429), a full
+    /// queue (21611), server errors (5xx), connections that never opened.
+    /// `after_ms` is the server's `Retry-After`, capped at
+    /// [`RETRY_AFTER_CAP_MS`].
     Retry {
         error: TwilioError,
         after_ms: Option<u64>,
@@ -117,13 +128,54 @@ pub enum Verdict {
     Undeliverable(TwilioError),
     /// The recipient replied STOP (21610). Remembered for the recipient.
     OptedOut(TwilioError),
-    /// The tenant's credentials are wrong (401, code 20003): nothing can be
-    /// sent until they are fixed.
-    Unauthorized(TwilioError),
-    /// Refused for this message; trying again would fail the same way
-    /// (21612, 21408, 21617 body too long, other 4xx, a denied request),
-    /// or might send it twice (no answer to a request that went out).
-    Rejected(TwilioError),
+    /// The tenant's own settings or account are refused: every notification
+    /// would fail the same way until `setting` is fixed.
+    TenantWide {
+        error: TwilioError,
+        setting: &'static str,
+    },
+    /// Refused for this message, and trying again would fail the same way
+    /// (21612, 21408, 21617 body too long, other 4xx, a denied request), or
+    /// might send it twice (`maybe_sent`: no answer to a request that went
+    /// out, or a `201` without a readable SID).
+    Rejected {
+        error: TwilioError,
+        maybe_sent: bool,
+    },
+}
+
+/// Twilio's codes for problems of the tenant's own, with the setting to fix.
+const TENANT_WIDE: &[(u32, &str)] = &[
+    (20003, CREDENTIAL_SETTINGS),
+    (20404, "twilioAccountSid"),
+    (10001, "twilioAccountSid (the Twilio account is not active)"),
+    (
+        20005,
+        "twilioAccountSid (the Twilio account is suspended or closed)",
+    ),
+    (21212, "fromMobileNo"),
+    (21606, "fromMobileNo"),
+    (21659, "fromMobileNo"),
+    (21660, "fromMobileNo"),
+    (21703, "messagingServiceSid"),
+    (21704, "messagingServiceSid"),
+    (21705, "messagingServiceSid"),
+];
+
+/// The setting a refusal names, for codes this build does not list: Twilio
+/// words its refusals of a sender as "'From' number …" or "Messaging
+/// Service …".
+fn names_a_setting(message: &str) -> Option<&'static str> {
+    if message.contains("'From'")
+        || message.contains("From number")
+        || message.contains("From phone number")
+    {
+        Some("fromMobileNo")
+    } else if message.contains("Messaging Service") {
+        Some("messagingServiceSid")
+    } else {
+        None
+    }
 }
 
 #[derive(Deserialize)]
@@ -142,25 +194,34 @@ fn parse<T: Deserialize>(body: &[u8]) -> Option<T> {
     json::from_str(core::str::from_utf8(body).ok()?).ok()
 }
 
-/// Reads a response.
+/// Reads a response. Text in the errors comes from outside (Twilio, a
+/// proxy, the host): [`crate::redact`] scrubs it before it goes anywhere.
 pub fn classify(response: &Response) -> Verdict {
+    let error = |status: u16, code: Option<u32>, message: String| TwilioError {
+        status,
+        code,
+        message,
+    };
     let (status, body, retry_after) = match response {
         Response::Transport(transport) => {
-            let error = |message: String| TwilioError {
-                status: 0,
-                code: None,
-                message,
-            };
             return match transport {
-                Transport::Refused(why) => Verdict::Rejected(error(why.clone())),
+                Transport::Denied(why) => Verdict::Rejected {
+                    error: error(0, None, why.clone()),
+                    maybe_sent: false,
+                },
                 Transport::NotConnected(why) => Verdict::Retry {
-                    error: error(format!("could not connect to Twilio: {why}")),
+                    error: error(0, None, format!("could not connect to Twilio: {why}")),
                     after_ms: None,
                 },
                 // At most once: a retry could send it twice.
-                Transport::NoAnswer(why) => Verdict::Rejected(error(format!(
-                    "{why}; Twilio may have taken the SMS, so it is not sent again"
-                ))),
+                Transport::NoAnswer(why) => Verdict::Rejected {
+                    error: error(
+                        0,
+                        None,
+                        format!("{why}; Twilio may have taken the SMS, so it is not sent again"),
+                    ),
+                    maybe_sent: true,
+                },
             };
         }
         Response::Http {
@@ -171,41 +232,63 @@ pub fn classify(response: &Response) -> Verdict {
     };
     if status == 201 {
         return match parse::<Created>(body) {
-            Some(created) if created.sid.starts_with("SM") || created.sid.starts_with("MM") => {
-                Verdict::Accepted {
-                    sid: created.sid,
-                    status: created.status.unwrap_or_else(|| "unknown".into()),
-                }
-            }
+            Some(created) if is_message_sid(&created.sid) => Verdict::Accepted {
+                sid: created.sid,
+                status: created.status.unwrap_or_else(|| "unknown".into()),
+            },
             // Twilio took the request but the answer is unreadable: it may
             // well send it, so it must not be retried (at most once).
-            _ => Verdict::Rejected(TwilioError {
-                status,
-                code: None,
-                message: "201 without a message SID in the body; not retried, to never send twice"
-                    .into(),
-            }),
+            _ => Verdict::Rejected {
+                error: error(
+                    status,
+                    None,
+                    "201 without a message SID in the body; not retried, to never send twice"
+                        .into(),
+                ),
+                maybe_sent: true,
+            },
         };
     }
     let refusal = parse::<Refusal>(body);
     let code = refusal.as_ref().and_then(|r| r.code);
-    let error = TwilioError {
+    let error = error(
         status,
         code,
-        message: refusal
+        refusal
             .and_then(|r| r.message)
             .unwrap_or_else(|| format!("HTTP {status} without a Twilio error body")),
-    };
+    );
+    if let Some(&(_, setting)) = TENANT_WIDE.iter().find(|(c, _)| Some(*c) == code) {
+        return Verdict::TenantWide { error, setting };
+    }
     match (status, code) {
         (_, Some(21610)) => Verdict::OptedOut(error),
         (_, Some(21211 | 21614 | 21635)) => Verdict::Undeliverable(error),
-        (401, _) | (_, Some(20003)) => Verdict::Unauthorized(error),
-        (429, _) | (_, Some(20429)) | (500..=599, _) => Verdict::Retry {
+        (401, _) => Verdict::TenantWide {
             error,
-            after_ms: retry_after.map(|s| s.saturating_mul(1000)),
+            setting: CREDENTIAL_SETTINGS,
         },
-        _ => Verdict::Rejected(error),
+        (404, None) => Verdict::TenantWide {
+            error,
+            setting: "twilioAccountSid",
+        },
+        (429, _) | (_, Some(20429 | 21611)) | (500..=599, _) => Verdict::Retry {
+            error,
+            after_ms: retry_after.map(|s| s.saturating_mul(1000).min(RETRY_AFTER_CAP_MS)),
+        },
+        _ => match names_a_setting(&error.message) {
+            Some(setting) => Verdict::TenantWide { error, setting },
+            None => Verdict::Rejected {
+                error,
+                maybe_sent: false,
+            },
+        },
     }
+}
+
+/// A message SID: `SM` or `MM` and 32 hexadecimal digits.
+pub fn is_message_sid(sid: &str) -> bool {
+    crate::settings::is_sid(sid, "SM") || crate::settings::is_sid(sid, "MM")
 }
 
 #[cfg(test)]
@@ -303,15 +386,34 @@ mod tests {
 
     #[test]
     fn success_carries_sid_and_status() {
+        let sid = "SM0123456789abcdef0123456789abcdef";
         assert_eq!(
-            classify(&http(201, r#"{"sid":"SM0123","status":"queued"}"#)),
+            classify(&http(
+                201,
+                &format!(r#"{{"sid":"{sid}","status":"queued"}}"#)
+            )),
             Verdict::Accepted {
-                sid: "SM0123".into(),
+                sid: sid.into(),
                 status: "queued".into()
             }
         );
-        // Accepted but unreadable: never retried.
-        assert!(matches!(classify(&http(201, "{}")), Verdict::Rejected(_)));
+        // Accepted but unreadable: never retried, and counted as maybe sent.
+        for body in [
+            "{}",
+            r#"{"sid":"SM0123"}"#,
+            r#"{"sid":"XX0123456789abcdef0123456789abcdef"}"#,
+        ] {
+            assert!(
+                matches!(
+                    classify(&http(201, body)),
+                    Verdict::Rejected {
+                        maybe_sent: true,
+                        ..
+                    }
+                ),
+                "{body}"
+            );
+        }
     }
 
     #[test]
@@ -321,8 +423,13 @@ mod tests {
             Verdict::Retry { .. } => "retry",
             Verdict::Undeliverable(_) => "undeliverable",
             Verdict::OptedOut(_) => "opted-out",
-            Verdict::Unauthorized(_) => "unauthorized",
-            Verdict::Rejected(_) => "rejected",
+            Verdict::TenantWide { .. } => "tenant-wide",
+            Verdict::Rejected {
+                maybe_sent: false, ..
+            } => "rejected",
+            Verdict::Rejected {
+                maybe_sent: true, ..
+            } => "maybe-sent",
         };
         for (response, want) in [
             (refusal(429, 20429), "retry"),
@@ -333,22 +440,43 @@ mod tests {
             (refusal(400, 21614), "undeliverable"),
             (refusal(400, 21635), "undeliverable"),
             (refusal(400, 21610), "opted-out"),
-            (refusal(401, 20003), "unauthorized"),
-            (http(401, ""), "unauthorized"),
+            (refusal(401, 20003), "tenant-wide"),
+            (http(401, ""), "tenant-wide"),
+            (refusal(404, 20404), "tenant-wide"),
+            (http(404, ""), "tenant-wide"),
+            (refusal(400, 21659), "tenant-wide"),
+            (refusal(400, 21660), "tenant-wide"),
+            (refusal(400, 21606), "tenant-wide"),
+            (refusal(400, 21212), "tenant-wide"),
+            (refusal(400, 21703), "tenant-wide"),
+            (refusal(400, 21704), "tenant-wide"),
+            (refusal(400, 21705), "tenant-wide"),
+            (refusal(401, 10001), "tenant-wide"),
+            (refusal(403, 20005), "tenant-wide"),
+            (refusal(400, 21611), "retry"),
+            (http(302, ""), "rejected"),
             (refusal(400, 21612), "rejected"),
             (refusal(400, 21408), "rejected"),
             (refusal(400, 21617), "rejected"),
-            (http(404, "not json"), "rejected"),
+            (http(404, "not json"), "tenant-wide"),
+            (refusal(400, 21999), "rejected"),
+            (
+                http(
+                    400,
+                    r#"{"code":21999,"message":"The 'From' number +15005550001 is not valid"}"#,
+                ),
+                "tenant-wide",
+            ),
             (
                 Response::Transport(Transport::NotConnected("timed out".into())),
                 "retry",
             ),
             (
                 Response::Transport(Transport::NoAnswer("no answer in 5 s".into())),
-                "rejected",
+                "maybe-sent",
             ),
             (
-                Response::Transport(Transport::Refused("denied".into())),
+                Response::Transport(Transport::Denied("denied".into())),
                 "rejected",
             ),
         ] {
@@ -374,5 +502,23 @@ mod tests {
                 after_ms: Some(7_000)
             }
         );
+        // A silly Retry-After is capped at an hour.
+        for seconds in [315_360_000, u64::MAX] {
+            let r = Response::Http {
+                status: 429,
+                body: vec![],
+                retry_after: Some(seconds),
+            };
+            assert!(
+                matches!(
+                    classify(&r),
+                    Verdict::Retry {
+                        after_ms: Some(RETRY_AFTER_CAP_MS),
+                        ..
+                    }
+                ),
+                "{seconds}"
+            );
+        }
     }
 }

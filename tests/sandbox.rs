@@ -231,7 +231,7 @@ async fn a_trap_throws_the_sandbox_away_and_keeps_the_data_and_other_tenants() {
             .lock()
             .unwrap()
             .state
-            .contains_key("pending/alice_bob/bob")
+            .contains_key("conversation/alice_bob")
     );
     let again = rt.advance(1_000).await.unwrap();
     assert!(
@@ -337,7 +337,7 @@ async fn a_refused_commit_changes_nothing_and_never_sends_twice() {
     let (state, timers, _) = snapshot(&mut rt);
     assert_eq!(
         state.keys().collect::<Vec<_>>(),
-        ["pending/alice_bob/bob"],
+        ["conversation/alice_bob"],
         "only the attempt, committed before the send, is on record"
     );
     assert!(timers.is_empty());
@@ -592,7 +592,11 @@ async fn hostile_input_gets_typed_errors_or_skips_and_loses_nothing() {
     let body = &bob[0].form.iter().find(|(k, _)| k == "Body").unwrap().1;
     assert!(body.starts_with("3 new messages from alice: éé"), "{body}");
     assert!(body.ends_with("..."), "{body}");
-    assert_eq!(sms_notification::segments::count(body), 1, "{body}");
+    assert_eq!(
+        sms_notification::segments::count(body).segments,
+        1,
+        "{body}"
+    );
 }
 
 #[tokio::test]

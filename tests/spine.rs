@@ -105,7 +105,7 @@ async fn offline_unread_message_is_texted_once_after_the_delay() {
     // sent; only the send history (for the limits) stays.
     let tenant = rt.tenant(TENANT);
     let keys: Vec<String> = tenant.lock().unwrap().state.keys().cloned().collect();
-    assert_eq!(keys, ["sent-to/bob", "sent/alice_bob/bob"]);
+    assert_eq!(keys, ["conversation/alice_bob", "sent-to/bob"]);
     assert!(tenant.lock().unwrap().timers.is_empty());
     assert!(rt.advance(3_600_000).await.unwrap().is_empty());
     assert!(rt.traffic.take_sms().is_empty());

@@ -1,0 +1,304 @@
+//! The 0.2.0 layout, read for the last time: records that build wrote are
+//! converted to the current ones here, in one place, like a host's adapter
+//! for an older WIT.
+//!
+//! 0.2.0 stored one record per (conversation, recipient) under
+//! `pending/{conversation}/{recipient}` (the unread messages to that
+//! recipient, by id) and their sends under `sent/{conversation}/{recipient}`.
+//! When an event finds no conversation record, the driver reads those keys
+//! for the participants it concerns; this module turns them into one
+//! [`Conversation`], and the same commit deletes them. A pending
+//! notification keeps its due time, attempts and in-flight mark, so its
+//! timer (whose key did not change) delivers it once. Where both sides had
+//! one, the two directions' messages are numbered one direction after the
+//! other: their interleaving was never recorded.
+
+use crate::prelude::*;
+
+use crate::conversation::{Conversation, id_hash, one_line};
+use crate::history::History;
+use crate::keys;
+use crate::model::{Change, Level, Log};
+use crate::notify::Step;
+use crate::record::{LEGACY_FORMAT, Reader, Record};
+
+/// What 0.2.0 kept under `pending/{conversation}/{recipient}`.
+struct Pending {
+    sender: String,
+    due_at: u64,
+    /// (id, not text)
+    entries: Vec<(String, bool)>,
+    latest: String,
+    forgotten: u32,
+    attempts: u32,
+    in_flight: bool,
+}
+
+fn pending(bytes: &[u8]) -> Option<Pending> {
+    let [LEGACY_FORMAT, rest @ ..] = bytes else {
+        return None;
+    };
+    let mut input = Reader(rest);
+    let p = Pending {
+        sender: input.str()?,
+        due_at: input.u64()?,
+        entries: input.list(|input| Some((input.str()?, input.bool()?)))?,
+        latest: input.str()?,
+        forgotten: input.u32()?,
+        attempts: input.u32()?,
+        in_flight: input.bool()?,
+    };
+    input.0.is_empty().then_some(p)
+}
+
+/// The 0.2.0 history layout: the send times (the same fields as layout 1).
+pub fn history(input: &mut Reader) -> Option<History> {
+    Some(History {
+        sent: input.list(Reader::u64)?,
+    })
+}
+
+/// One participant's 0.2.0 records, as found.
+pub struct Found<'a> {
+    pub uid: &'a str,
+    pub pending: Option<&'a [u8]>,
+    pub history: Option<&'a [u8]>,
+}
+
+/// Why a participant's 0.2.0 records could not be converted.
+pub struct Unconverted {
+    pub uid: String,
+    pub what: &'static str,
+}
+
+/// The conversation the 0.2.0 records describe, if any were found, and the
+/// records that could not be read.
+pub fn conversation(found: &[Found<'_>]) -> (Option<Conversation>, Vec<Unconverted>) {
+    let mut conversation = Conversation::default();
+    let mut any = false;
+    let mut bad = Vec::new();
+    for f in found {
+        let history = match f.history.map(History::decode) {
+            None => None,
+            Some(Ok(h)) => Some(h),
+            Some(Err(_)) => {
+                bad.push(Unconverted {
+                    uid: f.uid.to_owned(),
+                    what: "history",
+                });
+                None
+            }
+        };
+        let old = match f.pending {
+            None => None,
+            Some(bytes) => match pending(bytes) {
+                Some(p) => Some(p),
+                None => {
+                    bad.push(Unconverted {
+                        uid: f.uid.to_owned(),
+                        what: "pending notification",
+                    });
+                    None
+                }
+            },
+        };
+        if history.is_none() && old.is_none() {
+            continue;
+        }
+        // Both were stored by the same (valid) build: ids fit.
+        let (Some(to), sender) = (
+            conversation.join(f.uid),
+            old.as_ref().map(|p| conversation.join(&p.sender)),
+        ) else {
+            continue;
+        };
+        any = true;
+        if let Some(h) = history {
+            conversation.participants[to].sent = h.sent;
+        }
+        let (Some(p), Some(Some(from))) = (old, sender) else {
+            continue;
+        };
+        for (id, other) in &p.entries {
+            conversation.push(from, to, id_hash(id), (!other).then_some(""));
+        }
+        let (latest, cut) = one_line(&p.latest);
+        let last = conversation.last_seq();
+        let part = &mut conversation.participants[to];
+        part.latest = latest;
+        part.latest_cut = cut;
+        part.forgotten = p.forgotten;
+        part.due_at = Some(p.due_at);
+        part.attempts = p.attempts;
+        if p.in_flight {
+            part.in_flight = last;
+        }
+    }
+    (any.then_some(conversation), bad)
+}
+
+/// What a conversation key's bytes mean, and what makes the stored state
+/// current before the event is decided: the conversation, and the changes
+/// and log lines to commit first. `legacy` are the 0.2.0 records of the
+/// participants concerned, read only when the key held nothing.
+///
+/// - A current record is used as it is.
+/// - Bytes that are not a readable record are kept aside under
+///   [`keys::quarantine`] for an operator, with an error log line, and the
+///   conversation starts afresh: never silently skipped forever.
+/// - 0.2.0 records become one conversation record; the same commit deletes
+///   them (and quarantines any that cannot be read).
+pub fn load(
+    id: &str,
+    bytes: Option<&[u8]>,
+    legacy: &[(Found<'_>, [String; 2])],
+) -> (Option<Conversation>, Step) {
+    let key = keys::conversation(id);
+    let mut step = Step::default();
+    let quarantine = |step: &mut Step, key: &str, bytes: &[u8], why: String| {
+        let aside = keys::quarantine(key);
+        step.changes.push(Change::Put {
+            key: aside.clone(),
+            value: bytes.to_vec(),
+        });
+        step.changes.push(Change::Delete {
+            key: key.to_owned(),
+        });
+        step.logs.push(Log {
+            level: Level::Error,
+            line: format!("the record {key:?} cannot be read ({why}); it is kept aside as {aside:?} for an operator"),
+        });
+    };
+    if let Some(bytes) = bytes {
+        return match Conversation::decode(bytes) {
+            Ok(c) => (Some(c), step),
+            Err(why) => {
+                quarantine(&mut step, &key, bytes, why.describe());
+                (None, step)
+            }
+        };
+    }
+    let found: Vec<Found<'_>> = legacy
+        .iter()
+        .map(|(f, _)| Found {
+            uid: f.uid,
+            pending: f.pending,
+            history: f.history,
+        })
+        .collect();
+    let (conversation, bad) = conversation(&found);
+    for b in &bad {
+        let (f, keys) = legacy.iter().find(|(f, _)| f.uid == b.uid).expect("found");
+        let (key, bytes) = match b.what {
+            "history" => (&keys[1], f.history),
+            _ => (&keys[0], f.pending),
+        };
+        quarantine(
+            &mut step,
+            key,
+            bytes.unwrap_or_default(),
+            format!("a 0.2.0 {} that does not parse", b.what),
+        );
+    }
+    if let Some(c) = &conversation {
+        step.changes.push(Change::Put {
+            key,
+            value: c.encode(),
+        });
+        for (f, keys) in legacy {
+            let unconverted = |what: &str| bad.iter().any(|b| b.uid == f.uid && b.what == what);
+            if f.pending.is_some() && !unconverted("pending notification") {
+                step.changes.push(Change::Delete {
+                    key: keys[0].clone(),
+                });
+            }
+            if f.history.is_some() && !unconverted("history") {
+                step.changes.push(Change::Delete {
+                    key: keys[1].clone(),
+                });
+            }
+        }
+        step.logs.push(Log {
+            level: Level::Info,
+            line: format!(
+                "converted the 0.2.0 records of conversation {id:?} to the current layout"
+            ),
+        });
+    }
+    (conversation, step)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// What the 0.2.0 build wrote for Alice's m1 (text "one"), m2 (an
+    /// image) and m3 ("see you at 8?") to Bob, due at 60 s; and the same
+    /// cut off mid-send after one attempt. Its history: sends at 1 s and 1 h.
+    const PENDING: &str =
+        "0105616c696365e0d40303026d3100026d3201026d33000d73656520796f7520617420383f000000";
+    const IN_FLIGHT: &str =
+        "0105616c696365e0d40303026d3100026d3201026d33000d73656520796f7520617420383f000101";
+    const HISTORY: &str = "0102e80780dddb01";
+
+    #[test]
+    fn a_020_pending_notification_becomes_a_conversation() {
+        let (pending, history) = (unhex(PENDING), unhex(HISTORY));
+        let (c, bad) = conversation(&[Found {
+            uid: "bob",
+            pending: Some(&pending),
+            history: Some(&history),
+        }]);
+        assert!(bad.is_empty());
+        let c = c.unwrap();
+        let bob = c.index_of("bob").unwrap();
+        assert_eq!(c.participants[c.index_of("alice").unwrap()].uid, "alice");
+        assert_eq!(c.unread(bob), 2);
+        assert_eq!(c.participants[bob].due_at, Some(60_000));
+        assert_eq!(c.participants[bob].latest, "see you at 8?");
+        assert_eq!(c.participants[bob].sent, [1_000, 3_600_000]);
+        assert_eq!(c.participants[bob].in_flight, 0);
+        // A receipt for m2 (the image) still reads m1.
+        let mut c = c;
+        c.read_through(bob, c.seq_of(id_hash("m2")).unwrap());
+        assert_eq!(c.unread(bob), 1);
+    }
+
+    #[test]
+    fn an_attempt_in_flight_stays_in_flight() {
+        let pending = unhex(IN_FLIGHT);
+        let (c, _) = conversation(&[Found {
+            uid: "bob",
+            pending: Some(&pending),
+            history: None,
+        }]);
+        let c = c.unwrap();
+        let bob = c.index_of("bob").unwrap();
+        assert_eq!(c.participants[bob].in_flight, 3);
+        assert_eq!(c.participants[bob].attempts, 1);
+    }
+
+    #[test]
+    fn nothing_found_is_no_conversation_and_garbage_is_reported() {
+        let (c, bad) = conversation(&[Found {
+            uid: "bob",
+            pending: None,
+            history: None,
+        }]);
+        assert!(c.is_none() && bad.is_empty());
+        let (c, bad) = conversation(&[Found {
+            uid: "bob",
+            pending: Some(b"\x01garbage"),
+            history: None,
+        }]);
+        assert!(c.is_none());
+        assert_eq!(bad[0].what, "pending notification");
+    }
+}

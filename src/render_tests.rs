@@ -1,0 +1,202 @@
+use super::*;
+use crate::segments::count;
+use crate::template::{DEFAULT, DEFAULT_PRIVATE};
+
+fn style(template: &Template, max_segments: usize) -> Style<'_> {
+    Style {
+        template,
+        link: None,
+        include_text: true,
+        max_segments,
+    }
+}
+
+fn notice(text: &str) -> Notice<'_> {
+    Notice {
+        sender_name: "Alice",
+        sender_uid: "alice",
+        unread: 1,
+        latest_text: text,
+        text_cut: false,
+    }
+}
+
+fn default() -> Template {
+    Template::parse(DEFAULT).unwrap()
+}
+
+#[test]
+fn short_bodies_are_untouched() {
+    let t = default();
+    assert_eq!(
+        body(&style(&t, 1), &notice("see you\n at 8?")),
+        "1 new message from Alice: see you at 8?"
+    );
+}
+
+#[test]
+fn the_mark_follows_the_cut_not_the_uncut_text() {
+    // The repro: a GSM preview cut before a later ’ keeps GSM-7.
+    let t = default();
+    let text = "Hi Bob, the meeting moved to 3pm in room B. Bring the slides and the budget sheet, and call me if you are running late. I’ll wait.";
+    let b = body(&style(&t, 1), &notice(text));
+    assert!(b.ends_with("late. I..."), "{b}");
+    assert_eq!(count(&b).encoding, Encoding::Gsm7);
+    assert_eq!(count(&b).units, 150);
+}
+
+#[test]
+fn whitespace_never_costs_text() {
+    let t = default();
+    let spaced = ("a".to_owned() + &" ".repeat(40)).repeat(60);
+    let b = body(&style(&t, 1), &notice(&spaced));
+    assert_eq!(
+        b,
+        format!("1 new message from Alice: {}", vec!["a"; 60].join(" "))
+    );
+}
+
+#[test]
+fn a_stored_cut_always_shows_a_mark() {
+    let t = Template::parse("{preview}").unwrap();
+    let text = "x".repeat(150);
+    let n = Notice {
+        text_cut: true,
+        ..notice(&text)
+    };
+    let b = body(&style(&t, 1), &n);
+    assert!(b.ends_with("..."), "{b}");
+    assert!(b.len() <= 160);
+}
+
+#[test]
+fn emoji_previews_are_cut_between_graphemes() {
+    let t = default();
+    let b = body(&style(&t, 1), &notice(&"👍🏽".repeat(40)));
+    assert!(b.ends_with('…'), "{b}");
+    assert_eq!(count(&b).segments, 1);
+    // Never a skin-tone modifier without its emoji.
+    assert!(
+        !b.contains("…🏽") && b.trim_end_matches('…').ends_with("👍🏽"),
+        "{b}"
+    );
+    let flags = body(&style(&t, 1), &notice(&"🇩🇪".repeat(40)));
+    let preview = flags
+        .trim_start_matches("1 new message from Alice: ")
+        .trim_end_matches('…');
+    assert_eq!(
+        preview.chars().count() % 2,
+        0,
+        "a flag is never halved: {flags}"
+    );
+}
+
+#[test]
+fn a_combining_accent_is_never_cut_off_its_letter() {
+    let t = default();
+    let text = "e\u{301}".repeat(100);
+    let b = body(&style(&t, 1), &notice(&text));
+    assert!(b.trim_end_matches('…').ends_with("e\u{301}"), "{b:?}");
+}
+
+#[test]
+fn the_link_is_never_cut() {
+    let t = default();
+    let s = Style {
+        link: Some("https://chat.example.com/open"),
+        ..style(&t, 2)
+    };
+    let b = body(&s, &notice(&"x".repeat(1000)));
+    assert!(b.ends_with("\nhttps://chat.example.com/open"), "{b}");
+    assert_eq!(count(&b).segments, 2);
+    // With thousands unread, too.
+    let text = "x".repeat(1000);
+    let n = Notice {
+        unread: 123_456,
+        ..notice(&text)
+    };
+    assert!(body(&s, &n).ends_with("\nhttps://chat.example.com/open"));
+}
+
+#[test]
+fn emoji_names_shrink_but_never_vanish() {
+    let t = default();
+    let link = format!("https://chat.example.com/{}", "x".repeat(100));
+    let s = Style {
+        link: Some(&link),
+        ..style(&t, 1)
+    };
+    let n = Notice {
+        sender_name: "🦄 Alice",
+        ..notice("🎉 hello")
+    };
+    let b = body(&s, &n);
+    assert!(fits(&b, 1), "{b}");
+    assert!(b.ends_with(&link), "{b}");
+    assert!(b.contains("from Alice"), "{b}");
+    assert!(!b.contains("from :"), "{b}");
+}
+
+fn fits(b: &str, max: usize) -> bool {
+    crate::segments::fits(b, max)
+}
+
+#[test]
+fn privacy_leaves_the_text_out() {
+    let t = Template::parse(DEFAULT_PRIVATE).unwrap();
+    let s = Style {
+        include_text: false,
+        ..style(&t, 1)
+    };
+    assert_eq!(
+        body(&s, &notice("secret plans")),
+        "1 new message from Alice"
+    );
+    let with_preview = default();
+    let s = Style {
+        include_text: false,
+        ..style(&with_preview, 1)
+    };
+    assert!(!body(&s, &notice("secret plans")).contains("secret"));
+}
+
+#[test]
+fn huge_names_and_texts_still_fit() {
+    let t = default();
+    let n = Notice {
+        sender_name: &"N".repeat(70_000),
+        latest_text: &"€".repeat(1 << 20),
+        ..notice("")
+    };
+    let b = body(&style(&t, 1), &n);
+    assert_eq!(count(&b).segments, 1);
+    assert!(
+        b.contains(&format!("{}...", "N".repeat(MAX_SENDER_GRAPHEMES))),
+        "{b}"
+    );
+}
+
+#[test]
+fn the_preview_is_the_longest_that_fits() {
+    let t = default();
+    for max in 1..=3 {
+        for text in ["word ".repeat(100), "😀 ".repeat(100), "a{b}c€".repeat(100)] {
+            let b = body(&style(&t, max), &notice(&text));
+            assert!(fits(&b, max));
+            let preview = b.trim_start_matches("1 new message from Alice: ");
+            let kept = preview.trim_end_matches("...").trim_end_matches('…');
+            let n = segments::graphemes(kept).count();
+            // One more grapheme that shows (a space alone is trimmed).
+            let mut k = n + 1;
+            let longer = loop {
+                let longer: String = segments::graphemes(&text).take(k).collect();
+                if longer.trim_end() != kept {
+                    break longer;
+                }
+                k += 1;
+            };
+            let one_more = marked(&longer, &|p: &str| format!("1 new message from Alice: {p}"));
+            assert!(!fits(&one_more, max), "cut too soon: {b:?} vs {one_more:?}");
+        }
+    }
+}
