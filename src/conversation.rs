@@ -47,6 +47,19 @@ pub struct Entry {
     pub text: bool,
 }
 
+/// What holds a pending notification back, when it can end early.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Held {
+    #[default]
+    No,
+    /// The settings were invalid at its due time: the first message under
+    /// valid settings fires it at once.
+    Settings,
+    /// The tenant's pause: a settings change lifts it, and its timer is
+    /// then re-armed early and must not wait for the pause's end.
+    Pause,
+}
+
 /// One side of the conversation.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Participant {
@@ -60,9 +73,9 @@ pub struct Participant {
     pub due_at: Option<Millis>,
     /// Attempts made for the pending notification.
     pub attempts: u32,
-    /// Its timer was last moved because the settings were invalid: the
-    /// first message under valid settings fires it at once.
-    pub held: bool,
+    /// Why its timer was last moved, when something held it back that can
+    /// end before the timer does.
+    pub held: Held,
     /// An attempt is in flight for everything up to this sequence number
     /// (0: none). Written before the request leaves, cleared when its
     /// answer is recorded; found set, the call was cut off mid-send.
@@ -329,7 +342,11 @@ impl Record for Conversation {
             out.u64(p.settled);
             out.option(p.due_at, Writer::u64);
             out.u32(p.attempts);
-            out.bool(p.held);
+            out.u32(match p.held {
+                Held::No => 0,
+                Held::Settings => 1,
+                Held::Pause => 2,
+            });
             out.u64(p.in_flight);
             out.str(&p.latest);
             out.bool(p.latest_cut);
@@ -362,7 +379,12 @@ impl Record for Conversation {
                 settled: input.u64()?,
                 due_at: input.option(Reader::u64)?,
                 attempts: input.u32()?,
-                held: input.bool()?,
+                held: match input.u32()? {
+                    0 => Held::No,
+                    1 => Held::Settings,
+                    2 => Held::Pause,
+                    _ => return None,
+                },
                 in_flight: input.u64()?,
                 latest: input.str()?,
                 latest_cut: input.bool()?,

@@ -16,7 +16,7 @@
 use crate::prelude::*;
 
 use crate::contact;
-use crate::conversation::{Conversation, MAX_SENT, record_send};
+use crate::conversation::{Conversation, Held, MAX_SENT, record_send};
 use crate::history::{History, in_last_day};
 use crate::keys;
 use crate::model::{
@@ -237,8 +237,13 @@ pub fn on_timer(timer: &Timer, check: &Check<'_>) -> Delivery {
         return done(Step::skip(SkipReason::NothingPending));
     };
     let now = check.now;
-    if now < due {
-        // Fired early (a host's clock skew): wait for the real due time.
+    let holding = match check.pause {
+        Some(Ok(pause)) => pause.holding(now, check.revision).is_some(),
+        _ => false,
+    };
+    // Fired early (a host's clock skew): wait for the real due time; unless
+    // it waited for a pause that a settings change has lifted.
+    if now < due && !(part.held == Held::Pause && !holding) {
         return done(case.wait(due, Outcome::Scheduled));
     }
     if part.in_flight != 0 {
@@ -255,7 +260,7 @@ pub fn on_timer(timer: &Timer, check: &Check<'_>) -> Delivery {
         Err(problems) => {
             let again = now.saturating_add(INVALID_SETTINGS_RETRY_MS);
             let mut case = case;
-            case.c.participants[p].held = true;
+            case.c.participants[p].held = Held::Settings;
             let mut step = case.wait(again, Outcome::Scheduled);
             step.result = Some(Err(Error::InvalidSettings(problems.to_vec())));
             return done(step.log(
@@ -268,7 +273,7 @@ pub fn on_timer(timer: &Timer, check: &Check<'_>) -> Delivery {
         }
     };
     let mut case = case;
-    case.c.participants[p].held = false;
+    case.c.participants[p].held = Held::No;
     let part = &case.c.participants[p];
     let unread = case.c.unread(p);
     if unread == 0 {
@@ -334,6 +339,7 @@ pub fn on_timer(timer: &Timer, check: &Check<'_>) -> Delivery {
                     message: "the tenant's pause record could not be read".into(),
                 },
                 setting: "none (an operator should check the host's state)".into(),
+                waiting: vec![timer.key()],
             };
             let line = format!(
                 "the pause record {:?} cannot be read ({}): sending stays paused for {} minutes",
@@ -347,12 +353,27 @@ pub fn on_timer(timer: &Timer, check: &Check<'_>) -> Delivery {
             if let Some(hold) = pause.holding(now, check.revision) {
                 let until = hold.until;
                 let error = hold.error.clone();
-                return done(case.wait(until, |s| Outcome::Paused {
+                let mut case = case;
+                case.c.participants[p].held = Held::Pause;
+                let mut step = case.wait(until, |s| Outcome::Paused {
                     conversation: s.conversation,
                     recipient: s.recipient,
                     until,
                     error,
-                }));
+                });
+                // Remembered, so that a settings change re-arms it at once.
+                let key = timer.key();
+                if !hold.waiting.contains(&key) && hold.waiting.len() < crate::pause::MAX_WAITING {
+                    let mut record = pause.clone();
+                    if let Some(h) = record.hold.as_mut() {
+                        h.waiting.push(key);
+                    }
+                    step.changes.push(Change::Put {
+                        key: keys::pause(),
+                        value: record.encode(),
+                    });
+                }
+                return done(step);
             }
         }
         None => {}
@@ -437,7 +458,9 @@ fn pause(mut case: Case<'_>, hold: Hold, last_refusal: Option<Refusal>, line: St
         hold: Some(hold),
         last_refusal,
     };
-    case.c.participants[case.p].in_flight = 0;
+    let part = &mut case.c.participants[case.p];
+    part.in_flight = 0;
+    part.held = Held::Pause;
     case.wait(until, |s| Outcome::Paused {
         conversation: s.conversation,
         recipient: s.recipient,
@@ -547,6 +570,7 @@ pub fn on_response(
                 revision: Some(check.revision),
                 error,
                 setting: setting.to_owned(),
+                waiting: vec![timer.key()],
             };
             pause(case, hold, None, line)
         }
@@ -570,6 +594,7 @@ pub fn on_response(
                     revision: Some(check.revision),
                     error,
                     setting: setting.to_owned(),
+                    waiting: vec![timer.key()],
                 };
                 return pause(case, hold, None, line);
             }

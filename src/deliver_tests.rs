@@ -547,3 +547,27 @@ fn invalid_settings_at_due_time_re_arm_instead_of_stranding() {
         due_at: 60_000 + INVALID_SETTINGS_RETRY_MS
     }));
 }
+
+#[test]
+fn a_settings_change_fires_notifications_waiting_for_the_pause_at_once() {
+    let mut w = World::new();
+    let step = w.answer(http(400, r#"{"code":21659,"message":"not your number"}"#));
+    w.apply(&step.changes);
+    let Some(Ok(pause)) = &w.pause else {
+        panic!("paused")
+    };
+    assert_eq!(pause.hold.as_ref().unwrap().waiting, [timer().key()]);
+    // The settings change; the driver lifts the pause and re-arms the timer.
+    w.revision += 1;
+    let lift = crate::pause::on_new_revision(pause, w.revision, 61_000).unwrap();
+    assert!(lift.changes.contains(&Change::SetTimer {
+        key: timer().key(),
+        due_at: 61_000
+    }));
+    w.apply(&lift.changes);
+    w.now = 61_000;
+    assert!(
+        matches!(w.due(), Delivery::Send { .. }),
+        "fired before the pause's end, and sent"
+    );
+}

@@ -56,7 +56,7 @@ pub fn on_message(host: &mut impl Host, message: &Message) -> Result<Outcome, Er
     if let Err(reason) = notify::admit(message) {
         return Ok(Outcome::Skipped(reason));
     }
-    let (_, settings) = load_settings(host);
+    let (_, settings) = load_settings(host)?;
     let conversation = load_conversation(
         host,
         &message.conversation,
@@ -70,6 +70,8 @@ pub fn on_message(host: &mut impl Host, message: &Message) -> Result<Outcome, Er
 
 pub fn on_read(host: &mut impl Host, receipt: &Receipt) -> Result<Outcome, Error> {
     notify::check_receipt(receipt)?;
+    // A new revision may lift a pause before the receipt is decided.
+    let _ = load_settings(host)?;
     let conversation = load_conversation(host, &receipt.conversation, &[&receipt.reader])?;
     apply(host, notify::on_read(receipt, conversation))
 }
@@ -91,7 +93,7 @@ pub fn on_timer(host: &mut impl Host, key: &str) -> Result<Outcome, Error> {
     else {
         return Ok(Outcome::Skipped(SkipReason::NothingPending));
     };
-    let (revision, settings) = load_settings(host);
+    let (revision, settings) = load_settings(host)?;
     let user = host.user(recipient);
     let sender = conversation
         .other(p)
@@ -145,13 +147,16 @@ pub struct Cache {
     settings: Option<(u64, Parsed)>,
 }
 
-/// The settings' revision and the settings, or their problems.
-fn load_settings(host: &mut impl Host) -> (u64, Parsed) {
+/// The settings' revision and the settings, or their problems. When the
+/// revision is one this instance has not seen, a pause taken under another
+/// revision is lifted first (its waiting timers come due at once), in a
+/// commit of its own.
+fn load_settings(host: &mut impl Host) -> Result<(u64, Parsed), Error> {
     let revision = host.settings_revision();
     if let Some((seen, parsed)) = &host.cache().settings
         && *seen == revision
     {
-        return (revision, parsed.clone());
+        return Ok((revision, parsed.clone()));
     }
     let parsed = match host.settings() {
         Some(json) => settings::parse(&json).map(Rc::new),
@@ -160,8 +165,14 @@ fn load_settings(host: &mut impl Host) -> (u64, Parsed) {
             message: "the tenant has not saved settings for this extension".into(),
         }]),
     };
+    if let Some(Ok(pause)) = Pause::load(host.state_get(&keys::pause()).as_deref()) {
+        let now = host.now();
+        if let Some(step) = crate::pause::on_new_revision(&pause, revision, now) {
+            execute(host, step.changes, step.logs)?;
+        }
+    }
     host.cache().settings = Some((revision, parsed.clone()));
-    (revision, parsed)
+    Ok((revision, parsed))
 }
 
 /// The conversation record, made current first (a 0.2.0 layout converted,

@@ -18,7 +18,7 @@
 
 use crate::prelude::*;
 
-use crate::conversation::{Conversation, id_hash};
+use crate::conversation::{Conversation, Held, id_hash};
 use crate::keys;
 use crate::model::{
     Change, ConversationKind, Error, Format, Level, Log, Message, Outcome, PendingSummary, Problem,
@@ -220,10 +220,12 @@ pub fn on_message(
         // failed, a trap the host gave up on, an attempt cut off). Re-armed
         // now, so it never waits forever; a timer merely late fires sooner.
         // Held back while the settings were invalid: they are valid again.
-        Some(due) if due < message.sent_at || part.held => Some(message.sent_at),
+        Some(due) if due < message.sent_at || part.held == Held::Settings => Some(message.sent_at),
         Some(_) => None,
     };
-    part.held = false;
+    if part.held == Held::Settings {
+        part.held = Held::No;
+    }
     if let Some(due) = arm {
         part.due_at = Some(due);
         step.changes.push(Change::SetTimer {

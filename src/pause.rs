@@ -12,7 +12,9 @@
 
 use crate::prelude::*;
 
-use crate::model::{Millis, TwilioError};
+use crate::keys;
+use crate::model::{Change, Level, Millis, TwilioError};
+use crate::notify::Step;
 use crate::record::{Reader, Record, Writer};
 
 /// How long sending pauses. Long enough not to hammer Twilio with a
@@ -31,7 +33,14 @@ pub struct Hold {
     pub error: TwilioError,
     /// The setting to fix, as the settings name it.
     pub setting: String,
+    /// Timers of notifications waiting for its end (at most
+    /// [`MAX_WAITING`]): a settings change re-arms them at once. Others
+    /// wait for the end.
+    pub waiting: Vec<String>,
 }
+
+/// Most waiting timers a pause remembers.
+pub const MAX_WAITING: usize = 256;
 
 /// A refusal of one recipient's notification, remembered to spot a code
 /// that refuses everyone.
@@ -49,12 +58,50 @@ pub struct Pause {
 }
 
 impl Pause {
+    /// The settings changed to `revision`: a hold taken under another one is
+    /// lifted, and the timers waiting for it are due at once. `None` when
+    /// nothing changes.
+    pub fn lift(&self, revision: u64, now: Millis) -> Option<(Pause, Vec<(String, Millis)>)> {
+        let hold = self.hold.as_ref()?;
+        if hold.revision.is_none_or(|r| r == revision) {
+            return None;
+        }
+        let due = hold.waiting.iter().map(|k| (k.clone(), now)).collect();
+        let lifted = Pause {
+            hold: None,
+            last_refusal: self.last_refusal.clone(),
+        };
+        Some((lifted, due))
+    }
+
     /// The hold in force at `now` under settings `revision`, if any.
     pub fn holding(&self, now: Millis, revision: u64) -> Option<&Hold> {
         self.hold
             .as_ref()
             .filter(|h| now < h.until && h.revision.is_none_or(|r| r == revision))
     }
+}
+
+/// What a new settings revision does to the stored pause: lifts a hold taken
+/// under another revision and re-arms its waiting timers now, with a log
+/// line. `None` when nothing changes.
+pub fn on_new_revision(pause: &Pause, revision: u64, now: Millis) -> Option<Step> {
+    let (lifted, due) = pause.lift(revision, now)?;
+    let mut step = Step::default().log(
+        Level::Info,
+        format!(
+            "the settings changed: sending resumes; {} waiting notification(s) are tried now",
+            due.len()
+        ),
+    );
+    step.changes.push(Change::Put {
+        key: keys::pause(),
+        value: lifted.encode(),
+    });
+    for (key, due_at) in due {
+        step.changes.push(Change::SetTimer { key, due_at });
+    }
+    Some(step)
 }
 
 fn write_error(out: &mut Writer, error: &TwilioError) {
@@ -83,6 +130,7 @@ impl Record for Pause {
             out.option(h.revision, Writer::u64);
             write_error(out, &h.error);
             out.str(&h.setting);
+            out.list(&h.waiting, |out, k| out.str(k));
         });
         out.option(self.last_refusal.as_ref(), |out, r| {
             out.u32(r.code);
@@ -98,6 +146,7 @@ impl Record for Pause {
                     revision: input.option(Reader::u64)?,
                     error: read_error(input)?,
                     setting: input.str()?,
+                    waiting: input.list(Reader::str)?,
                 })
             })?,
             last_refusal: input.option(|input| {
@@ -117,6 +166,7 @@ impl Record for Pause {
                 revision: None,
                 error: read_error(input)?,
                 setting: crate::twilio::CREDENTIAL_SETTINGS.to_owned(),
+                waiting: Vec::new(),
             }),
             last_refusal: None,
         })
@@ -143,10 +193,15 @@ mod tests {
                 revision: Some(7),
                 error: error(),
                 setting: "fromMobileNo".into(),
+                waiting: vec!["deliver/c/bob".into()],
             }),
             last_refusal: None,
         };
         assert!(p.holding(999, 7).is_some());
+        assert_eq!(p.lift(7, 5), None);
+        let (lifted, due) = p.lift(8, 5).unwrap();
+        assert_eq!(lifted.hold, None);
+        assert_eq!(due, [("deliver/c/bob".to_owned(), 5)]);
         assert!(p.holding(1_000, 7).is_none());
         assert!(p.holding(999, 8).is_none(), "a new revision lifts it");
         assert_eq!(Pause::decode(&p.encode()), Ok(p));
@@ -160,6 +215,7 @@ mod tests {
                 revision: Some(3),
                 error: error(),
                 setting: "fromMobileNo".into(),
+                waiting: vec![],
             }),
             last_refusal: Some(Refusal {
                 code: 21212,
@@ -169,7 +225,7 @@ mod tests {
         let golden: &[u8] = &[
             b'P', 1, 1, 0xa0, 0xf7, 0x36, 1, 3, 0x91, 0x03, 1, 0xa3, 0x9c, 0x01, 12, b'A', b'u',
             b't', b'h', b'e', b'n', b't', b'i', b'c', b'a', b't', b'e', 12, b'f', b'r', b'o', b'm',
-            b'M', b'o', b'b', b'i', b'l', b'e', b'N', b'o', 1, 0xdc, 0xa5, 0x01, 3, b'b', b'o',
+            b'M', b'o', b'b', b'i', b'l', b'e', b'N', b'o', 0, 1, 0xdc, 0xa5, 0x01, 3, b'b', b'o',
             b'b',
         ];
         assert_eq!(p.encode(), golden);

@@ -66,13 +66,10 @@ pub fn body(style: &Style<'_>, notice: &Notice<'_>) -> String {
     let fits = |body: &str| segments::fits(body, style.max_segments);
 
     let name = crate::conversation::one_line(notice.sender_name).0;
-    let gsm_name: String = name
-        .chars()
-        .filter(|&c| segments::septets(c).is_some())
-        .collect();
-    let gsm_name = crate::conversation::one_line(&gsm_name).0;
-    let candidates = [name.as_str(), gsm_name.as_str(), notice.sender_uid, "?"];
-    for candidate in candidates.into_iter().filter(|c| !c.trim().is_empty()) {
+    let gsm_name = gsm_only(&name);
+    let gsm_preview = gsm_only(&preview);
+    let senders = [name.as_str(), gsm_name.as_str(), notice.sender_uid, "?"];
+    for candidate in senders.into_iter().filter(|c| !c.trim().is_empty()) {
         let sender = shorten(candidate, MAX_SENDER_GRAPHEMES);
         if !cut {
             let full = render(&sender, &preview);
@@ -80,9 +77,19 @@ pub fn body(style: &Style<'_>, notice: &Notice<'_>) -> String {
                 return full;
             }
         }
-        // The preview shrinks first, to nothing if it must.
-        if let Some(body) = longest(&preview, cut, |p| render(&sender, p), fits) {
-            return body;
+        // The preview shrinks, keeping at least one grapheme: as written,
+        // else its GSM-7 characters (an emoji first would make the whole
+        // body UCS-2, with less than half the room).
+        let empty = render(&sender, "");
+        for text in [&preview, &gsm_preview] {
+            if let Some(body) =
+                longest(text, true, |p| render(&sender, p), fits).filter(|body| *body != empty)
+            {
+                return body;
+            }
+        }
+        if fits(&empty) {
+            return empty;
         }
         // Then the name, keeping at least one grapheme.
         if let Some(body) =
@@ -106,6 +113,15 @@ fn marked(prefix: &str, make: &impl Fn(&str) -> String) -> String {
     } else {
         make(&format!("{}…", prefix.trim_end()))
     }
+}
+
+/// The GSM-7 characters of `text`, on one line.
+fn gsm_only(text: &str) -> String {
+    let kept: String = text
+        .chars()
+        .filter(|&c| segments::septets(c).is_some())
+        .collect();
+    crate::conversation::one_line(&kept).0
 }
 
 /// `text` cut to `max` graphemes, with the mark its own encoding makes

@@ -328,11 +328,19 @@ async fn a_refused_commit_changes_nothing_and_never_sends_twice() {
         matches!(scheduled, Ok(Outcome::Scheduled(_))),
         "{scheduled:?}"
     );
-    let fired = rt.advance(60_000).await.unwrap();
-    assert!(
-        matches!(&fired[0].result, Ok(Err(Error::Host(why))) if why.contains("state is full")),
-        "{fired:?}"
+    // The host re-delivers a timer whose commit was refused (with backoff);
+    // each re-delivery finds the attempt in flight and sends nothing.
+    let fired = rt.advance(100_000).await.unwrap();
+    assert_eq!(
+        fired.len(),
+        1 + host_test::runtime::MAX_REDELIVERIES as usize
     );
+    for f in &fired {
+        assert!(
+            matches!(&f.result, Ok(Err(Error::Host(why))) if why.contains("state is full")),
+            "{fired:?}"
+        );
+    }
     assert_eq!(rt.traffic.take_sms().len(), 1);
     let (state, timers, _) = snapshot(&mut rt);
     assert_eq!(
@@ -342,8 +350,9 @@ async fn a_refused_commit_changes_nothing_and_never_sends_twice() {
     );
     assert!(timers.is_empty());
 
-    // The next message finds the attempt in flight: it is given up, never
-    // sent again.
+    // The next message finds the attempt in flight: m1 is given up, never
+    // sent again; m2, which arrived after the attempt began, is its own
+    // notification and goes out alone.
     data.lock().unwrap().max_keys = None;
     let mut m2 = message("m2", "bob", "again");
     m2.sent_at = 61_000;
@@ -353,7 +362,13 @@ async fn a_refused_commit_changes_nothing_and_never_sends_twice() {
         matches!(&again[0].result, Ok(Ok(Outcome::Failed(f))) if f.error.message.contains("cut off")),
         "{again:?}"
     );
-    assert!(rt.traffic.take_sms().is_empty());
+    let sms = rt.traffic.take_sms();
+    assert_eq!(sms.len(), 1, "{sms:?}");
+    let body = &sms[0].form.iter().find(|(k, _)| k == "Body").unwrap().1;
+    assert!(
+        body.contains("again") && body.starts_with("1 new message"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -759,4 +774,30 @@ async fn no_secret_reaches_any_output() {
             "part of {secret} leaked"
         );
     }
+}
+
+#[tokio::test]
+async fn a_huge_display_name_is_cut_by_the_host_and_still_texted() {
+    let mut rt = Runtime::new(Policy::default()).unwrap();
+    let mut alice = user("alice", "+14155550100");
+    alice.name = "Ä".repeat(9 << 19); // 9 MiB of two-byte characters
+    tenant(
+        &mut rt,
+        "a",
+        ACCOUNT_A,
+        "token-a",
+        &[alice, user("bob", "+14155552671")],
+    );
+    rt.on_message("a", &message("m1", "bob", "hi"))
+        .await
+        .unwrap()
+        .unwrap();
+    let fired = rt.advance(60_000).await.unwrap();
+    assert!(sent(&fired[0].result), "{:?}", fired[0].result);
+    let sms = rt.traffic.take_sms();
+    let body = &sms[0].form.iter().find(|(k, _)| k == "Body").unwrap().1;
+    assert!(
+        body.starts_with(&format!("1 new message from {}...", "Ä".repeat(40))),
+        "{body}"
+    );
 }

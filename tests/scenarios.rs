@@ -1,6 +1,7 @@
 //! Every scenario under `tests/scenarios/` runs through the real component
-//! and must print exactly its `.expected.jsonl` twin. None is forgotten: the
-//! test walks the directory, and a scenario without a twin fails.
+//! and must print exactly its `.expected.jsonl` twin. Each is a test of its
+//! own (`cargo test --test scenarios -- NAME` runs one), and none is
+//! forgotten: a test checks that the list below is the directory's.
 //!
 //! After an intended change of behaviour, regenerate the twins with
 //! `BLESS=1 cargo test --test scenarios` and review the diff.
@@ -11,64 +12,93 @@ use host_test::scenario;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-fn scenarios() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios")
+}
+
+async fn check(name: &str) {
+    let scenario = dir().join(format!("{name}.jsonl"));
+    let script = std::fs::read_to_string(&scenario).unwrap();
+    let mut runtime = Runtime::new(Policy::default()).unwrap();
+    let got = scenario::run_script(&mut runtime, &script)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e:#}", scenario.display()));
+    let path = dir().join(format!("{name}.expected.jsonl"));
+    if std::env::var_os("BLESS").is_some() {
+        let text: String = got.iter().map(|l| format!("{l}\n")).collect();
+        std::fs::write(&path, text).unwrap();
+        return;
+    }
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("no {} (run with BLESS=1 and review it)", path.display()));
+    let want: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    if got != want {
+        let got: String = got.iter().map(|l| format!("  {l}\n")).collect();
+        panic!("{}: output differs; got:\n{got}", scenario.display());
+    }
+}
+
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                check(stringify!($name)).await;
+            }
+        )*
+
+        const NAMES: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+scenarios! {
+    api_key_and_service,
+    auth_paused,
+    bad_settings,
+    burst_and_partial_read,
+    cooldown,
+    daily_limits,
+    emoji_name,
+    failed_timer_rearms,
+    gsm_vs_emoji,
+    link_with_many_unread,
+    lost_timer,
+    lowered_max_attempts,
+    maybe_sent_counts,
+    message_during_send,
+    never_twice,
+    offline_unread,
+    quoted_secret,
+    redelivered,
+    replies_read,
+    retry_after_capped,
+    retry_exhausted,
+    retry_rate_limited,
+    retry_rechecks,
+    segment_budget,
+    skips,
+    slow_twilio,
+    stop_suppression,
+    templates,
+    tenant_wide_refusals,
+    three_hundred_messages,
+    undeliverable,
+}
+
+#[test]
+fn every_scenario_file_has_a_test() {
+    let mut files: Vec<String> = std::fs::read_dir(dir())
         .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            let name = p.file_name().unwrap().to_string_lossy();
-            name.ends_with(".jsonl") && !name.ends_with(".expected.jsonl")
-        })
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".jsonl") && !n.ends_with(".expected.jsonl"))
+        .map(|n| n.trim_end_matches(".jsonl").to_owned())
         .collect();
     files.sort();
-    assert!(!files.is_empty(), "no scenarios in {}", dir.display());
-    files
-}
-
-fn expected_path(scenario: &Path) -> PathBuf {
-    scenario.with_extension("expected.jsonl")
-}
-
-async fn output(scenario: &Path) -> Vec<Value> {
-    let script = std::fs::read_to_string(scenario).unwrap();
-    let mut runtime = Runtime::new(Policy::default()).unwrap();
-    scenario::run_script(&mut runtime, &script)
-        .await
-        .unwrap_or_else(|e| panic!("{}: {e:#}", scenario.display()))
-}
-
-#[tokio::test]
-async fn every_scenario_prints_its_expected_output() {
-    let bless = std::env::var_os("BLESS").is_some();
-    let mut failures = Vec::new();
-    for scenario in scenarios() {
-        let got = output(&scenario).await;
-        let path = expected_path(&scenario);
-        if bless {
-            let text: String = got.iter().map(|l| format!("{l}\n")).collect();
-            std::fs::write(&path, text).unwrap();
-            continue;
-        }
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            failures.push(format!(
-                "{}: no {} (run with BLESS=1 and review it)",
-                scenario.display(),
-                path.display()
-            ));
-            continue;
-        };
-        let want: Vec<Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        if got != want {
-            let got: String = got.iter().map(|l| format!("  {l}\n")).collect();
-            failures.push(format!(
-                "{}: output differs; got:\n{got}",
-                scenario.display()
-            ));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(
+        files, NAMES,
+        "add each scenario to the list in tests/scenarios.rs"
+    );
 }

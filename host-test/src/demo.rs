@@ -241,12 +241,12 @@ pub async fn story(out: &mut dyn Write, twilio: Twilio) -> Result<()> {
     Ok(())
 }
 
-type CallResult = std::result::Result<
-    crate::bindings::sms_notification::extension::types::Outcome,
-    crate::bindings::sms_notification::extension::types::Error,
->;
-
-fn result_json(result: &CallResult) -> serde_json::Value {
+fn result_json(
+    result: &std::result::Result<
+        crate::bindings::sms_notification::extension::types::Outcome,
+        crate::bindings::sms_notification::extension::types::Error,
+    >,
+) -> serde_json::Value {
     match result {
         Ok(outcome) => json::outcome(outcome),
         Err(error) => json!({ "error": json::error(error) }),

@@ -81,6 +81,18 @@ pub fn problems(problems: &[Problem]) -> Value {
         .collect()
 }
 
+/// A log line the component wrote (it masks numbers and never writes a
+/// secret; the scenario tests check both).
+pub fn log(line: &crate::tenant::LogLine) -> Value {
+    let level = match line.level {
+        crate::bindings::sms_notification::extension::types::Level::Debug => "debug",
+        crate::bindings::sms_notification::extension::types::Level::Info => "info",
+        crate::bindings::sms_notification::extension::types::Level::Warn => "warn",
+        crate::bindings::sms_notification::extension::types::Level::Error => "error",
+    };
+    json!({ "log": { "at": line.at, "level": level, "line": line.line } })
+}
+
 /// What the fake Twilio answered, in short.
 fn answer(a: &Answer) -> Value {
     if a.crash {

@@ -197,7 +197,7 @@ impl WasiHttpHooks for Outbound {
             );
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
-        let options = Some(bounded(options));
+        let options = Some(capped_timeouts(options));
         match self.policy.mode {
             Mode::Live => Box::new(async move {
                 let (response, io) =
@@ -272,7 +272,7 @@ fn respond(sid: u64, sms: &Sms, answer: &Answer) -> Result<http::Response<WasiBo
 
 /// The guest's timeouts, each capped at [`MAX_TIMEOUT`] (and set to it when
 /// the guest gave none), so no request can hold a sandbox for long.
-fn bounded(options: Option<RequestOptions>) -> RequestOptions {
+fn capped_timeouts(options: Option<RequestOptions>) -> RequestOptions {
     let cap = |t: Option<Duration>| Some(t.map_or(MAX_TIMEOUT, |t| t.min(MAX_TIMEOUT)));
     let options = options.unwrap_or_default();
     RequestOptions {
@@ -389,7 +389,7 @@ mod tests {
             first_byte_timeout: Some(Duration::from_secs(2)),
             between_bytes_timeout: None,
         };
-        let got = bounded(Some(asked));
+        let got = capped_timeouts(Some(asked));
         assert_eq!(got.connect_timeout, Some(MAX_TIMEOUT));
         assert_eq!(got.first_byte_timeout, Some(Duration::from_secs(2)));
         assert_eq!(got.between_bytes_timeout, Some(MAX_TIMEOUT));

@@ -47,9 +47,11 @@ pub const CALL_DEADLINE: Duration = Duration::from_secs(30);
 /// host answers it with a typed error instead, without entering the sandbox.
 pub const MAX_INPUT_BYTES: usize = 10 << 20;
 
-/// How many times a timer whose call trapped fires again.
-pub const MAX_REDELIVERIES: u32 = 3;
-/// How long after a trapped call its timer fires again.
+/// How many times a timer whose call trapped (or failed with a `host`
+/// error: a refused commit) fires again.
+pub const MAX_REDELIVERIES: u32 = 5;
+/// How long after the first failed call its timer fires again; each further
+/// re-delivery waits twice as long (1, 2, 4, 8, 16 s).
 pub const REDELIVERY_MS: u64 = 1_000;
 
 /// Why one of the named inputs is too big to hand a sandbox, if one is.
@@ -257,8 +259,9 @@ impl Runtime {
     /// Fires the earliest timer due at or before `until`, moving the clock
     /// to its due time; `None` when no timer is due by then. The timer is
     /// removed before its call (the component may set it again). Timers are
-    /// at least once: if the call traps, the timer fires again a second
-    /// later, up to [`MAX_REDELIVERIES`] times.
+    /// at least once: if the call traps, or fails because the host could not
+    /// store its changes, the timer fires again with backoff, up to
+    /// [`MAX_REDELIVERIES`] times (unless the component set it again).
     pub async fn fire_next(&mut self, until: u64) -> Result<Option<Fired>> {
         let Some((due, tenant, key)) = self.next_due().filter(|(due, ..)| *due <= until) else {
             return Ok(None);
@@ -271,15 +274,17 @@ impl Runtime {
             .redeliveries
             .entry((tenant.clone(), key.clone()))
             .or_default();
-        if result.is_ok() {
+        let failed = matches!(result, Err(_) | Ok(Err(Error::Host(_))));
+        if !failed {
             self.redeliveries.remove(&(tenant.clone(), key.clone()));
         } else if *tries < MAX_REDELIVERIES {
+            let wait = REDELIVERY_MS << *tries;
             *tries += 1;
             data.lock()
                 .unwrap()
                 .timers
                 .entry(key.clone())
-                .or_insert(due + REDELIVERY_MS);
+                .or_insert(due + wait);
         }
         Ok(Some(Fired {
             tenant,

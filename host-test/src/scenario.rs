@@ -37,6 +37,11 @@ pub enum Step {
     /// Calls `on-timer` with this key now, as a host that delivers a timer
     /// twice (or a made-up key) would.
     Fire(String),
+    /// The most state keys this tenant may keep (a chat server's quota);
+    /// `null` lifts it. A commit past it is refused, all or none.
+    Quota(Option<usize>),
+    /// From now on, print the component's log lines (`true`) or not.
+    Logs(bool),
 }
 
 #[derive(Debug, Deserialize)]
@@ -158,10 +163,16 @@ pub async fn run(
     out: &mut dyn FnMut(Value),
 ) -> wasmtime::Result<()> {
     let mut tenant = DEFAULT_TENANT.to_owned();
+    let mut logs = false;
     for (_, step) in steps {
         let now = runtime.clock.now();
         match step {
             Step::Tenant(name) => tenant = name,
+            Step::Quota(max) => runtime.tenant(&tenant).lock().unwrap().max_keys = max,
+            Step::Logs(on) => {
+                logs = on;
+                runtime.tenant(&tenant).lock().unwrap().logs.clear();
+            }
             Step::Settings(settings) => {
                 let text = settings.to_string();
                 let result = runtime.validate_settings(&tenant, &text).await;
@@ -238,6 +249,7 @@ pub async fn run(
             }
             Step::Advance(seconds) => {
                 let traffic = runtime.traffic.clone();
+                let data = runtime.tenant(&tenant);
                 let each = |fired: crate::runtime::Fired| {
                     out(call_line(
                         fired.at,
@@ -245,6 +257,11 @@ pub async fn run(
                         Some(&fired.key),
                         fired.result,
                     ));
+                    if logs {
+                        for line in data.lock().unwrap().logs.drain(..) {
+                            out(json::log(&line));
+                        }
+                    }
                     for sms in traffic.take_sms() {
                         out(json::sms(&sms));
                     }
@@ -254,6 +271,14 @@ pub async fn run(
                     .await?;
             }
         }
+        let data = runtime.tenant(&tenant);
+        let mut data = data.lock().unwrap();
+        if logs {
+            for line in data.logs.drain(..) {
+                out(json::log(&line));
+            }
+        }
+        drop(data);
         for sms in runtime.traffic.take_sms() {
             out(json::sms(&sms));
         }
@@ -269,14 +294,7 @@ pub async fn run_script(runtime: &mut Runtime, script: &str) -> wasmtime::Result
     Ok(lines)
 }
 
-type CallResult = wasmtime::Result<
-    Result<
-        crate::bindings::sms_notification::extension::types::Outcome,
-        crate::bindings::sms_notification::extension::types::Error,
-    >,
->;
-
-fn call_line(at: u64, call: &str, key: Option<&str>, result: CallResult) -> Value {
+fn call_line(at: u64, call: &str, key: Option<&str>, result: crate::runtime::Call) -> Value {
     let mut line = match result {
         Ok(Ok(outcome)) => json!({ "at": at, "call": call, "outcome": json::outcome(&outcome) }),
         Ok(Err(error)) => json!({ "at": at, "call": call, "error": json::error(&error) }),

@@ -16,6 +16,9 @@ pub const MEMORY_LIMIT: usize = 16 << 20;
 
 /// The most user metadata handed to a sandbox; real metadata is a few kB.
 pub const MAX_METADATA_BYTES: usize = 64 << 10;
+/// The most of a display name handed to a sandbox (an SMS shows 40
+/// characters of it); a longer name is cut at a character boundary.
+pub const MAX_NAME_BYTES: usize = 1024;
 
 /// A log line the component wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -146,14 +149,26 @@ impl host::Host for Sandbox {
         self.data().settings_revision
     }
 
-    /// Metadata is edited by users: more than [`MAX_METADATA_BYTES`] is
-    /// withheld (handed over as empty), so no user can make a sandbox trap.
+    /// Users edit their profiles: metadata over [`MAX_METADATA_BYTES`] is
+    /// withheld (handed over as empty) and a name over [`MAX_NAME_BYTES`] is
+    /// cut, so no user's profile can make a sandbox trap.
     async fn find_user(&mut self, uid: String) -> Option<types::User> {
-        let mut user = self.data().users.get(&uid).cloned()?;
-        if user.metadata.len() > MAX_METADATA_BYTES {
-            user.metadata.clear();
+        let data = self.data();
+        let user = data.users.get(&uid)?;
+        let mut end = user.name.len().min(MAX_NAME_BYTES);
+        while !user.name.is_char_boundary(end) {
+            end -= 1;
         }
-        Some(user)
+        Some(types::User {
+            uid: user.uid.clone(),
+            name: user.name[..end].to_owned(),
+            presence: user.presence,
+            metadata: if user.metadata.len() > MAX_METADATA_BYTES {
+                String::new()
+            } else {
+                user.metadata.clone()
+            },
+        })
     }
 
     async fn state_get(&mut self, key: String) -> Option<Vec<u8>> {
