@@ -106,7 +106,7 @@ proptest! {
             if let Ok(number) = contact::from_metadata(&input) {
                 prop_assert!(number.starts_with('+'));
                 prop_assert!(number[1..].bytes().all(|b| b.is_ascii_digit()));
-                prop_assert!((9..=16).contains(&number.len()));
+                prop_assert!((5..=16).contains(&number.len()));
             }
         }
         if let Ok(number) = contact::normalize(&raw) {

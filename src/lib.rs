@@ -32,6 +32,7 @@ pub mod legacy;
 pub mod model;
 pub mod notify;
 pub mod pause;
+pub mod phone_table;
 pub mod record;
 pub mod redact;
 pub mod render;

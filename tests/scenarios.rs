@@ -59,6 +59,7 @@ scenarios! {
     auth_paused,
     bad_settings,
     burst_and_partial_read,
+    contact_numbers,
     cooldown,
     daily_limits,
     emoji_name,
