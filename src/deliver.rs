@@ -11,7 +11,10 @@
 //! stays pending as a notification of its own.
 //!
 //! Limits count every SMS Twilio may have taken: one sent, one whose answer
-//! was lost or unreadable, one cut off mid-send.
+//! was lost or unreadable, one cut off mid-send. The count is reserved in
+//! the same commit as the in-flight mark, before the request leaves, so no
+//! other notification can slip past a limit while an answer is pending or
+//! lost; an answer that says Twilio did not take it releases it.
 
 use crate::prelude::*;
 
@@ -168,13 +171,31 @@ impl Case<'_> {
         });
     }
 
+    /// The attempt was not taken: the reservation made before the request
+    /// left is released (the recipient's history as it was before).
+    fn release(&self, step: &mut Step) {
+        let key = keys::recipient_history(self.uid);
+        step.changes.push(match self.check.recipient_history {
+            None => Change::Delete { key },
+            Some(Ok(h)) => Change::Put {
+                key,
+                value: h.encode(),
+            },
+            // Unreadable before: the reservation stands in for it.
+            Some(Err(_)) => return,
+        });
+    }
+
     /// Gives up the attempt covering everything up to `through`.
     fn give_up(
         mut self,
         through: u64,
         attempts: u32,
         error: TwilioError,
-        maybe_sent: bool,
+        // After an answer: whether Twilio may have taken it (the reservation
+        // is kept and its time refreshed) or not (released). `None` before
+        // any request of this call.
+        maybe_sent: Option<bool>,
         level: Level,
     ) -> Step {
         let line = format!(
@@ -190,8 +211,10 @@ impl Case<'_> {
             error,
         }))
         .log(level, line);
-        if maybe_sent {
-            self.count_send(&mut step);
+        match maybe_sent {
+            Some(true) => self.count_send(&mut step),
+            Some(false) => self.release(&mut step),
+            None => {}
         }
         self.settle(through, &mut step);
         step
@@ -253,7 +276,8 @@ pub fn on_timer(timer: &Timer, check: &Check<'_>) -> Delivery {
             code: None,
             message: "an earlier attempt was cut off mid-send; not sent again, so the recipient never gets it twice".into(),
         };
-        return done(case.give_up(through, attempts, error, true, Level::Warn));
+        // Counted when the attempt began (its reservation stands).
+        return done(case.give_up(through, attempts, error, None, Level::Warn));
     }
     let settings = match check.settings {
         Ok(settings) => settings,
@@ -389,7 +413,7 @@ pub fn on_timer(timer: &Timer, check: &Check<'_>) -> Delivery {
             ),
         };
         let last = case.c.last_seq();
-        return done(case.give_up(last, attempts, error, false, Level::Warn));
+        return done(case.give_up(last, attempts, error, None, Level::Warn));
     }
     if let Some(last) = part.sent.last() {
         let cooldown_ends = last.saturating_add(settings.cooldown_ms());
@@ -433,15 +457,17 @@ pub fn on_timer(timer: &Timer, check: &Check<'_>) -> Delivery {
             text_cut: part.latest_cut,
         },
     );
-    let mut attempt = case.c;
-    let last = attempt.last_seq();
-    let part = &mut attempt.participants[p];
+    // Counted for the limits before the request leaves: whatever happens
+    // to the answer, this SMS may reach the recipient.
+    let mut reserve = Step::default();
+    let mut attempt = case;
+    attempt.count_send(&mut reserve);
+    let last = attempt.c.last_seq();
+    let part = &mut attempt.c.participants[p];
     part.attempts = part.attempts.saturating_add(1);
     part.in_flight = last;
-    let before = vec![Change::Put {
-        key: keys::conversation(id),
-        value: attempt.encode(),
-    }];
+    let mut before = vec![attempt.put()];
+    before.extend(reserve.changes);
     Delivery::Send {
         before,
         request: twilio::create_message(settings, &to, &body),
@@ -536,9 +562,11 @@ pub fn on_response(
         Verdict::Retry { error, after_ms } => {
             let error = scrub(error);
             if u64::from(attempt) >= settings.max_attempts {
-                return case.give_up(through, attempt, error, false, Level::Error);
+                return case.give_up(through, attempt, error, Some(false), Level::Error);
             }
             let due_at = now.saturating_add(backoff(&timer.key(), attempt, after_ms));
+            let mut released = Step::default();
+            case.release(&mut released);
             let part = &mut case.c.participants[p];
             part.attempts = attempt;
             part.in_flight = 0;
@@ -554,7 +582,9 @@ pub fn on_response(
                 due_at,
                 error,
             };
-            case.wait(due_at, retry).log(Level::Warn, line)
+            let mut step = case.wait(due_at, retry).log(Level::Warn, line);
+            step.changes.extend(released.changes);
+            step
         }
         Verdict::OptedOut(error) => {
             suppress(case, through, attempt, to, Why::OptedOut, scrub(error))
@@ -572,7 +602,11 @@ pub fn on_response(
                 setting: setting.to_owned(),
                 waiting: vec![timer.key()],
             };
-            pause(case, hold, None, line)
+            let mut released = Step::default();
+            case.release(&mut released);
+            let mut step = pause(case, hold, None, line);
+            step.changes.extend(released.changes);
+            step
         }
         Verdict::Rejected { error, maybe_sent } => {
             let error = scrub(error);
@@ -596,10 +630,14 @@ pub fn on_response(
                     setting: setting.to_owned(),
                     waiting: vec![timer.key()],
                 };
-                return pause(case, hold, None, line);
+                let mut released = Step::default();
+                case.release(&mut released);
+                let mut step = pause(case, hold, None, line);
+                step.changes.extend(released.changes);
+                return step;
             }
             let code = error.code;
-            let mut step = case.give_up(through, attempt, error, maybe_sent, Level::Error);
+            let mut step = case.give_up(through, attempt, error, Some(maybe_sent), Level::Error);
             if let (Some(code), false) = (code, maybe_sent) {
                 let record = Pause {
                     hold: stored_pause.and_then(|p| p.hold),
@@ -650,7 +688,7 @@ fn suppress(
         contact::mask(to),
         describe(&error)
     );
-    case.give_up(through, attempt, error, false, Level::Warn)
+    case.give_up(through, attempt, error, Some(false), Level::Warn)
         .change(Change::Put {
             key: keys::suppression(&uid),
             value: record.encode(),

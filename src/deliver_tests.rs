@@ -155,10 +155,18 @@ fn sends_only_to_an_offline_recipient_with_a_number() {
         "{}",
         request.body
     );
-    // The attempt is recorded as in flight before the request leaves.
+    // The attempt is recorded as in flight, and counted for the limits,
+    // before the request leaves.
     w.apply(&before);
     assert_eq!(w.bob().in_flight, 1);
     assert_eq!(w.bob().attempts, 1);
+    assert_eq!(w.bob().sent, [60_000]);
+    assert!(matches!(&w.history, Some(Ok(h)) if h.sent == [60_000]));
+    // An answer that says Twilio did not take it releases the count.
+    let refused = World::new().answer(http(503, ""));
+    assert!(refused.changes.contains(&Change::Delete {
+        key: keys::recipient_history("bob")
+    }));
 }
 
 #[test]
@@ -460,12 +468,8 @@ fn an_attempt_cut_off_mid_send_is_never_repeated_and_counts_for_the_limits() {
         matches!(step.result(), Ok(Outcome::Failed { attempts: 1, error, .. }) if error.message.contains("cut off"))
     );
     w.apply(&step.changes);
-    assert_eq!(
-        w.bob().sent,
-        [62_000],
-        "maybe sent: counted for the cooldown"
-    );
-    assert!(matches!(&w.history, Some(Ok(h)) if h.sent == [62_000]));
+    assert_eq!(w.bob().sent, [60_000], "counted when the attempt began");
+    assert!(matches!(&w.history, Some(Ok(h)) if h.sent == [60_000]));
     // m2 arrived after the attempt began: it stays pending on its own.
     assert_eq!(w.conversation.unread(1), 1);
     assert_eq!(w.bob().due_at, Some(62_000 + w.settings.delay_ms()));

@@ -131,7 +131,14 @@ pub fn conversation(found: &[Found<'_>]) -> (Option<Conversation>, Vec<Unconvert
         part.due_at = Some(p.due_at);
         part.attempts = p.attempts;
         if p.in_flight {
+            // 0.2.0 counted an attempt only after its answer: the one cut
+            // off is counted here, at its due time.
             part.in_flight = last;
+            crate::conversation::record_send(
+                &mut part.sent,
+                p.due_at,
+                crate::conversation::MAX_SENT,
+            );
         }
     }
     (any.then_some(conversation), bad)

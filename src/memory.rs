@@ -29,6 +29,22 @@ pub struct Memory {
     /// The key of the timer being fired, while it is.
     pub firing: String,
     pub twilio: Twilio,
+    /// Every commit is refused (a full quota) while set.
+    pub refuse_commits: bool,
+    /// The next this-many commits are refused (a crash before they land).
+    pub refuse_next: std::rc::Rc<std::cell::Cell<u32>>,
+    /// Failed calls per timer key, for re-delivery.
+    redeliveries: HashMap<String, u32>,
+}
+
+/// Re-delivery of a timer whose call failed, as the example host does it:
+/// 1, 2, 4, 8, 16 s, then every 10 minutes.
+fn redelivery_ms(tries: u32) -> Millis {
+    if tries < 5 {
+        1_000 << tries
+    } else {
+        10 * 60 * 1000
+    }
 }
 
 impl Default for Memory {
@@ -45,6 +61,9 @@ impl Default for Memory {
             now: 0,
             requests: Vec::new(),
             firing: String::new(),
+            refuse_commits: false,
+            refuse_next: Default::default(),
+            redeliveries: HashMap::new(),
             twilio: Box::new(move |_| {
                 n += 1;
                 Response::Http {
@@ -68,7 +87,8 @@ impl Memory {
 
     /// Moves the clock forward by `ms`, firing due timers in due order
     /// (ties by key); at most `max_fires` of them. Returns each fired key,
-    /// the time it fired and what the driver answered.
+    /// the time it fired and what the driver answered. A call that fails
+    /// because its changes could not be stored fires again later.
     pub fn advance(&mut self, ms: Millis, max_fires: usize) -> Vec<Fired> {
         let target = self.now.saturating_add(ms);
         let mut fired = Vec::new();
@@ -86,6 +106,14 @@ impl Memory {
             self.timers.remove(&key);
             self.firing.clone_from(&key);
             let result = driver::on_timer(self, &key);
+            if let Err(Error::Host(_)) = result {
+                let tries = self.redeliveries.entry(key.clone()).or_default();
+                let again = self.now + redelivery_ms(*tries);
+                *tries += 1;
+                self.timers.entry(key.clone()).or_insert(again);
+            } else {
+                self.redeliveries.remove(&key);
+            }
             fired.push((key, self.now, result));
         }
         self.now = self.now.max(target);
@@ -115,6 +143,13 @@ impl Host for Memory {
     }
 
     fn commit(&mut self, changes: Vec<Change>) -> Result<(), String> {
+        if self.refuse_commits {
+            return Err("the tenant's state is full".into());
+        }
+        if self.refuse_next.get() > 0 {
+            self.refuse_next.set(self.refuse_next.get() - 1);
+            return Err("the host died before storing the changes".into());
+        }
         for change in changes {
             match change {
                 Change::Put { key, value } => {

@@ -348,7 +348,11 @@ async fn a_refused_commit_changes_nothing_and_never_sends_twice() {
         ["conversation/alice_bob"],
         "only the attempt, committed before the send, is on record"
     );
-    assert!(timers.is_empty());
+    assert_eq!(
+        timers.values().copied().collect::<Vec<_>>(),
+        [fired.last().unwrap().at + host_test::runtime::SWEEP_MS],
+        "then swept up every ten minutes, never dropped"
+    );
 
     // The next message finds the attempt in flight: m1 is given up, never
     // sent again; m2, which arrived after the attempt began, is its own

@@ -51,6 +51,8 @@ pub struct Sms {
     pub options: Option<RequestOptions>,
     /// What the fake Twilio answered.
     pub answer: Answer,
+    /// The timer whose call sent it (for tests that model notifications).
+    pub timer: Option<String>,
 }
 
 /// What the fake Twilio answers to one request. The default is `201` with
@@ -113,6 +115,8 @@ pub struct Traffic {
     pub scripts: Arc<Mutex<HashMap<String, VecDeque<Answer>>>>,
     /// Signalled when a scripted crash should kill the call under way.
     pub crash: Arc<tokio::sync::Notify>,
+    /// The timer key whose call is running, while one is.
+    pub firing: Arc<Mutex<Option<String>>>,
 }
 
 impl Traffic {
@@ -210,8 +214,10 @@ impl WasiHttpHooks for Outbound {
                 let traffic = self.traffic.clone();
                 let sid = self.sids.fetch_add(1, Ordering::SeqCst);
                 let answer = traffic.next_answer(&tenant);
+                let timer = traffic.firing.lock().unwrap().clone();
                 Box::new(async move {
-                    let sms = receive(tenant, at, options, answer.clone(), request).await?;
+                    let mut sms = receive(tenant, at, options, answer.clone(), request).await?;
+                    sms.timer = timer;
                     let response = respond(sid, &sms, &answer);
                     traffic.sms.lock().unwrap().push(sms);
                     if answer.crash {
@@ -313,6 +319,7 @@ async fn receive(
         form: form_urlencoded::parse(&body).into_owned().collect(),
         options,
         answer,
+        timer: None,
     })
 }
 

@@ -53,6 +53,10 @@ pub const MAX_REDELIVERIES: u32 = 5;
 /// How long after the first failed call its timer fires again; each further
 /// re-delivery waits twice as long (1, 2, 4, 8, 16 s).
 pub const REDELIVERY_MS: u64 = 1_000;
+/// After [`MAX_REDELIVERIES`], a timer whose calls keep failing is swept up
+/// and fired again this often, so nothing waits forever (a database host
+/// does the same with its timer rows).
+pub const SWEEP_MS: u64 = 10 * 60 * 1000;
 
 /// Why one of the named inputs is too big to hand a sandbox, if one is.
 fn too_big(inputs: &[(&str, &str)]) -> Option<String> {
@@ -113,6 +117,14 @@ impl Runtime {
             })
             .data
             .clone()
+    }
+
+    /// The durable data of `tenant`, if it exists (without creating it).
+    pub fn tenant_data(&self, tenant: &str) -> Shared {
+        self.tenants
+            .get(tenant)
+            .map(|slot| slot.data.clone())
+            .unwrap_or_default()
     }
 
     /// The tenant's sandbox, instantiated from the shared `InstancePre` the
@@ -237,8 +249,10 @@ impl Runtime {
             return Ok(Err(Error::InvalidInput(why)));
         }
         let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
+        *self.traffic.firing.lock().unwrap() = Some(key.to_owned());
         let (store, instance) = self.sandbox(tenant).await?;
         let result = bounded(&crash, deadline, instance.call_on_timer(store, key)).await;
+        *self.traffic.firing.lock().unwrap() = None;
         self.discard_on_trap(tenant, result)
     }
 
@@ -261,7 +275,8 @@ impl Runtime {
     /// removed before its call (the component may set it again). Timers are
     /// at least once: if the call traps, or fails because the host could not
     /// store its changes, the timer fires again with backoff, up to
-    /// [`MAX_REDELIVERIES`] times (unless the component set it again).
+    /// [`MAX_REDELIVERIES`] times, then every [`SWEEP_MS`] (unless the
+    /// component set it again).
     pub async fn fire_next(&mut self, until: u64) -> Result<Option<Fired>> {
         let Some((due, tenant, key)) = self.next_due().filter(|(due, ..)| *due <= until) else {
             return Ok(None);
@@ -277,8 +292,12 @@ impl Runtime {
         let failed = matches!(result, Err(_) | Ok(Err(Error::Host(_))));
         if !failed {
             self.redeliveries.remove(&(tenant.clone(), key.clone()));
-        } else if *tries < MAX_REDELIVERIES {
-            let wait = REDELIVERY_MS << *tries;
+        } else {
+            let wait = if *tries < MAX_REDELIVERIES {
+                REDELIVERY_MS << *tries
+            } else {
+                SWEEP_MS
+            };
             *tries += 1;
             data.lock()
                 .unwrap()
