@@ -1,0 +1,170 @@
+//! An upgrade from the 0.2.0 layout, through the real component: state
+//! written by the 0.2.0 build (its exact bytes, as golden data) is read by
+//! this one; a pending notification goes out once, an attempt cut off
+//! mid-send is never repeated, a STOP still holds, and a record that
+//! cannot be read is kept aside for an operator, never lost silently.
+
+use host_test::bindings::sms_notification::extension::types::{Outcome, Presence, User};
+use host_test::outbound::Policy;
+use host_test::runtime::Runtime;
+use serde_json::json;
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// What the 0.2.0 build stored for Alice's m1 ("one"), m2 (an image) and
+/// m3 ("see you at 8?") to Bob, due at 60 s (`src/legacy.rs` has the same).
+const PENDING: &str =
+    "0105616c696365e0d40303026d3100026d3201026d33000d73656520796f7520617420383f000000";
+/// The same notification, cut off mid-send after one attempt.
+const IN_FLIGHT: &str =
+    "0105616c696365e0d40303026d3100026d3201026d33000d73656520796f7520617420383f000101";
+/// A 0.2.0 suppression: +14155552671 replied STOP, +14155550000 undeliverable.
+const SUPPRESSION: &str = "01020c2b3134313535353532363731000c2b313431353535353030303001";
+
+fn runtime(number: &str) -> Runtime {
+    let mut rt = Runtime::new(Policy::default()).unwrap();
+    let t = rt.tenant("t");
+    let mut t = t.lock().unwrap();
+    t.save_settings(
+        json!({
+            "twilioAccountSid": "AC0123456789abcdef0123456789abcdef",
+            "twilioAuthToken": "upgrade-token",
+            "fromMobileNo": "+15005550006",
+        })
+        .to_string(),
+    );
+    for (uid, presence, number) in [
+        ("alice", Presence::Online, None),
+        ("bob", Presence::Offline, Some(number)),
+    ] {
+        let metadata = match number {
+            Some(n) => json!({ "@private": { "contactNumber": n } }),
+            None => json!({}),
+        };
+        t.users.insert(
+            uid.into(),
+            User {
+                uid: uid.into(),
+                name: uid.into(),
+                presence,
+                metadata: metadata.to_string(),
+            },
+        );
+    }
+    drop(t);
+    rt
+}
+
+fn store(rt: &mut Runtime, key: &str, hex: &str) {
+    rt.tenant("t")
+        .lock()
+        .unwrap()
+        .state
+        .insert(key.into(), unhex(hex));
+}
+
+fn arm(rt: &mut Runtime) {
+    rt.tenant("t")
+        .lock()
+        .unwrap()
+        .timers
+        .insert("deliver/alice_bob/bob".into(), 60_000);
+}
+
+#[tokio::test]
+async fn a_pending_notification_from_020_goes_out_once() {
+    let mut rt = runtime("+12025550123");
+    store(&mut rt, "pending/alice_bob/bob", PENDING);
+    arm(&mut rt);
+    let fired = rt.advance(60_000).await.unwrap();
+    assert!(
+        matches!(&fired[0].result, Ok(Ok(Outcome::Sent(s))) if s.unread == 2),
+        "{fired:?}"
+    );
+    let sms = rt.traffic.take_sms();
+    assert_eq!(sms.len(), 1);
+    let body = &sms[0].form.iter().find(|(k, _)| k == "Body").unwrap().1;
+    assert_eq!(body, "2 new messages from alice: see you at 8?");
+    let state = rt.tenant("t").lock().unwrap().state.clone();
+    assert!(!state.contains_key("pending/alice_bob/bob"), "converted");
+    assert!(state.contains_key("conversation/alice_bob"));
+    // Fired again (a host that replays): nothing more.
+    let again = rt.on_timer("t", "deliver/alice_bob/bob").await.unwrap();
+    assert!(matches!(again, Ok(Outcome::Skipped(_))), "{again:?}");
+    assert!(rt.traffic.take_sms().is_empty());
+}
+
+#[tokio::test]
+async fn a_receipt_after_the_upgrade_reads_020_messages() {
+    let mut rt = runtime("+12025550123");
+    store(&mut rt, "pending/alice_bob/bob", PENDING);
+    arm(&mut rt);
+    let receipt = host_test::bindings::sms_notification::extension::types::Receipt {
+        conversation: "alice_bob".into(),
+        reader: "bob".into(),
+        message: "m3".into(),
+        read_at: 1_000,
+    };
+    let read = rt.on_read("t", &receipt).await.unwrap();
+    assert!(matches!(read, Ok(Outcome::Cancelled(_))), "{read:?}");
+    rt.advance(60_000).await.unwrap();
+    assert!(rt.traffic.take_sms().is_empty());
+}
+
+#[tokio::test]
+async fn an_attempt_cut_off_in_020_is_never_repeated() {
+    let mut rt = runtime("+12025550123");
+    store(&mut rt, "pending/alice_bob/bob", IN_FLIGHT);
+    arm(&mut rt);
+    let fired = rt.advance(60_000).await.unwrap();
+    assert!(
+        matches!(&fired[0].result, Ok(Ok(Outcome::Failed(f))) if f.error.message.contains("cut off")),
+        "{fired:?}"
+    );
+    assert!(rt.traffic.take_sms().is_empty());
+}
+
+#[tokio::test]
+async fn a_020_stop_still_holds() {
+    let mut rt = runtime("+14155552671");
+    store(&mut rt, "pending/alice_bob/bob", PENDING);
+    store(&mut rt, "suppressed/bob", SUPPRESSION);
+    arm(&mut rt);
+    let fired = rt.advance(60_000).await.unwrap();
+    assert!(
+        matches!(
+            &fired[0].result,
+            Ok(Ok(Outcome::Skipped(
+                host_test::bindings::sms_notification::extension::types::SkipReason::OptedOut
+            )))
+        ),
+        "{fired:?}"
+    );
+    assert!(rt.traffic.take_sms().is_empty());
+}
+
+#[tokio::test]
+async fn an_unreadable_record_is_kept_aside_and_logged() {
+    let mut rt = runtime("+12025550123");
+    store(&mut rt, "conversation/alice_bob", "43ff00");
+    arm(&mut rt);
+    rt.advance(60_000).await.unwrap();
+    let t = rt.tenant("t");
+    let t = t.lock().unwrap();
+    assert_eq!(
+        t.state.get("quarantine/conversation/alice_bob"),
+        Some(&vec![0x43, 0xff, 0x00])
+    );
+    assert!(!t.state.contains_key("conversation/alice_bob"));
+    let logs: Vec<&str> = t.logs.iter().map(|l| l.line.as_str()).collect();
+    assert_eq!(
+        logs.iter().filter(|l| l.contains("cannot be read")).count(),
+        1,
+        "logged once: {logs:?}"
+    );
+}
