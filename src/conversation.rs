@@ -395,7 +395,7 @@ impl Record for Conversation {
         // Positions must be consistent: a record that is not is unreadable,
         // never a trap later.
         let consistent = next >= 1
-            && entries.len() as u64 <= next - 1
+            && (entries.len() as u64) < next
             && participants.len() <= MAX_PARTICIPANTS
             && entries
                 .iter()

@@ -266,7 +266,8 @@ pub fn on_timer(timer: &Timer, check: &Check<'_>) -> Delivery {
     };
     // Fired early (a host's clock skew): wait for the real due time; unless
     // it waited for a pause that a settings change has lifted.
-    if now < due && !(part.held == Held::Pause && !holding) {
+    let lifted = part.held == Held::Pause && !holding;
+    if now < due && !lifted {
         return done(case.wait(due, Outcome::Scheduled));
     }
     if part.in_flight != 0 {

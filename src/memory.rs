@@ -34,7 +34,7 @@ pub struct Memory {
     /// The next this-many commits are refused (a crash before they land).
     pub refuse_next: std::rc::Rc<std::cell::Cell<u32>>,
     /// Failed calls per timer key, for re-delivery.
-    redeliveries: HashMap<String, u32>,
+    pub redeliveries: HashMap<String, u32>,
 }
 
 /// Re-delivery of a timer whose call failed, as the example host does it:

@@ -14,7 +14,7 @@ use host_test::tenant::Sandbox;
 use sms_notification::keys;
 use sms_notification::memory::Memory;
 use sms_notification::model;
-use sms_notification::pending::Pending;
+use sms_notification::conversation::{Conversation, id_hash};
 use sms_notification::record::Record;
 use sms_notification::timer::Timer;
 use std::cell::RefCell;
@@ -531,10 +531,11 @@ fn scaling(c: &mut Criterion) {
             let mut t = t.lock().unwrap();
             for i in 0..pending {
                 let conversation = format!("p{i}");
-                let mut p = Pending::new("alice", u64::MAX / 2);
-                p.push("alice", "x1", Some("waiting"));
-                t.state
-                    .insert(keys::pending(&conversation, "bob"), p.encode());
+                let mut c = Conversation::default();
+                let (alice, bob) = (c.join("alice").unwrap(), c.join("bob").unwrap());
+                c.push(alice, bob, id_hash("x1"), Some("waiting"));
+                c.participants[bob].due_at = Some(u64::MAX / 2);
+                t.state.insert(keys::conversation(&conversation), c.encode());
                 let timer = Timer::Deliver {
                     conversation,
                     recipient: "bob".into(),
