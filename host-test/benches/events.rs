@@ -11,10 +11,10 @@ use host_test::engine;
 use host_test::outbound::{Outbound, Policy};
 use host_test::runtime::Runtime;
 use host_test::tenant::Sandbox;
+use sms_notification::conversation::{Conversation, id_hash};
 use sms_notification::keys;
 use sms_notification::memory::Memory;
 use sms_notification::model;
-use sms_notification::conversation::{Conversation, id_hash};
 use sms_notification::record::Record;
 use sms_notification::timer::Timer;
 use std::cell::RefCell;
@@ -535,7 +535,8 @@ fn scaling(c: &mut Criterion) {
                 let (alice, bob) = (c.join("alice").unwrap(), c.join("bob").unwrap());
                 c.push(alice, bob, id_hash("x1"), Some("waiting"));
                 c.participants[bob].due_at = Some(u64::MAX / 2);
-                t.state.insert(keys::conversation(&conversation), c.encode());
+                t.state
+                    .insert(keys::conversation(&conversation), c.encode());
                 let timer = Timer::Deliver {
                     conversation,
                     recipient: "bob".into(),
