@@ -436,4 +436,43 @@ mod tests {
         assert_eq!(mask("+12345678910"), "+12*******10");
         assert_eq!(mask("+1234"), "*****");
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// The corpus's numbers libphonenumber accepts, in E.164.
+        fn valid() -> Vec<&'static str> {
+            include_str!("../tests/fixtures/phone_numbers.tsv")
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(|l| l.split_once('\t'))
+                .map(|(_, want)| want)
+                .filter(|want| *want != "invalid")
+                .collect()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_way_of_typing_a_number_reads_the_same(
+                number in prop::sample::select(valid()),
+                separators in prop::collection::vec(prop::sample::select(vec![
+                    "", "", "", " ", "-", ".", "/", "(", ")", "\u{a0}", "\u{200b}", "\u{2013}", "\u{ff0d}", "\u{2060}",
+                ]), 20),
+                script in prop::sample::select(vec![0x30u32, 0xff10, 0x660, 0x6f0, 0x966]),
+                tel in any::<bool>(),
+            ) {
+                prop_assume!(normalize(number).as_deref() == Ok(number));
+                let mut typed = String::from(if tel { "tel:+" } else { "+" });
+                for (i, d) in number[1..].chars().enumerate() {
+                    typed.push_str(separators[i % separators.len()]);
+                    typed.push(char::from_u32(script + u32::from(d) - 0x30).unwrap());
+                }
+                let got = normalize(&typed);
+                prop_assert_eq!(got.as_deref(), Ok(number), "{:?}", typed);
+            }
+        }
+    }
 }

@@ -200,3 +200,88 @@ fn the_preview_is_the_longest_that_fits() {
         }
     }
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Pieces people write with: GSM letters and escapes, typographic
+    /// quotes, emoji with modifiers, flags, combining accents, CJK,
+    /// whitespace runs. No `…`: any in a body is then the fitter's mark.
+    fn piece() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "a", "word ", "Hello", "{", "€", "[x]", "~", "’", "👍🏽", "🇩🇪", "e\u{301}", "漢字",
+            "   \n\t ", "🎉", "ñ", "Ω", "\r\n",
+        ])
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        prop::collection::vec(piece(), 0..400).prop_map(|p| p.concat())
+    }
+
+    const TEMPLATES: [&str; 4] = [
+        DEFAULT,
+        "{messages} from {sender}: {preview}\n{link}",
+        "Nouveau: {sender} ({count}) — {preview} {link}",
+        "{sender}: {preview}",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+        #[test]
+        fn bodies_fit_keep_the_link_and_never_waste_the_budget(
+            template in 0..TEMPLATES.len(),
+            name in prop::collection::vec(piece(), 1..12).prop_map(|p| p.concat()),
+            text in text(),
+            link in prop::option::of("https://chat\\.example\\.com/[a-z0-9]{0,40}"),
+            unread in 1u32..100_000,
+            max_segments in 1usize..=10,
+        ) {
+            let t = Template::parse(TEMPLATES[template]).unwrap();
+            let link_str = link.as_deref().unwrap_or("");
+            // Settings validation refuses a template that leaves no room.
+            let bare = t.render(&crate::template::Values { sender: SHORTEST_SENDER, count: u32::MAX, preview: "", link: link_str });
+            prop_assume!(segments::fits(&bare, max_segments));
+            let s = Style { template: &t, link: link.as_deref(), include_text: true, max_segments };
+            let n = Notice { sender_name: &name, sender_uid: "uid", unread, latest_text: &text, text_cut: false };
+            let b = body(&s, &n);
+            // Fits by the packing rule and Twilio's 1,600 characters.
+            prop_assert!(segments::fits(&b, max_segments), "{:?}: {b:?}", count(&b));
+            // The link is whole.
+            if t.uses(crate::template::Field::Link) && !link_str.is_empty() {
+                prop_assert!(b.contains(link_str), "link cut: {b:?}");
+            }
+            // A mark never makes the body UCS-2 on its own.
+            if count(&b).encoding == Encoding::Ucs2 {
+                prop_assert_eq!(segments::encoding(&b.replace('…', "...")), Encoding::Ucs2, "{:?}", b);
+            }
+            // Maximal: with the default template and a name that fits whole,
+            // one more grapheme of the preview would not fit.
+            if template == 0 && !name.trim().is_empty() {
+                let sender = crate::conversation::one_line(&name).0;
+                let head = t.render(&crate::template::Values { sender: &sender, count: unread, preview: "", link: "" });
+                let whole = crate::conversation::one_line(&text).0;
+                let tail = if link_str.is_empty() { String::new() } else { format!("\n{link_str}") };
+                if let Some(part) = b.strip_prefix(&format!("{head} ")).and_then(|r| r.strip_suffix(&tail)) {
+                    if part != whole {
+                        let kept = part.strip_suffix("...").or_else(|| part.strip_suffix('…')).unwrap_or(part);
+                        if whole.starts_with(kept) {
+                            let k = segments::graphemes(kept).count();
+                            let mut more = k + 1;
+                            let longer = loop {
+                                let l: String = segments::graphemes(&whole).take(more).collect();
+                                if l.trim_end() != kept || more > whole.len() { break l; }
+                                more += 1;
+                            };
+                            if longer.trim_end() != whole {
+                                let one_more = marked(&longer, &|p: &str| t.render(&crate::template::Values { sender: &sender, count: unread, preview: p, link: link_str }));
+                                prop_assert!(!segments::fits(&one_more, max_segments), "cut too soon: {b:?}, {one_more:?} fits");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! memory limits, traps that cost nothing stored, hostile input, tenants
 //! that never see each other, and secrets that never leave.
 
+use base64::Engine as _;
 use host_test::bindings::sms_notification::extension::types::{
     ConversationKind, Error, Message, MessageFormat, Outcome, Presence, Receipt, SkipReason, User,
 };
@@ -711,8 +712,33 @@ async fn no_secret_reaches_any_output() {
     let base = format!(
         r#""twilioAccountSid":"{ACCOUNT_A}","fromMobileNo":"+15005550006","delaySeconds":10,"cooldownMinutes":0,"conversationSmsPerDay":50,"maxAttempts":2"#
     );
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let pct = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    let key_sid = "SK0123456789abcdef0123456789abcdef";
+    // Every form a secret travels in, which an outside party might quote.
+    let forms = |user: &str, secret: &str| {
+        [
+            secret.to_owned(),
+            b64(secret),
+            b64(&format!("{user}:{secret}")),
+            pct(secret),
+        ]
+    };
+    let echo = |user: &str, secret: &str| {
+        let quoted = forms(user, secret).join(" / ");
+        serde_json::json!({ "twilio": { "respond": [
+            { "status": 400, "code": 21999, "message": format!("echo {quoted}") }
+        ] } })
+        .to_string()
+    };
     let script = [
         format!(r#"{{"settings": {{{base},"twilioAuthToken":"{TOKEN}"}}}}"#),
+        r#"{"user": {"uid": "carol", "name": "Carol", "metadata": {"@private": {"contactNumber": "+14155550100"}}}}"#.into(),
+        echo(ACCOUNT_A, TOKEN),
+        r#"{"message": {"id": "e1", "conversation": "e", "sender": "alice", "receiver": "carol", "text": "echo"}}"#.into(),
+        r#"{"advance": 60}"#.into(),
         r#"{"user": {"uid": "alice", "name": "Alice", "presence": "online"}}"#.into(),
         r#"{"user": {"uid": "bob", "name": "Bob", "metadata": {"@private": {"contactNumber": "+14155552671"}}}}"#.into(),
         r#"{"twilio": {"respond": [{"status": 429, "retry_after": 1}, {"status": 201}, {"status": 500}, {"status": 500}, {"status": 401, "code": 20003}, {"crash": true}]}}"#.into(),
@@ -729,6 +755,9 @@ async fn no_secret_reaches_any_output() {
         format!(r#"{{"settings": {{{base},"twilioApiKeySid":"SKbad","twilioApiKeySecret":"{KEY_SECRET}"}}}}"#),
         format!(r#"{{"settings": {{{base},"twilioApiKeySid":"SK0123456789abcdef0123456789abcdef","twilioApiKeySecret":"{KEY_SECRET}"}}}}"#),
         r#"{"message": {"id": "m4", "conversation": "c", "sender": "alice", "receiver": "bob", "text": "four"}}"#.into(),
+        r#"{"advance": 60}"#.into(),
+        echo(key_sid, KEY_SECRET),
+        r#"{"message": {"id": "e2", "conversation": "e", "sender": "alice", "receiver": "carol", "text": "echo"}}"#.into(),
         r#"{"advance": 60}"#.into(),
     ]
     .join("\n");
@@ -752,22 +781,20 @@ async fn no_secret_reaches_any_output() {
         "\"failed\"",
         "invalid-settings",
         "SK0123456789abcdef0123456789abcdef",
+        "echo [redacted] / [redacted] / [redacted] / [redacted]",
     ] {
         assert!(
             everything.contains(expected),
             "{expected} missing from the run:\n{everything}"
         );
     }
-    for secret in [TOKEN, KEY_SECRET] {
-        assert!(
-            !everything.contains(secret),
-            "{secret} leaked:\n{everything}"
-        );
-        // Not even base64-encoded in something that was recorded.
-        assert!(
-            !everything.contains(&secret[..8]),
-            "part of {secret} leaked"
-        );
+    for (user, secret) in [(ACCOUNT_A, TOKEN), (key_sid, KEY_SECRET)] {
+        for form in forms(user, secret) {
+            assert!(
+                !everything.contains(&form),
+                "{secret} leaked as {form}:\n{everything}"
+            );
+        }
     }
 }
 

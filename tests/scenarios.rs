@@ -65,6 +65,7 @@ scenarios! {
     emoji_name,
     failed_timer_rearms,
     gsm_vs_emoji,
+    huge_name,
     link_with_many_unread,
     lost_timer,
     lowered_max_attempts,

@@ -283,7 +283,22 @@ async fn the_auth_token_never_leaves_in_outcomes_logs_or_state() {
         seen += &String::from_utf8_lossy(value);
     }
     assert!(seen.contains("SM"), "the run did send: {seen}");
-    assert!(!seen.contains(TOKEN), "the auth token leaked: {seen}");
+    // As it is, and in the forms it travels in (base64 alone and with the
+    // account SID, as in the Authorization header; percent-encoded).
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    for form in [
+        TOKEN.to_owned(),
+        b64(TOKEN),
+        b64(&format!("{ACCOUNT}:{TOKEN}")),
+        percent_encoding::utf8_percent_encode(TOKEN, percent_encoding::NON_ALPHANUMERIC)
+            .to_string(),
+    ] {
+        assert!(
+            !seen.contains(&form),
+            "the auth token leaked as {form}: {seen}"
+        );
+    }
     // Logged numbers are masked.
     assert!(!format!("{:?}", t.logs).contains("+14155552671"));
 }
