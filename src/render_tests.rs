@@ -205,6 +205,48 @@ mod properties {
     use super::*;
     use proptest::prelude::*;
 
+    /// For a body whose preview (of `text`) was cut as written, the body
+    /// with one more visible grapheme, marked as the fitter would mark it.
+    fn one_more_grapheme(
+        b: &str,
+        text: &str,
+        link: &str,
+        render: &impl Fn(&str) -> String,
+    ) -> Option<String> {
+        let whole = crate::conversation::one_line(text).0;
+        let head = render("");
+        let head = head
+            .strip_suffix(&format!("\n{link}"))
+            .unwrap_or(&head)
+            .trim_end();
+        let tail = if link.is_empty() {
+            String::new()
+        } else {
+            format!("\n{link}")
+        };
+        let part = b.strip_prefix(&format!("{head} "))?.strip_suffix(&tail)?;
+        if part == whole {
+            return None;
+        }
+        let kept = part
+            .strip_suffix("...")
+            .or_else(|| part.strip_suffix('…'))
+            .unwrap_or(part);
+        // The GSM-7 fallback changed the text: not a cut as written.
+        if !whole.starts_with(kept) {
+            return None;
+        }
+        let mut more = segments::graphemes(kept).count() + 1;
+        let longer = loop {
+            let l: String = segments::graphemes(&whole).take(more).collect();
+            if l.trim_end() != kept || more > whole.len() {
+                break l;
+            }
+            more += 1;
+        };
+        (longer.trim_end() != whole).then(|| marked(&longer, render))
+    }
+
     /// Pieces people write with: GSM letters and escapes, typographic
     /// quotes, emoji with modifiers, flags, combining accents, CJK,
     /// whitespace runs. No `…`: any in a body is then the fitter's mark.
@@ -260,26 +302,9 @@ mod properties {
             // one more grapheme of the preview would not fit.
             if template == 0 && !name.trim().is_empty() {
                 let sender = crate::conversation::one_line(&name).0;
-                let head = t.render(&crate::template::Values { sender: &sender, count: unread, preview: "", link: "" });
-                let whole = crate::conversation::one_line(&text).0;
-                let tail = if link_str.is_empty() { String::new() } else { format!("\n{link_str}") };
-                if let Some(part) = b.strip_prefix(&format!("{head} ")).and_then(|r| r.strip_suffix(&tail)) {
-                    if part != whole {
-                        let kept = part.strip_suffix("...").or_else(|| part.strip_suffix('…')).unwrap_or(part);
-                        if whole.starts_with(kept) {
-                            let k = segments::graphemes(kept).count();
-                            let mut more = k + 1;
-                            let longer = loop {
-                                let l: String = segments::graphemes(&whole).take(more).collect();
-                                if l.trim_end() != kept || more > whole.len() { break l; }
-                                more += 1;
-                            };
-                            if longer.trim_end() != whole {
-                                let one_more = marked(&longer, &|p: &str| t.render(&crate::template::Values { sender: &sender, count: unread, preview: p, link: link_str }));
-                                prop_assert!(!segments::fits(&one_more, max_segments), "cut too soon: {b:?}, {one_more:?} fits");
-                            }
-                        }
-                    }
+                let render = |p: &str| t.render(&crate::template::Values { sender: &sender, count: unread, preview: p, link: link_str });
+                if let Some(one_more) = one_more_grapheme(&b, &text, link_str, &render) {
+                    prop_assert!(!segments::fits(&one_more, max_segments), "cut too soon: {b:?}, {one_more:?} fits");
                 }
             }
         }
