@@ -593,22 +593,7 @@ pub fn on_response(
         Verdict::Undeliverable(error) => {
             suppress(case, through, attempt, to, Why::Undeliverable, scrub(error))
         }
-        Verdict::TenantWide { error, setting } => {
-            let error = scrub(error);
-            let line = paused_line(&error, setting);
-            let hold = Hold {
-                until: now.saturating_add(COOL_OFF_MS),
-                revision: Some(check.revision),
-                error,
-                setting: setting.to_owned(),
-                waiting: vec![timer.key()],
-            };
-            let mut released = Step::default();
-            case.release(&mut released);
-            let mut step = pause(case, hold, None, line);
-            step.changes.extend(released.changes);
-            step
-        }
+        Verdict::TenantWide { error, setting } => refused_by_tenant(case, scrub(error), setting),
         Verdict::Rejected { error, maybe_sent } => {
             let error = scrub(error);
             let repeated = match (error.code, &stored_pause) {
@@ -623,19 +608,7 @@ pub fn on_response(
             };
             if repeated {
                 let setting = "the tenant's settings (the same refusal for two different recipients in a row)";
-                let line = paused_line(&error, setting);
-                let hold = Hold {
-                    until: now.saturating_add(COOL_OFF_MS),
-                    revision: Some(check.revision),
-                    error,
-                    setting: setting.to_owned(),
-                    waiting: vec![timer.key()],
-                };
-                let mut released = Step::default();
-                case.release(&mut released);
-                let mut step = pause(case, hold, None, line);
-                step.changes.extend(released.changes);
-                return step;
+                return refused_by_tenant(case, error, setting);
             }
             let code = error.code;
             let mut step = case.give_up(through, attempt, error, Some(maybe_sent), Level::Error);
@@ -655,6 +628,25 @@ pub fn on_response(
             step
         }
     }
+}
+
+/// Twilio refused the tenant's own `setting`: sending pauses, the attempt's
+/// count for the limits is released (it was not taken) and the
+/// notification waits for the pause's end or a settings change.
+fn refused_by_tenant(case: Case<'_>, error: TwilioError, setting: &str) -> Step {
+    let line = paused_line(&error, setting);
+    let hold = Hold {
+        until: case.now().saturating_add(COOL_OFF_MS),
+        revision: Some(case.check.revision),
+        error,
+        setting: setting.to_owned(),
+        waiting: vec![case.timer.key()],
+    };
+    let mut released = Step::default();
+    case.release(&mut released);
+    let mut step = pause(case, hold, None, line);
+    step.changes.extend(released.changes);
+    step
 }
 
 fn paused_line(error: &TwilioError, setting: &str) -> String {
