@@ -57,11 +57,7 @@ pub fn on_message(host: &mut impl Host, message: &Message) -> Result<Outcome, Er
         return Ok(Outcome::Skipped(reason));
     }
     let (_, settings) = load_settings(host)?;
-    let conversation = load_conversation(
-        host,
-        &message.conversation,
-        &[&message.receiver, &message.sender],
-    )?;
+    let conversation = load_conversation(host, &message.conversation, &message.receiver)?;
     apply(
         host,
         notify::on_message(borrow(&settings), message, conversation),
@@ -72,7 +68,7 @@ pub fn on_read(host: &mut impl Host, receipt: &Receipt) -> Result<Outcome, Error
     notify::check_receipt(receipt)?;
     // A new revision may lift a pause before the receipt is decided.
     let _ = load_settings(host)?;
-    let conversation = load_conversation(host, &receipt.conversation, &[&receipt.reader])?;
+    let conversation = load_conversation(host, &receipt.conversation, &receipt.reader)?;
     apply(host, notify::on_read(receipt, conversation))
 }
 
@@ -84,7 +80,7 @@ pub fn on_timer(host: &mut impl Host, key: &str) -> Result<Outcome, Error> {
         conversation: id,
         recipient,
     } = &timer;
-    let Some(conversation) = load_conversation(host, id, &[recipient])? else {
+    let Some(conversation) = load_conversation(host, id, recipient)? else {
         return Ok(Outcome::Skipped(SkipReason::NothingPending));
     };
     let Some(p) = conversation
@@ -176,33 +172,31 @@ fn load_settings(host: &mut impl Host) -> Result<(u64, Parsed), Error> {
 }
 
 /// The conversation record, made current first (a 0.2.0 layout converted,
-/// unreadable bytes kept aside) in a commit of its own. The 0.2.0 records
-/// of the participants `uids` are looked for only when the record is
-/// missing.
+/// unreadable bytes kept aside) in a commit of its own. When the record is
+/// missing, the 0.2.0 pending notification of `uid` (the participant the
+/// event concerns) is looked for, and its sends only if it exists: one
+/// extra get on a conversation's first event.
 fn load_conversation(
     host: &mut impl Host,
     id: &str,
-    uids: &[&str],
+    uid: &str,
 ) -> Result<Option<Conversation>, Error> {
     let bytes = host.state_get(&keys::conversation(id));
-    let mut old = Vec::new();
+    let mut old = None;
     if bytes.is_none() {
-        for uid in uids {
-            let keys = [keys::legacy_pending(id, uid), keys::legacy_history(id, uid)];
-            let pending = host.state_get(&keys[0]);
+        let keys = [keys::legacy_pending(id, uid), keys::legacy_history(id, uid)];
+        if let Some(pending) = host.state_get(&keys[0]) {
             let history = host.state_get(&keys[1]);
-            if pending.is_some() || history.is_some() {
-                old.push((*uid, pending, history, keys));
-            }
+            old = Some((pending, history, keys));
         }
     }
     let found: Vec<(Found<'_>, [String; 2])> = old
         .iter()
-        .map(|(uid, pending, history, keys)| {
+        .map(|(pending, history, keys)| {
             (
                 Found {
                     uid,
-                    pending: pending.as_deref(),
+                    pending: Some(pending.as_slice()),
                     history: history.as_deref(),
                 },
                 keys.clone(),

@@ -5,9 +5,17 @@
 //! 0.2.0 stored one record per (conversation, recipient) under
 //! `pending/{conversation}/{recipient}` (the unread messages to that
 //! recipient, by id) and their sends under `sent/{conversation}/{recipient}`.
-//! When an event finds no conversation record, the driver reads those keys
-//! for the participants it concerns; this module turns them into one
-//! [`Conversation`], and the same commit deletes them. A pending
+//! When an event finds no conversation record, the driver reads the pending
+//! notification of the participant it concerns (the recipient of a
+//! message, the reader of a receipt, the timer's recipient) and, if there
+//! is one, its sends; this module turns them into one [`Conversation`],
+//! and the same commit deletes them. A conversation's first event after
+//! the upgrade therefore costs one extra get. Not converted: 0.2.0 sends
+//! of a conversation with nothing pending (its cooldown and per-conversation
+//! cap start afresh: for at most a day after the upgrade, one SMS could
+//! come sooner than the cooldown; the per-recipient cap is kept), and a
+//! sender's own 0.2.0 notification when they reply before its timer
+//! converts it (their reply then reads nothing of it). A pending
 //! notification keeps its due time, attempts and in-flight mark, so its
 //! timer (whose key did not change) delivers it once. Where both sides had
 //! one, the two directions' messages are numbered one direction after the
