@@ -162,10 +162,18 @@ const TENANT_WIDE: &[(u32, &str)] = &[
     (21705, "messagingServiceSid"),
 ];
 
+/// Refusals that concern one recipient or one message, whatever their
+/// wording: 21612 (the `To` number unreachable from this sender), 21408
+/// (the `To` number's region not enabled), 21617 (body too long).
+const RECIPIENT_LEVEL: &[u32] = &[21408, 21612, 21617];
+
 /// The setting a refusal names, for codes this build does not list: Twilio
 /// words its refusals of a sender as "'From' number …" or "Messaging
-/// Service …".
-fn names_a_setting(message: &str) -> Option<&'static str> {
+/// Service …". A message about the `'To'` number concerns the recipient.
+fn names_a_setting(code: Option<u32>, message: &str) -> Option<&'static str> {
+    if code.is_some_and(|c| RECIPIENT_LEVEL.contains(&c)) || message.contains("'To'") {
+        return None;
+    }
     if message.contains("'From'")
         || message.contains("From number")
         || message.contains("From phone number")
@@ -276,7 +284,7 @@ pub fn classify(response: &Response) -> Verdict {
             error,
             after_ms: retry_after.map(|s| s.saturating_mul(1000).min(RETRY_AFTER_CAP_MS)),
         },
-        _ => match names_a_setting(&error.message) {
+        _ => match names_a_setting(code, &error.message) {
             Some(setting) => Verdict::TenantWide { error, setting },
             None => Verdict::Rejected {
                 error,
@@ -460,6 +468,20 @@ mod tests {
             (refusal(400, 21617), "rejected"),
             (http(404, "not json"), "tenant-wide"),
             (refusal(400, 21999), "rejected"),
+            (
+                http(
+                    400,
+                    r#"{"code":21612,"message":"The 'To' phone number: +1..., is not currently reachable using the 'From' phone number: +1... via SMS."}"#,
+                ),
+                "rejected",
+            ),
+            (
+                http(
+                    400,
+                    r#"{"code":21998,"message":"The 'To' number is not reachable from the 'From' number"}"#,
+                ),
+                "rejected",
+            ),
             (
                 http(
                     400,

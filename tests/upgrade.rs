@@ -154,8 +154,8 @@ async fn an_unreadable_record_is_kept_aside_and_logged() {
     store(&mut rt, "conversation/alice_bob", "43ff00");
     arm(&mut rt);
     rt.advance(60_000).await.unwrap();
-    let t = rt.tenant("t");
-    let t = t.lock().unwrap();
+    let data = rt.tenant("t");
+    let t = data.lock().unwrap();
     assert_eq!(
         t.state.get("quarantine/conversation/alice_bob"),
         Some(&vec![0x43, 0xff, 0x00])
@@ -167,4 +167,19 @@ async fn an_unreadable_record_is_kept_aside_and_logged() {
         1,
         "logged once: {logs:?}"
     );
+    drop(t);
+    // The operator lists it, looks, and clears it.
+    assert_eq!(
+        rt.quarantined("t"),
+        [(
+            "quarantine/conversation/alice_bob".to_owned(),
+            vec![0x43, 0xff, 0x00]
+        )]
+    );
+    assert!(
+        !rt.clear_quarantined("t", "conversation/alice_bob"),
+        "only quarantined keys"
+    );
+    assert!(rt.clear_quarantined("t", "quarantine/conversation/alice_bob"));
+    assert!(rt.quarantined("t").is_empty());
 }

@@ -21,6 +21,10 @@ use std::time::Duration;
 use wasmtime::error::Context as _;
 use wasmtime::{Result, Store, bail};
 
+/// The prefix under which the component keeps records it could not read
+/// (`keys::QUARANTINE` in the component).
+pub const QUARANTINE: &str = "quarantine/";
+
 /// How many timers one `advance` may fire before it gives up: a component
 /// that keeps re-arming a due timer must not hang the host.
 pub const MAX_FIRES: usize = 100_000;
@@ -125,6 +129,31 @@ impl Runtime {
             .get(tenant)
             .map(|slot| slot.data.clone())
             .unwrap_or_default()
+    }
+
+    /// The tenant's records the component could not read and kept aside
+    /// (under `quarantine/…`), with their bytes, for an operator to look at.
+    pub fn quarantined(&self, tenant: &str) -> Vec<(String, Vec<u8>)> {
+        let data = self.tenant_data(tenant);
+        let data = data.lock().unwrap();
+        data.state
+            .range(QUARANTINE.to_owned()..)
+            .take_while(|(key, _)| key.starts_with(QUARANTINE))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect()
+    }
+
+    /// Deletes one quarantined record (after an operator looked at it);
+    /// whether there was one. Only keys under `quarantine/` can be deleted.
+    pub fn clear_quarantined(&self, tenant: &str, key: &str) -> bool {
+        key.starts_with(QUARANTINE)
+            && self
+                .tenant_data(tenant)
+                .lock()
+                .unwrap()
+                .state
+                .remove(key)
+                .is_some()
     }
 
     /// The tenant's sandbox, instantiated from the shared `InstancePre` the
