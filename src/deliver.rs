@@ -134,6 +134,7 @@ impl Case<'_> {
         let part = &mut self.c.participants[self.p];
         part.in_flight = 0;
         part.attempts = 0;
+        part.held = Held::No;
         let due = (left > 0).then(|| now.saturating_add(delay));
         part.due_at = due;
         step.changes.push(self.put());
