@@ -12,6 +12,8 @@
 //! grapheme (a letter with its combining accents, a flag, an emoji with its
 //! modifiers), unless it alone is longer than a part.
 
+use crate::prelude::*;
+
 use unicode_segmentation::UnicodeSegmentation;
 
 /// Twilio refuses bodies longer than this many characters.
@@ -82,43 +84,60 @@ pub struct Count {
     pub left: usize,
 }
 
-/// Counts `body`'s segments by packing its graphemes into parts (an empty
-/// body still costs one).
-pub fn count(body: &str) -> Count {
+/// Where `body` is split: the byte range of each part, in order, packed
+/// grapheme by grapheme (one range for a body that fits a single segment,
+/// an empty body included).
+pub fn parts(body: &str) -> Vec<core::ops::Range<usize>> {
     let encoding = encoding(body);
-    let units = units(body, encoding);
     let (single, split) = encoding.capacity();
-    if units <= single {
-        return Count {
-            encoding,
-            units,
-            segments: 1,
-            left: single - units,
-        };
+    if units(body, encoding) <= single {
+        return vec![0..body.len()];
     }
-    let (mut segments, mut used) = (1, 0);
-    let mut place = |cost: usize| {
+    let mut parts = Vec::new();
+    let (mut start, mut used) = (0, 0);
+    let mut place = |at: usize, cost: usize, parts: &mut Vec<core::ops::Range<usize>>| {
         if used + cost > split {
-            segments += 1;
+            parts.push(start..at);
+            start = at;
             used = 0;
         }
         used += cost;
     };
+    let mut at = 0;
     for g in graphemes(body) {
-        let cost = self::units(g, encoding);
+        let cost = units(g, encoding);
         if cost <= split {
-            place(cost);
+            place(at, cost, &mut parts);
         } else {
             // A grapheme longer than a part: split between its characters.
-            g.chars()
-                .for_each(|c| place(self::units(c.encode_utf8(&mut [0; 4]), encoding)));
+            for (i, c) in g.char_indices() {
+                place(
+                    at + i,
+                    units(c.encode_utf8(&mut [0; 4]), encoding),
+                    &mut parts,
+                );
+            }
         }
+        at += g.len();
     }
+    parts.push(start..body.len());
+    parts
+}
+
+/// Counts `body`'s segments by packing its graphemes into parts (see
+/// [`parts`]).
+pub fn count(body: &str) -> Count {
+    let encoding = encoding(body);
+    let units = units(body, encoding);
+    let (single, split) = encoding.capacity();
+    let parts = parts(body);
+    let capacity = if parts.len() == 1 { single } else { split };
+    let last = parts.last().cloned().unwrap_or(0..0);
     Count {
         encoding,
         units,
-        segments,
-        left: split - used,
+        segments: parts.len(),
+        left: capacity - self::units(&body[last], encoding),
     }
 }
 
@@ -194,6 +213,27 @@ mod tests {
         // A grapheme longer than a part is split between its characters.
         let zalgo = format!("a{}", "\u{301}".repeat(200));
         assert_eq!(segments(&zalgo), 3);
+    }
+
+    #[test]
+    fn parts_are_where_the_body_splits() {
+        assert_eq!(parts(""), [0..0]);
+        assert_eq!(parts(&"a".repeat(160)), [0..160]);
+        assert_eq!(parts(&"a".repeat(200)), [0..153, 153..200]);
+        // The escape pair at septets 153–154 starts the second part.
+        let gsm = format!("{}{{{}", "a".repeat(152), "a".repeat(152));
+        assert_eq!(parts(&gsm), [0..152, 152..304, 304..305]);
+        // Every part holds at most 153 septets, and they cover the body.
+        let text = "a{€b".repeat(100);
+        let p = parts(&text);
+        assert_eq!(p.first().unwrap().start, 0);
+        assert_eq!(p.last().unwrap().end, text.len());
+        for w in p.windows(2) {
+            assert_eq!(w[0].end, w[1].start);
+        }
+        for r in &p {
+            assert!(units(&text[r.clone()], Encoding::Gsm7) <= 153);
+        }
     }
 
     #[test]
