@@ -91,7 +91,7 @@ pub fn parts(body: &str) -> Vec<core::ops::Range<usize>> {
     let encoding = encoding(body);
     let (single, split) = encoding.capacity();
     if units(body, encoding) <= single {
-        return vec![0..body.len()];
+        return core::iter::once(0..body.len()).collect();
     }
     let mut parts = Vec::new();
     let (mut start, mut used) = (0, 0);
