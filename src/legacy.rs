@@ -73,10 +73,26 @@ pub struct Found<'a> {
     pub history: Option<&'a [u8]>,
 }
 
-/// Why a participant's 0.2.0 records could not be converted.
+/// Which of a participant's 0.2.0 records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    Pending,
+    History,
+}
+
+impl Part {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Pending => "pending notification",
+            Self::History => "history",
+        }
+    }
+}
+
+/// A participant's 0.2.0 record that could not be read.
 pub struct Unconverted {
     pub uid: String,
-    pub what: &'static str,
+    pub part: Part,
 }
 
 /// The conversation the 0.2.0 records describe, if any were found, and the
@@ -92,7 +108,7 @@ pub fn conversation(found: &[Found<'_>]) -> (Option<Conversation>, Vec<Unconvert
             Some(Err(_)) => {
                 bad.push(Unconverted {
                     uid: f.uid.to_owned(),
-                    what: "history",
+                    part: Part::History,
                 });
                 None
             }
@@ -104,7 +120,7 @@ pub fn conversation(found: &[Found<'_>]) -> (Option<Conversation>, Vec<Unconvert
                 None => {
                     bad.push(Unconverted {
                         uid: f.uid.to_owned(),
-                        what: "pending notification",
+                        part: Part::Pending,
                     });
                     None
                 }
@@ -204,15 +220,15 @@ pub fn load(
     let (conversation, bad) = conversation(&found);
     for b in &bad {
         let (f, keys) = legacy.iter().find(|(f, _)| f.uid == b.uid).expect("found");
-        let (key, bytes) = match b.what {
-            "history" => (&keys[1], f.history),
-            _ => (&keys[0], f.pending),
+        let (key, bytes) = match b.part {
+            Part::History => (&keys[1], f.history),
+            Part::Pending => (&keys[0], f.pending),
         };
         quarantine(
             &mut step,
             key,
             bytes.unwrap_or_default(),
-            format!("a 0.2.0 {} that does not parse", b.what),
+            format!("a 0.2.0 {} that does not parse", b.part.name()),
         );
     }
     if let Some(c) = &conversation {
@@ -221,13 +237,13 @@ pub fn load(
             value: c.encode(),
         });
         for (f, keys) in legacy {
-            let unconverted = |what: &str| bad.iter().any(|b| b.uid == f.uid && b.what == what);
-            if f.pending.is_some() && !unconverted("pending notification") {
+            let unconverted = |part: Part| bad.iter().any(|b| b.uid == f.uid && b.part == part);
+            if f.pending.is_some() && !unconverted(Part::Pending) {
                 step.changes.push(Change::Delete {
                     key: keys[0].clone(),
                 });
             }
-            if f.history.is_some() && !unconverted("history") {
+            if f.history.is_some() && !unconverted(Part::History) {
                 step.changes.push(Change::Delete {
                     key: keys[1].clone(),
                 });
@@ -247,25 +263,22 @@ pub fn load(
 mod tests {
     use super::*;
 
-    fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len())
+    /// A record of `tests/fixtures/records-0.2.0.txt`, the bytes the 0.2.0
+    /// build wrote.
+    fn golden(name: &str) -> Vec<u8> {
+        let hex = include_str!("../tests/fixtures/records-0.2.0.txt")
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .expect("a golden record");
+        (0..hex.len())
             .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
             .collect()
     }
 
-    /// What the 0.2.0 build wrote for Alice's m1 (text "one"), m2 (an
-    /// image) and m3 ("see you at 8?") to Bob, due at 60 s; and the same
-    /// cut off mid-send after one attempt. Its history: sends at 1 s and 1 h.
-    const PENDING: &str =
-        "0105616c696365e0d40303026d3100026d3201026d33000d73656520796f7520617420383f000000";
-    const IN_FLIGHT: &str =
-        "0105616c696365e0d40303026d3100026d3201026d33000d73656520796f7520617420383f000101";
-    const HISTORY: &str = "0102e80780dddb01";
-
     #[test]
     fn a_020_pending_notification_becomes_a_conversation() {
-        let (pending, history) = (unhex(PENDING), unhex(HISTORY));
+        let (pending, history) = (golden("pending"), golden("history"));
         let (c, bad) = conversation(&[Found {
             uid: "bob",
             pending: Some(&pending),
@@ -288,7 +301,7 @@ mod tests {
 
     #[test]
     fn an_attempt_in_flight_stays_in_flight() {
-        let pending = unhex(IN_FLIGHT);
+        let pending = golden("in-flight");
         let (c, _) = conversation(&[Found {
             uid: "bob",
             pending: Some(&pending),
@@ -314,6 +327,6 @@ mod tests {
             history: None,
         }]);
         assert!(c.is_none());
-        assert_eq!(bad[0].what, "pending notification");
+        assert_eq!(bad[0].part, Part::Pending);
     }
 }

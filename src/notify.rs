@@ -63,10 +63,6 @@ impl Step {
     pub fn result(&self) -> &Result<Outcome, Error> {
         self.result.as_ref().expect("every step has a result")
     }
-
-    pub fn into_result(self) -> Result<Outcome, Error> {
-        self.result.expect("every step has a result")
-    }
 }
 
 /// Longest id (message, conversation, user) accepted, in bytes. Ids become
@@ -188,7 +184,8 @@ pub fn on_message(
     let text = (message.format == Format::Text).then_some(message.text.as_str());
     let seq = c.push(s, r, hash, text);
     let mut step = Step::default();
-    if settings.is_err() || settings.is_ok_and(|s| s.reply_means_read) {
+    // With settings that cannot be read, the default holds.
+    if settings.map_or(true, |s| s.reply_means_read) {
         c.read_through(s, seq);
         if end_if_read(id, &mut c, s, &mut step) {
             step = step.log(

@@ -9,22 +9,20 @@ use host_test::outbound::Policy;
 use host_test::runtime::Runtime;
 use serde_json::json;
 
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
+/// A record of `tests/fixtures/records-0.2.0.txt`: what the 0.2.0 build
+/// stored (`pending`: Alice's m1 "one", m2 an image, m3 "see you at 8?" to
+/// Bob, due at 60 s; `in-flight`: the same cut off mid-send; `suppression`:
+/// +14155552671 replied STOP).
+fn golden(name: &str) -> Vec<u8> {
+    let hex = include_str!("fixtures/records-0.2.0.txt")
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .expect("a golden record");
+    (0..hex.len())
         .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
         .collect()
 }
-
-/// What the 0.2.0 build stored for Alice's m1 ("one"), m2 (an image) and
-/// m3 ("see you at 8?") to Bob, due at 60 s (`src/legacy.rs` has the same).
-const PENDING: &str =
-    "0105616c696365e0d40303026d3100026d3201026d33000d73656520796f7520617420383f000000";
-/// The same notification, cut off mid-send after one attempt.
-const IN_FLIGHT: &str =
-    "0105616c696365e0d40303026d3100026d3201026d33000d73656520796f7520617420383f000101";
-/// A 0.2.0 suppression: +14155552671 replied STOP, +14155550000 undeliverable.
-const SUPPRESSION: &str = "01020c2b3134313535353532363731000c2b313431353535353030303001";
 
 fn runtime(number: &str) -> Runtime {
     let mut rt = Runtime::new(Policy::default()).unwrap();
@@ -60,12 +58,12 @@ fn runtime(number: &str) -> Runtime {
     rt
 }
 
-fn store(rt: &mut Runtime, key: &str, hex: &str) {
+fn store(rt: &mut Runtime, key: &str, name: &str) {
     rt.tenant("t")
         .lock()
         .unwrap()
         .state
-        .insert(key.into(), unhex(hex));
+        .insert(key.into(), golden(name));
 }
 
 fn arm(rt: &mut Runtime) {
@@ -79,7 +77,7 @@ fn arm(rt: &mut Runtime) {
 #[tokio::test]
 async fn a_pending_notification_from_020_goes_out_once() {
     let mut rt = runtime("+12025550123");
-    store(&mut rt, "pending/alice_bob/bob", PENDING);
+    store(&mut rt, "pending/alice_bob/bob", "pending");
     arm(&mut rt);
     let fired = rt.advance(60_000).await.unwrap();
     assert!(
@@ -102,7 +100,7 @@ async fn a_pending_notification_from_020_goes_out_once() {
 #[tokio::test]
 async fn a_receipt_after_the_upgrade_reads_020_messages() {
     let mut rt = runtime("+12025550123");
-    store(&mut rt, "pending/alice_bob/bob", PENDING);
+    store(&mut rt, "pending/alice_bob/bob", "pending");
     arm(&mut rt);
     let receipt = host_test::bindings::sms_notification::extension::types::Receipt {
         conversation: "alice_bob".into(),
@@ -119,7 +117,7 @@ async fn a_receipt_after_the_upgrade_reads_020_messages() {
 #[tokio::test]
 async fn an_attempt_cut_off_in_020_is_never_repeated() {
     let mut rt = runtime("+12025550123");
-    store(&mut rt, "pending/alice_bob/bob", IN_FLIGHT);
+    store(&mut rt, "pending/alice_bob/bob", "in-flight");
     arm(&mut rt);
     let fired = rt.advance(60_000).await.unwrap();
     assert!(
@@ -132,8 +130,8 @@ async fn an_attempt_cut_off_in_020_is_never_repeated() {
 #[tokio::test]
 async fn a_020_stop_still_holds() {
     let mut rt = runtime("+14155552671");
-    store(&mut rt, "pending/alice_bob/bob", PENDING);
-    store(&mut rt, "suppressed/bob", SUPPRESSION);
+    store(&mut rt, "pending/alice_bob/bob", "pending");
+    store(&mut rt, "suppressed/bob", "suppression");
     arm(&mut rt);
     let fired = rt.advance(60_000).await.unwrap();
     assert!(
@@ -151,7 +149,11 @@ async fn a_020_stop_still_holds() {
 #[tokio::test]
 async fn an_unreadable_record_is_kept_aside_and_logged() {
     let mut rt = runtime("+12025550123");
-    store(&mut rt, "conversation/alice_bob", "43ff00");
+    rt.tenant("t")
+        .lock()
+        .unwrap()
+        .state
+        .insert("conversation/alice_bob".into(), vec![0x43, 0xff, 0x00]);
     arm(&mut rt);
     rt.advance(60_000).await.unwrap();
     let data = rt.tenant("t");
