@@ -457,7 +457,7 @@ impl oracle::System for Wasm {
     }
 
     fn state(&self) -> Vec<(String, Vec<u8>)> {
-        let t = self.rt.tenant_data(TENANT);
+        let t = self.rt.tenant(TENANT);
         let t = t.lock().unwrap();
         t.state
             .iter()
@@ -466,13 +466,13 @@ impl oracle::System for Wasm {
     }
 
     fn timers(&self) -> Vec<String> {
-        let t = self.rt.tenant_data(TENANT);
+        let t = self.rt.tenant(TENANT);
         let t = t.lock().unwrap();
         t.timers.keys().cloned().collect()
     }
 
     fn outputs(&self) -> String {
-        let t = self.rt.tenant_data(TENANT);
+        let t = self.rt.tenant(TENANT);
         let t = t.lock().unwrap();
         let mut all = self.outputs.clone();
         for line in &t.logs {

@@ -9,8 +9,8 @@ use host_test::bindings::sms_notification::extension::types::{
 use host_test::engine;
 use host_test::outbound::{Answer, Policy};
 use host_test::runtime::{Call, Runtime};
+use host_test::sandbox::Sandbox;
 use host_test::scenario;
-use host_test::tenant::Sandbox;
 use serde_json::json;
 use std::time::Duration;
 use wasmtime::component::{Component, Linker};
@@ -126,7 +126,7 @@ fn the_sandbox_has_no_environment() {
     };
     // SAFETY of the test: the host's own environment is not empty here.
     assert!(std::env::vars().next().is_some());
-    let mut sandbox = Sandbox::new(rt.tenant("t"), rt.clock.clone(), outbound);
+    let mut sandbox = Sandbox::new("t".into(), rt.storage().clone(), rt.clock.clone(), outbound);
     assert!(sandbox.cli().get_environment().unwrap().is_empty());
     assert!(sandbox.cli().get_arguments().unwrap().is_empty());
 }

@@ -172,16 +172,22 @@ async fn an_unreadable_record_is_kept_aside_and_logged() {
     drop(t);
     // The operator lists it, looks, and clears it.
     assert_eq!(
-        rt.quarantined("t"),
+        rt.quarantined("t").await.unwrap(),
         [(
             "quarantine/conversation/alice_bob".to_owned(),
             vec![0x43, 0xff, 0x00]
         )]
     );
     assert!(
-        !rt.clear_quarantined("t", "conversation/alice_bob"),
+        !rt.clear_quarantined("t", "conversation/alice_bob")
+            .await
+            .unwrap(),
         "only quarantined keys"
     );
-    assert!(rt.clear_quarantined("t", "quarantine/conversation/alice_bob"));
-    assert!(rt.quarantined("t").is_empty());
+    assert!(
+        rt.clear_quarantined("t", "quarantine/conversation/alice_bob")
+            .await
+            .unwrap()
+    );
+    assert!(rt.quarantined("t").await.unwrap().is_empty());
 }

@@ -10,7 +10,7 @@ use host_test::bindings::sms_notification::extension::types as wit;
 use host_test::engine;
 use host_test::outbound::{Outbound, Policy};
 use host_test::runtime::Runtime;
-use host_test::tenant::Sandbox;
+use host_test::sandbox::Sandbox;
 use sms_notification::conversation::{Conversation, id_hash};
 use sms_notification::keys;
 use sms_notification::memory::Memory;

@@ -3,6 +3,6 @@
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "sms-notification",
-    imports: { default: async },
+    imports: { default: async | trappable },
     exports: { default: async },
 });

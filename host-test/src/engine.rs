@@ -11,7 +11,7 @@
 //! blocking the server's other tasks meanwhile.
 
 use crate::bindings::{SmsNotification, SmsNotificationPre};
-use crate::tenant::{MEMORY_LIMIT, Sandbox};
+use crate::sandbox::{MEMORY_LIMIT, Sandbox};
 use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::sync::Notify;

@@ -15,5 +15,6 @@ pub mod engine;
 pub mod json;
 pub mod outbound;
 pub mod runtime;
+pub mod sandbox;
 pub mod scenario;
-pub mod tenant;
+pub mod storage;

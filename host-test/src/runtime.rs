@@ -1,6 +1,7 @@
 //! The runtime: one compiled component and one `InstancePre` for the whole
-//! process, one sandbox (`Store` + instance) per tenant, a virtual clock, and
-//! the host's durable timers.
+//! process, one sandbox (`Store` + instance) per tenant, a clock (virtual
+//! for scenarios, the wall clock for a service), and the tenants' durable
+//! data and timers in a [`Storage`].
 //!
 //! This is the async embedding a tokio-based chat server would use: async
 //! host functions and `call_*` futures, so a call waiting on Twilio or on the
@@ -13,8 +14,9 @@ use crate::bindings::{SmsNotification, SmsNotificationPre};
 use crate::clock::Clock;
 use crate::engine::{self, bounded};
 use crate::outbound::{Outbound, Policy, Traffic};
-use crate::tenant::{Sandbox, Shared};
-use std::collections::{BTreeMap, HashMap};
+use crate::sandbox::Sandbox;
+use crate::storage::{self, Claim, Finish, Memory, Storage};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -61,6 +63,9 @@ pub const REDELIVERY_MS: u64 = 1_000;
 /// and fired again this often, so nothing waits forever (a database host
 /// does the same with its timer rows).
 pub const SWEEP_MS: u64 = 10 * 60 * 1000;
+/// How long a claimed timer stays leased to the process firing it: past
+/// any call's deadline, so only a process that died loses its lease.
+pub const LEASE_MS: u64 = 2 * CALL_DEADLINE.as_millis() as u64;
 
 /// Why one of the named inputs is too big to hand a sandbox, if one is.
 fn too_big(inputs: &[(&str, &str)]) -> Option<String> {
@@ -73,107 +78,92 @@ fn too_big(inputs: &[(&str, &str)]) -> Option<String> {
     ))
 }
 
-struct Slot {
-    data: Shared,
-    sandbox: Option<(Store<Sandbox>, SmsNotification)>,
-}
-
-/// Many tenants' sandboxes on one virtual clock.
+/// Many tenants' sandboxes on one clock and one store.
 pub struct Runtime {
     pre: SmsNotificationPre<Sandbox>,
     pub clock: Clock,
     pub policy: Policy,
     pub traffic: Traffic,
     sids: Arc<AtomicU64>,
-    tenants: BTreeMap<String, Slot>,
-    redeliveries: HashMap<(String, String), u32>,
+    storage: Arc<dyn Storage>,
+    /// The same store, when it is the in-memory one (for tests).
+    memory: Option<Arc<Memory>>,
+    sandboxes: HashMap<String, (Store<Sandbox>, SmsNotification)>,
     /// See [`CALL_DEADLINE`].
     pub call_deadline: Duration,
 }
 
 impl Runtime {
+    /// A runtime on the in-memory store.
     pub fn new(policy: Policy) -> Result<Self> {
         Ok(Self::with(policy, engine::prepared()?))
     }
 
     /// A runtime on a given engine's pre-instantiated component (e.g. one
-    /// using the pooling allocator).
+    /// using the pooling allocator), on the in-memory store.
     pub fn with(policy: Policy, pre: SmsNotificationPre<Sandbox>) -> Self {
+        let memory = Arc::new(Memory::default());
+        let mut runtime = Self::on(policy, pre, memory.clone());
+        runtime.memory = Some(memory);
+        runtime
+    }
+
+    /// A runtime on any store (see [`storage::open`]).
+    pub fn on(policy: Policy, pre: SmsNotificationPre<Sandbox>, storage: Arc<dyn Storage>) -> Self {
         Self {
             pre,
             clock: Clock::default(),
             policy,
             traffic: Traffic::default(),
             sids: Arc::new(AtomicU64::new(1)),
-            tenants: BTreeMap::new(),
-            redeliveries: HashMap::new(),
+            storage,
+            memory: None,
+            sandboxes: HashMap::new(),
             call_deadline: CALL_DEADLINE,
         }
     }
 
-    /// The durable data of `tenant`, created empty on first use.
-    pub fn tenant(&mut self, tenant: &str) -> Shared {
-        self.tenants
-            .entry(tenant.to_owned())
-            .or_insert_with(|| Slot {
-                data: Shared::default(),
-                sandbox: None,
-            })
-            .data
-            .clone()
+    /// The tenants' store.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
     }
 
-    /// The durable data of `tenant`, if it exists (without creating it).
-    pub fn tenant_data(&self, tenant: &str) -> Shared {
-        self.tenants
-            .get(tenant)
-            .map(|slot| slot.data.clone())
-            .unwrap_or_default()
+    /// The in-memory data of `tenant`, created empty on first use, for
+    /// tests that look inside. Panics on a runtime on another store.
+    pub fn tenant(&self, tenant: &str) -> storage::memory::Shared {
+        self.memory
+            .as_ref()
+            .expect("Runtime::tenant needs the in-memory store")
+            .tenant(tenant)
     }
 
     /// The tenant's records the component could not read and kept aside
     /// (under `quarantine/…`), with their bytes, for an operator to look at.
-    pub fn quarantined(&self, tenant: &str) -> Vec<(String, Vec<u8>)> {
-        let data = self.tenant_data(tenant);
-        let data = data.lock().unwrap();
-        data.state
-            .range(QUARANTINE.to_owned()..)
-            .take_while(|(key, _)| key.starts_with(QUARANTINE))
-            .map(|(key, value)| (key.clone(), value.clone()))
-            .collect()
+    pub async fn quarantined(&self, tenant: &str) -> storage::Result<Vec<(String, Vec<u8>)>> {
+        self.storage.state_prefix(tenant, QUARANTINE).await
     }
 
     /// Deletes one quarantined record (after an operator looked at it);
     /// whether there was one. Only keys under `quarantine/` can be deleted.
-    pub fn clear_quarantined(&self, tenant: &str, key: &str) -> bool {
-        key.starts_with(QUARANTINE)
-            && self
-                .tenant_data(tenant)
-                .lock()
-                .unwrap()
-                .state
-                .remove(key)
-                .is_some()
+    pub async fn clear_quarantined(&self, tenant: &str, key: &str) -> storage::Result<bool> {
+        if !key.starts_with(QUARANTINE) {
+            return Ok(false);
+        }
+        self.storage.state_delete(tenant, key).await
     }
 
     /// The tenant's sandbox, instantiated from the shared `InstancePre` the
     /// first time (or after a trap threw the last one away).
     async fn sandbox(&mut self, tenant: &str) -> Result<&mut (Store<Sandbox>, SmsNotification)> {
         // The common case first: a warm sandbox, found without allocating.
-        if self
-            .tenants
-            .get(tenant)
-            .is_none_or(|slot| slot.sandbox.is_none())
-        {
+        if !self.sandboxes.contains_key(tenant) {
             self.instantiate(tenant).await?;
         }
-        let slot = self.tenants.get_mut(tenant).expect("just instantiated");
-        Ok(slot.sandbox.as_mut().expect("just instantiated"))
+        Ok(self.sandboxes.get_mut(tenant).expect("just instantiated"))
     }
 
     /// Creates the tenant's sandbox from the shared `InstancePre`.
     async fn instantiate(&mut self, tenant: &str) -> Result<()> {
-        let data = self.tenant(tenant);
         let outbound = Outbound {
             tenant: tenant.to_owned(),
             policy: self.policy.clone(),
@@ -183,13 +173,17 @@ impl Runtime {
         };
         let mut store = Store::new(
             self.pre.engine(),
-            Sandbox::new(data, self.clock.clone(), outbound),
+            Sandbox::new(
+                tenant.to_owned(),
+                self.storage.clone(),
+                self.clock.clone(),
+                outbound,
+            ),
         );
         store.limiter(|s| &mut s.limits);
         engine::configure(&mut store);
         let instance = self.pre.instantiate_async(&mut store).await?;
-        let slot = self.tenants.get_mut(tenant).expect("just created");
-        slot.sandbox = Some((store, instance));
+        self.sandboxes.insert(tenant.to_owned(), (store, instance));
         Ok(())
     }
 
@@ -197,18 +191,14 @@ impl Runtime {
     /// and memory; its durable data stays, and the next call creates a new
     /// one.
     pub fn evict(&mut self, tenant: &str) {
-        if let Some(slot) = self.tenants.get_mut(tenant) {
-            slot.sandbox = None;
-        }
+        self.sandboxes.remove(tenant);
     }
 
     /// A call that trapped leaves its instance in an unknown state: it is
     /// thrown away; the tenant's durable data is untouched.
     fn discard_on_trap<T>(&mut self, tenant: &str, result: Result<T>) -> Result<T> {
-        if result.is_err()
-            && let Some(slot) = self.tenants.get_mut(tenant)
-        {
-            slot.sandbox = None;
+        if result.is_err() {
+            self.sandboxes.remove(tenant);
         }
         result.with_context(|| format!("the component trapped for tenant {tenant:?}"))
     }
@@ -250,8 +240,14 @@ impl Runtime {
             return Ok(Err(Error::InvalidInput(why)));
         }
         let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
-        let (store, instance) = self.sandbox(tenant).await?;
-        let result = bounded(&crash, deadline, instance.call_on_message(store, message)).await;
+        self.storage.lock(tenant).await?;
+        let result = match self.sandbox(tenant).await {
+            Ok((store, instance)) => {
+                bounded(&crash, deadline, instance.call_on_message(store, message)).await
+            }
+            Err(e) => Err(e),
+        };
+        self.storage.unlock(tenant).await?;
         self.discard_on_trap(tenant, result)
     }
 
@@ -268,8 +264,14 @@ impl Runtime {
             return Ok(Err(Error::InvalidInput(why)));
         }
         let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
-        let (store, instance) = self.sandbox(tenant).await?;
-        let result = bounded(&crash, deadline, instance.call_on_read(store, receipt)).await;
+        self.storage.lock(tenant).await?;
+        let result = match self.sandbox(tenant).await {
+            Ok((store, instance)) => {
+                bounded(&crash, deadline, instance.call_on_read(store, receipt)).await
+            }
+            Err(e) => Err(e),
+        };
+        self.storage.unlock(tenant).await?;
         self.discard_on_trap(tenant, result)
     }
 
@@ -279,67 +281,72 @@ impl Runtime {
         }
         let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
         *self.traffic.firing.lock().unwrap() = Some(key.to_owned());
-        let (store, instance) = self.sandbox(tenant).await?;
-        let result = bounded(&crash, deadline, instance.call_on_timer(store, key)).await;
+        self.storage.lock(tenant).await?;
+        let result = match self.sandbox(tenant).await {
+            Ok((store, instance)) => {
+                bounded(&crash, deadline, instance.call_on_timer(store, key)).await
+            }
+            Err(e) => Err(e),
+        };
+        self.storage.unlock(tenant).await?;
         *self.traffic.firing.lock().unwrap() = None;
         self.discard_on_trap(tenant, result)
     }
 
-    /// The earliest timer of any tenant: (due, tenant, key).
-    pub fn next_due(&self) -> Option<(u64, String, String)> {
-        self.tenants
-            .iter()
-            .filter_map(|(name, slot)| {
-                let data = slot.data.lock().unwrap();
-                data.timers
-                    .iter()
-                    .min_by_key(|(key, due)| (**due, (*key).clone()))
-                    .map(|(key, due)| (*due, name.clone(), key.clone()))
-            })
-            .min()
-    }
-
     /// Fires the earliest timer due at or before `until`, moving the clock
-    /// to its due time; `None` when no timer is due by then. The timer is
-    /// removed before its call (the component may set it again). Timers are
-    /// at least once: if the call traps, or fails because the host could not
-    /// store its changes, the timer fires again with backoff, up to
-    /// [`MAX_REDELIVERIES`] times, then every [`SWEEP_MS`] (unless the
-    /// component set it again).
+    /// to its due time; `None` when no timer is due by then.
     pub async fn fire_next(&mut self, until: u64) -> Result<Option<Fired>> {
-        let Some((due, tenant, key)) = self.next_due().filter(|(due, ..)| *due <= until) else {
+        let now = self.clock.now();
+        let claimed = self.storage.claim(until, now, 1, LEASE_MS).await?;
+        let Some(claim) = claimed.into_iter().next() else {
             return Ok(None);
         };
-        self.clock.set(due);
-        let data = self.tenant(&tenant);
-        data.lock().unwrap().timers.remove(&key);
-        let result = self.on_timer(&tenant, &key).await;
-        let tries = self
-            .redeliveries
-            .entry((tenant.clone(), key.clone()))
-            .or_default();
+        self.clock.set(claim.due_at);
+        Ok(Some(self.fire(claim).await?))
+    }
+
+    /// Fires every timer due by the clock's now, up to `limit` of them,
+    /// earliest first; what fired. A host on the wall clock calls it in a
+    /// loop (see `serve`).
+    pub async fn fire_due(&mut self, limit: usize) -> Result<Vec<Fired>> {
+        let now = self.clock.now();
+        let claims = self.storage.claim(now, now, limit, LEASE_MS).await?;
+        let mut fired = Vec::with_capacity(claims.len());
+        for claim in claims {
+            fired.push(self.fire(claim).await?);
+        }
+        Ok(fired)
+    }
+
+    /// Calls `on-timer` for a claimed timer, then ends its lease. The row
+    /// stays during the call (a process that dies mid-call leaves it to fire
+    /// again); the component may set it again or cancel it meanwhile.
+    /// Timers are at least once: if the call traps, or fails because the
+    /// host could not store its changes, the timer fires again with backoff,
+    /// up to [`MAX_REDELIVERIES`] times, then every [`SWEEP_MS`] (unless the
+    /// component set it again).
+    async fn fire(&mut self, claim: Claim) -> Result<Fired> {
+        let result = self.on_timer(&claim.tenant, &claim.key).await;
         let failed = matches!(result, Err(_) | Ok(Err(Error::Host(_))));
-        if !failed {
-            self.redeliveries.remove(&(tenant.clone(), key.clone()));
-        } else {
-            let wait = if *tries < MAX_REDELIVERIES {
-                REDELIVERY_MS << *tries
+        let finish = if failed {
+            let wait = if claim.attempts < MAX_REDELIVERIES {
+                REDELIVERY_MS << claim.attempts
             } else {
                 SWEEP_MS
             };
-            *tries += 1;
-            data.lock()
-                .unwrap()
-                .timers
-                .entry(key.clone())
-                .or_insert(due + wait);
-        }
-        Ok(Some(Fired {
-            tenant,
-            key,
+            Finish::Retry {
+                at: self.clock.now().max(claim.due_at).saturating_add(wait),
+            }
+        } else {
+            Finish::Done
+        };
+        self.storage.finish(&claim, finish).await?;
+        Ok(Fired {
+            tenant: claim.tenant,
+            key: claim.key,
             at: self.clock.now(),
             result,
-        }))
+        })
     }
 
     /// Moves the clock forward by `ms`, firing every timer that comes due on
@@ -373,7 +380,7 @@ impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runtime")
             .field("now", &self.clock.now())
-            .field("tenants", &self.tenants.keys().collect::<Vec<_>>())
+            .field("sandboxes", &self.sandboxes.len())
             .finish()
     }
 }

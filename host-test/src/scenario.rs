@@ -9,9 +9,10 @@ use crate::bindings::sms_notification::extension::types::{
 };
 use crate::json;
 use crate::outbound::Answer;
-use crate::runtime::Runtime;
+use crate::runtime::{MAX_FIRES, Runtime};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 
 /// The tenant steps apply to until a `tenant` step picks another.
 pub const DEFAULT_TENANT: &str = "default";
@@ -163,20 +164,21 @@ pub async fn run(
     out: &mut dyn FnMut(Value),
 ) -> wasmtime::Result<()> {
     let mut tenant = DEFAULT_TENANT.to_owned();
-    let mut logs = false;
+    let mut logs = Logs::default();
     for (_, step) in steps {
         let now = runtime.clock.now();
+        let storage = runtime.storage().clone();
         match step {
             Step::Tenant(name) => tenant = name,
-            Step::Quota(max) => runtime.tenant(&tenant).lock().unwrap().max_keys = max,
+            Step::Quota(max) => storage.set_quota(&tenant, max).await?,
             Step::Logs(on) => {
-                logs = on;
-                runtime.tenant(&tenant).lock().unwrap().logs.clear();
+                logs.on = on;
+                logs.skip(runtime, &tenant).await?;
             }
             Step::Settings(settings) => {
                 let text = settings.to_string();
                 let result = runtime.validate_settings(&tenant, &text).await;
-                runtime.tenant(&tenant).lock().unwrap().save_settings(text);
+                storage.save_settings(&tenant, &text).await?;
                 out(match result {
                     Ok(Ok(())) => {
                         json!({ "at": now, "call": "validate-settings", "outcome": "ok" })
@@ -201,12 +203,7 @@ pub async fn run(
                     },
                     metadata,
                 };
-                runtime
-                    .tenant(&tenant)
-                    .lock()
-                    .unwrap()
-                    .users
-                    .insert(user.uid, record);
+                storage.put_user(&tenant, &record).await?;
             }
             Step::Message(m) => {
                 let message = Message {
@@ -248,42 +245,72 @@ pub async fn run(
                 out(call_line(now, "on-timer", Some(&key), result));
             }
             Step::Advance(seconds) => {
-                let traffic = runtime.traffic.clone();
-                let data = runtime.tenant(&tenant);
-                let each = |fired: crate::runtime::Fired| {
+                let target = now.saturating_add(seconds.saturating_mul(1000));
+                let mut fires = 0;
+                while let Some(fired) = runtime.fire_next(target).await? {
+                    fires += 1;
+                    if fires > MAX_FIRES {
+                        wasmtime::bail!(
+                            "more than {MAX_FIRES} timers came due in one advance; a timer keeps re-arming"
+                        );
+                    }
                     out(call_line(
                         fired.at,
                         "on-timer",
                         Some(&fired.key),
                         fired.result,
                     ));
-                    if logs {
-                        for line in data.lock().unwrap().logs.drain(..) {
-                            out(json::log(&line));
-                        }
-                    }
-                    for sms in traffic.take_sms() {
-                        out(json::sms(&sms));
-                    }
-                };
-                runtime
-                    .advance_each(seconds.saturating_mul(1000), each)
-                    .await?;
+                    logs.print(runtime, &tenant, out).await?;
+                }
+                runtime.clock.set(target);
             }
         }
-        let data = runtime.tenant(&tenant);
-        let mut data = data.lock().unwrap();
-        if logs {
-            for line in data.logs.drain(..) {
-                out(json::log(&line));
+        logs.print(runtime, &tenant, out).await?;
+    }
+    Ok(())
+}
+
+/// The component's log lines printed so far (when `logs` is on) and the
+/// SMS the fake Twilio received, printed after each call.
+#[derive(Default)]
+struct Logs {
+    on: bool,
+    /// Per tenant, the position of the last line printed or skipped.
+    seen: HashMap<String, u64>,
+}
+
+impl Logs {
+    /// Skips the tenant's lines so far.
+    async fn skip(&mut self, runtime: &Runtime, tenant: &str) -> wasmtime::Result<()> {
+        let seen = self.seen.entry(tenant.to_owned()).or_default();
+        while let Some((last, _)) = runtime.storage().logs(tenant, *seen, 1024).await?.pop() {
+            *seen = last;
+        }
+        Ok(())
+    }
+
+    async fn print(
+        &mut self,
+        runtime: &Runtime,
+        tenant: &str,
+        out: &mut dyn FnMut(Value),
+    ) -> wasmtime::Result<()> {
+        if self.on {
+            let seen = self.seen.entry(tenant.to_owned()).or_default();
+            loop {
+                let lines = runtime.storage().logs(tenant, *seen, 1024).await?;
+                let Some((last, _)) = lines.last() else { break };
+                *seen = *last;
+                for (_, line) in &lines {
+                    out(json::log(line));
+                }
             }
         }
-        drop(data);
         for sms in runtime.traffic.take_sms() {
             out(json::sms(&sms));
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Parses and runs a whole script on `runtime`, returning the output lines.

@@ -1,0 +1,144 @@
+//! A tenant's sandbox: the `Store` data the component's imports act on, and
+//! those imports, answered from the tenant's [`Storage`].
+
+use crate::bindings::sms_notification::extension::{host, types};
+use crate::clock::Clock;
+use crate::outbound::Outbound;
+use crate::storage::{LogLine, Storage};
+use std::sync::Arc;
+use wasmtime::component::ResourceTable;
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// Memory one sandbox may use.
+pub const MEMORY_LIMIT: usize = 16 << 20;
+
+/// The most user metadata handed to a sandbox; real metadata is a few kB.
+pub const MAX_METADATA_BYTES: usize = 64 << 10;
+/// The most of a display name handed to a sandbox (an SMS shows 40
+/// characters of it); a longer name is cut at a character boundary.
+pub const MAX_NAME_BYTES: usize = 1024;
+
+/// The `T` of a tenant's `Store`: WASI contexts plus the tenant's data.
+pub struct Sandbox {
+    pub tenant: String,
+    pub storage: Arc<dyn Storage>,
+    pub clock: Clock,
+    pub wasi: WasiCtx,
+    pub http: WasiHttpCtx,
+    pub table: ResourceTable,
+    pub outbound: Outbound,
+    pub limits: StoreLimits,
+}
+
+impl Sandbox {
+    pub fn new(
+        tenant: String,
+        storage: Arc<dyn Storage>,
+        clock: Clock,
+        outbound: Outbound,
+    ) -> Self {
+        // Nothing but clocks: no filesystem, environment, stdio or sockets.
+        let wasi = WasiCtx::builder()
+            .wall_clock(clock.clone())
+            .monotonic_clock(clock.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        Self {
+            tenant,
+            storage,
+            clock,
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            outbound,
+            limits: StoreLimitsBuilder::new()
+                .memory_size(MEMORY_LIMIT)
+                .trap_on_grow_failure(true)
+                .build(),
+        }
+    }
+}
+
+impl WasiView for Sandbox {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for Sandbox {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
+        }
+    }
+}
+
+impl types::Host for Sandbox {}
+
+/// The `host` interface, answered from the tenant's storage. A read the
+/// store cannot answer traps the call (answering "nothing stored" could make
+/// the component text someone twice); a commit it cannot make is the
+/// component's `host` error, with nothing written.
+impl host::Host for Sandbox {
+    async fn settings(&mut self) -> wasmtime::Result<Option<String>> {
+        Ok(self.storage.settings(&self.tenant).await?.0)
+    }
+
+    async fn settings_revision(&mut self) -> wasmtime::Result<u64> {
+        Ok(self.storage.settings(&self.tenant).await?.1)
+    }
+
+    /// Users edit their profiles: metadata over [`MAX_METADATA_BYTES`] is
+    /// withheld (handed over as empty) and a name over [`MAX_NAME_BYTES`] is
+    /// cut, so no user's profile can make a sandbox trap.
+    async fn find_user(&mut self, uid: String) -> wasmtime::Result<Option<types::User>> {
+        let Some(mut user) = self.storage.find_user(&self.tenant, &uid).await? else {
+            return Ok(None);
+        };
+        let mut end = user.name.len().min(MAX_NAME_BYTES);
+        while !user.name.is_char_boundary(end) {
+            end -= 1;
+        }
+        user.name.truncate(end);
+        if user.metadata.len() > MAX_METADATA_BYTES {
+            user.metadata = String::new();
+        }
+        Ok(Some(user))
+    }
+
+    async fn state_get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
+        Ok(self.storage.state_get(&self.tenant, &key).await?)
+    }
+
+    /// All or none, durable when it returns; changes that would take the
+    /// tenant past its quota are refused before any is applied.
+    async fn commit(&mut self, changes: Vec<host::Change>) -> wasmtime::Result<Result<(), String>> {
+        Ok(self
+            .storage
+            .commit(&self.tenant, &changes)
+            .await
+            .map_err(|e| e.0))
+    }
+
+    /// A line the store cannot keep goes to stderr instead.
+    async fn log(&mut self, level: types::Level, line: String) -> wasmtime::Result<()> {
+        let at = self.clock.now();
+        if let Err(e) = self
+            .storage
+            .log(&self.tenant, LogLine { at, level, line })
+            .await
+        {
+            eprintln!("[{}] a log line was lost: {e}", self.tenant);
+        }
+        Ok(())
+    }
+}

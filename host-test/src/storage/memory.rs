@@ -1,0 +1,247 @@
+//! The in-memory backend: today's data structures behind the [`Storage`]
+//! trait. Tests may also reach a tenant's data directly ([`Memory::tenant`]).
+
+use super::{Claim, Finish, LogLine, Result, Storage, full, keys_after};
+use crate::bindings::sms_notification::extension::{host, types};
+use async_trait::async_trait;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+/// What the chat server keeps for one tenant. It outlives any instance of
+/// the component: a sandbox can be thrown away and re-created at any time.
+#[derive(Debug, Default)]
+pub struct Tenant {
+    /// Settings JSON as the app developer saved it (see [`Tenant::save_settings`]).
+    pub settings: Option<String>,
+    /// Bumped by every save.
+    pub settings_revision: u64,
+    pub users: HashMap<String, types::User>,
+    pub state: BTreeMap<String, Vec<u8>>,
+    /// Timer key → due time (ms).
+    pub timers: BTreeMap<String, u64>,
+    /// Timer key → (lease token, lease end) while a caller holds it.
+    pub leases: HashMap<String, (i64, u64)>,
+    /// Timer key → failed calls since it was set.
+    pub attempts: HashMap<String, u32>,
+    pub logs: Vec<LogLine>,
+    /// The most state keys the tenant may keep (a chat server's quota);
+    /// `None` for no limit.
+    pub max_keys: Option<usize>,
+}
+
+impl Tenant {
+    /// Saves the tenant's settings as given (validating them is the
+    /// caller's business), under a new revision.
+    pub fn save_settings(&mut self, json: String) {
+        self.settings = Some(json);
+        self.settings_revision += 1;
+    }
+
+    fn leased(&self, key: &str, now: u64) -> bool {
+        self.leases.get(key).is_some_and(|(_, until)| *until > now)
+    }
+}
+
+pub type Shared = Arc<Mutex<Tenant>>;
+
+/// Every tenant's data, in the process.
+#[derive(Debug, Default)]
+pub struct Memory {
+    tenants: Mutex<BTreeMap<String, Shared>>,
+    tokens: std::sync::atomic::AtomicI64,
+}
+
+impl Memory {
+    /// The tenant's data, created empty on first use.
+    pub fn tenant(&self, tenant: &str) -> Shared {
+        self.tenants
+            .lock()
+            .unwrap()
+            .entry(tenant.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    fn with<T>(&self, tenant: &str, f: impl FnOnce(&mut Tenant) -> T) -> T {
+        f(&mut self.tenant(tenant).lock().unwrap())
+    }
+
+    fn all(&self) -> Vec<(String, Shared)> {
+        self.tenants
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(name, data)| (name.clone(), data.clone()))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Storage for Memory {
+    async fn settings(&self, tenant: &str) -> Result<(Option<String>, u64)> {
+        Ok(self.with(tenant, |t| (t.settings.clone(), t.settings_revision)))
+    }
+
+    async fn save_settings(&self, tenant: &str, json: &str) -> Result<u64> {
+        Ok(self.with(tenant, |t| {
+            t.save_settings(json.to_owned());
+            t.settings_revision
+        }))
+    }
+
+    async fn set_quota(&self, tenant: &str, max_keys: Option<usize>) -> Result<()> {
+        self.with(tenant, |t| t.max_keys = max_keys);
+        Ok(())
+    }
+
+    async fn find_user(&self, tenant: &str, uid: &str) -> Result<Option<types::User>> {
+        Ok(self.with(tenant, |t| t.users.get(uid).cloned()))
+    }
+
+    async fn put_user(&self, tenant: &str, user: &types::User) -> Result<()> {
+        self.with(tenant, |t| t.users.insert(user.uid.clone(), user.clone()));
+        Ok(())
+    }
+
+    async fn state_get(&self, tenant: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.with(tenant, |t| t.state.get(key).cloned()))
+    }
+
+    async fn state_prefix(&self, tenant: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        Ok(self.with(tenant, |t| {
+            t.state
+                .range(prefix.to_owned()..)
+                .take_while(|(key, _)| key.starts_with(prefix))
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect()
+        }))
+    }
+
+    async fn state_delete(&self, tenant: &str, key: &str) -> Result<bool> {
+        Ok(self.with(tenant, |t| t.state.remove(key).is_some()))
+    }
+
+    async fn commit(&self, tenant: &str, changes: &[host::Change]) -> Result<()> {
+        self.with(tenant, |t| {
+            if let Some(max) = t.max_keys {
+                let after = keys_after(t.state.len(), changes, |k| t.state.contains_key(k));
+                if after > max {
+                    return Err(full(after, max));
+                }
+            }
+            for change in changes {
+                match change {
+                    host::Change::Put(host::Entry { key, value }) => {
+                        t.state.insert(key.clone(), value.clone());
+                    }
+                    host::Change::Delete(key) => {
+                        t.state.remove(key);
+                    }
+                    host::Change::SetTimer(host::Timer { key, due_at }) => {
+                        t.timers.insert(key.clone(), *due_at);
+                        t.leases.remove(key);
+                        t.attempts.remove(key);
+                    }
+                    host::Change::CancelTimer(key) => {
+                        t.timers.remove(key);
+                        t.leases.remove(key);
+                        t.attempts.remove(key);
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    async fn timers(&self, tenant: &str) -> Result<Vec<(String, u64)>> {
+        Ok(self.with(tenant, |t| {
+            t.timers.iter().map(|(k, due)| (k.clone(), *due)).collect()
+        }))
+    }
+
+    async fn next_due(&self, now: u64) -> Result<Option<u64>> {
+        Ok(self
+            .all()
+            .into_iter()
+            .filter_map(|(_, data)| {
+                let t = data.lock().unwrap();
+                t.timers
+                    .iter()
+                    .filter(|(key, _)| !t.leased(key, now))
+                    .map(|(_, due)| *due)
+                    .min()
+            })
+            .min())
+    }
+
+    async fn claim(&self, until: u64, now: u64, limit: usize, lease_ms: u64) -> Result<Vec<Claim>> {
+        let mut due: Vec<(u64, String, String)> = Vec::new();
+        for (name, data) in self.all() {
+            let t = data.lock().unwrap();
+            due.extend(
+                t.timers
+                    .iter()
+                    .filter(|(key, at)| **at <= until && !t.leased(key, now))
+                    .map(|(key, at)| (*at, name.clone(), key.clone())),
+            );
+        }
+        due.sort();
+        due.truncate(limit);
+        Ok(due
+            .into_iter()
+            .map(|(due_at, tenant, key)| {
+                let token = 1 + self
+                    .tokens
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.with(&tenant, |t| {
+                    t.leases
+                        .insert(key.clone(), (token, now.saturating_add(lease_ms)));
+                    Claim {
+                        attempts: t.attempts.get(&key).copied().unwrap_or(0),
+                        tenant: tenant.clone(),
+                        key,
+                        due_at,
+                        token,
+                    }
+                })
+            })
+            .collect())
+    }
+
+    async fn finish(&self, claim: &Claim, finish: Finish) -> Result<()> {
+        self.with(&claim.tenant, |t| {
+            if t.leases.get(&claim.key).map(|(token, _)| *token) != Some(claim.token) {
+                return;
+            }
+            t.leases.remove(&claim.key);
+            match finish {
+                Finish::Done => {
+                    t.timers.remove(&claim.key);
+                    t.attempts.remove(&claim.key);
+                }
+                Finish::Retry { at } => {
+                    t.timers.insert(claim.key.clone(), at);
+                    t.attempts.insert(claim.key.clone(), claim.attempts + 1);
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn log(&self, tenant: &str, line: LogLine) -> Result<()> {
+        self.with(tenant, |t| t.logs.push(line));
+        Ok(())
+    }
+
+    async fn logs(&self, tenant: &str, after: u64, limit: usize) -> Result<Vec<(u64, LogLine)>> {
+        Ok(self.with(tenant, |t| {
+            t.logs
+                .iter()
+                .enumerate()
+                .skip(after as usize)
+                .take(limit)
+                .map(|(i, line)| (i as u64 + 1, line.clone()))
+                .collect()
+        }))
+    }
+}

@@ -1,0 +1,266 @@
+//! Where a host keeps each tenant's durable data: settings and their
+//! revision, the component's state, its timers, a user directory (for hosts
+//! with no chat-server database of their own) and recent log lines.
+//!
+//! One trait, [`Storage`], and one module per backend, chosen by URL
+//! ([`open`]):
+//!
+//! - `memory:` keeps everything in the process ([`memory`]): scenarios,
+//!   the demo, benchmarks;
+//! - `sqlite:PATH` keeps one file ([`sqlite`]): one host process, every
+//!   commit on disk (WAL, `synchronous=FULL`) before the call goes on;
+//!   concurrent commits share one transaction and one fsync;
+//! - `postgres://…` ([`postgres`]): several host processes on one
+//!   database. Due timers are claimed with `FOR UPDATE SKIP LOCKED` and a
+//!   lease; calls into one tenant are serialised cluster-wide by an
+//!   advisory lock ([`Storage::lock`]).
+//!
+//! Timers are rows. [`Storage::claim`] leases due rows to the caller (the
+//! row stays, so a process that dies mid-call leaves it to fire again when
+//! the lease ends); [`Storage::finish`] deletes the row, or re-arms it for a
+//! retry, only if the lease is still the caller's: a component that set the
+//! same timer again during the call keeps its new due time.
+
+use crate::bindings::sms_notification::extension::{host, types};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+pub mod memory;
+pub mod postgres;
+pub mod sqlite;
+
+pub use memory::Memory;
+
+/// The schema version this build writes (see `migrations/`).
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// A log line the component wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLine {
+    pub at: u64,
+    pub level: types::Level,
+    pub line: String,
+}
+
+/// Why the store could not do what was asked. The text names no secret:
+/// a database URL appears without its password.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A due timer leased to one caller until `lease_until`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    pub tenant: String,
+    pub key: String,
+    pub due_at: u64,
+    /// Calls of this timer that failed since it was last set.
+    pub attempts: u32,
+    /// The lease: only its holder may finish the row.
+    pub token: i64,
+}
+
+/// What becomes of a claimed timer after its call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finish {
+    /// The call answered: the row goes (unless the component set it again).
+    Done,
+    /// The call failed: fire again at this time, one more attempt counted.
+    Retry { at: u64 },
+}
+
+/// A tenant's durable data, whichever backend keeps it.
+#[async_trait]
+pub trait Storage: Send + Sync {
+    /// The settings JSON as saved, if any, and its revision (0 before the
+    /// first save; bumped by every save).
+    async fn settings(&self, tenant: &str) -> Result<(Option<String>, u64)>;
+    /// Saves settings as given (validating them is the caller's business);
+    /// the new revision.
+    async fn save_settings(&self, tenant: &str, json: &str) -> Result<u64>;
+    /// The most state keys the tenant may keep; `None` for no limit.
+    async fn set_quota(&self, tenant: &str, max_keys: Option<usize>) -> Result<()>;
+
+    async fn find_user(&self, tenant: &str, uid: &str) -> Result<Option<types::User>>;
+    async fn put_user(&self, tenant: &str, user: &types::User) -> Result<()>;
+
+    async fn state_get(&self, tenant: &str, key: &str) -> Result<Option<Vec<u8>>>;
+    /// The tenant's state under `prefix`, in key order.
+    async fn state_prefix(&self, tenant: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>>;
+    /// Deletes one state key; whether it was there.
+    async fn state_delete(&self, tenant: &str, key: &str) -> Result<bool>;
+    /// Applies the changes all or none, durably before it returns. Setting
+    /// a timer clears its lease and attempts.
+    async fn commit(&self, tenant: &str, changes: &[host::Change]) -> Result<()>;
+
+    /// The tenant's timers: key and due time, in key order.
+    async fn timers(&self, tenant: &str) -> Result<Vec<(String, u64)>>;
+    /// The earliest due time of a timer no one holds a lease on.
+    async fn next_due(&self, now: u64) -> Result<Option<u64>>;
+    /// Leases up to `limit` timers due by `until` that no live lease holds,
+    /// earliest first (then by tenant and key), until `now + lease_ms`.
+    async fn claim(&self, until: u64, now: u64, limit: usize, lease_ms: u64) -> Result<Vec<Claim>>;
+    /// Ends a lease (see [`Finish`]); a lease that is no longer the
+    /// caller's is left alone.
+    async fn finish(&self, claim: &Claim, finish: Finish) -> Result<()>;
+
+    /// Keeps a log line. Not part of any commit: a line may be lost in a
+    /// crash.
+    async fn log(&self, tenant: &str, line: LogLine) -> Result<()>;
+    /// The tenant's log lines after position `after` (0 for all), with
+    /// their positions, oldest first, at most `limit`.
+    async fn logs(&self, tenant: &str, after: u64, limit: usize) -> Result<Vec<(u64, LogLine)>>;
+
+    /// Holds the tenant for one call, against every other process on this
+    /// store (a no-op where only one process can use it). Wait for it,
+    /// then [`Storage::unlock`] when the call ends.
+    async fn lock(&self, _tenant: &str) -> Result<()> {
+        Ok(())
+    }
+    async fn unlock(&self, _tenant: &str) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A lease token no other process will draw: a random start per process,
+/// then counted up.
+pub(crate) fn lease_token() -> i64 {
+    use std::hash::{BuildHasher, RandomState};
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static NEXT: OnceLock<AtomicI64> = OnceLock::new();
+    NEXT.get_or_init(|| {
+        let start = RandomState::new().hash_one((std::process::id(), std::time::SystemTime::now()));
+        AtomicI64::new((start >> 1) as i64)
+    })
+    .fetch_add(1, Ordering::Relaxed)
+}
+
+/// Opens the backend a URL names: `memory:`, `sqlite:PATH` or
+/// `postgres://…` (also `postgresql://…`), migrating its schema.
+pub async fn open(url: &str) -> Result<Arc<dyn Storage>> {
+    if url == "memory:" {
+        Ok(Arc::new(Memory::default()))
+    } else if let Some(path) = url.strip_prefix("sqlite:") {
+        Ok(Arc::new(sqlite::Sqlite::open(
+            path.trim_start_matches("//"),
+        )?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::Postgres::connect(url).await?))
+    } else {
+        Err(StoreError(format!(
+            "unknown database URL {:?}: expected memory:, sqlite:PATH or postgres://…",
+            without_password(url)
+        )))
+    }
+}
+
+/// The URL with any password replaced by `***`, for error messages.
+pub fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// How many keys a tenant with `present(key)` keys among `count` would
+/// hold after `changes`.
+pub(crate) fn keys_after(
+    count: usize,
+    changes: &[host::Change],
+    mut present: impl FnMut(&str) -> bool,
+) -> usize {
+    let mut touched = std::collections::HashMap::new();
+    for change in changes {
+        match change {
+            host::Change::Put(entry) => touched.insert(entry.key.as_str(), true),
+            host::Change::Delete(key) => touched.insert(key.as_str(), false),
+            host::Change::SetTimer(_) | host::Change::CancelTimer(_) => None,
+        };
+    }
+    touched
+        .into_iter()
+        .fold(count, |n, (key, after)| match (present(key), after) {
+            (false, true) => n + 1,
+            (true, false) => n - 1,
+            _ => n,
+        })
+}
+
+/// The error for a commit past a quota.
+pub(crate) fn full(after: usize, max: usize) -> StoreError {
+    StoreError(format!(
+        "the tenant's state is full ({after} keys; at most {max})"
+    ))
+}
+
+pub(crate) fn level_code(level: types::Level) -> i64 {
+    match level {
+        types::Level::Debug => 0,
+        types::Level::Info => 1,
+        types::Level::Warn => 2,
+        types::Level::Error => 3,
+    }
+}
+
+pub(crate) fn level_from(code: i64) -> types::Level {
+    match code {
+        0 => types::Level::Debug,
+        1 => types::Level::Info,
+        2 => types::Level::Warn,
+        _ => types::Level::Error,
+    }
+}
+
+pub(crate) fn presence_code(presence: types::Presence) -> i64 {
+    match presence {
+        types::Presence::Online => 1,
+        types::Presence::Offline => 0,
+    }
+}
+
+pub(crate) fn presence_from(code: i64) -> types::Presence {
+    if code == 1 {
+        types::Presence::Online
+    } else {
+        types::Presence::Offline
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_appear_in_urls_we_print() {
+        assert_eq!(
+            without_password("postgres://sms:hunter2@db.internal:5432/sms"),
+            "postgres://sms:***@db.internal:5432/sms"
+        );
+        assert_eq!(
+            without_password("postgres://sms@db/sms"),
+            "postgres://sms@db/sms"
+        );
+        assert_eq!(without_password("sqlite:/tmp/x.db"), "sqlite:/tmp/x.db");
+        assert_eq!(
+            without_password("postgresql://u:p@h/d?sslmode=disable"),
+            "postgresql://u:***@h/d?sslmode=disable"
+        );
+    }
+}
