@@ -116,7 +116,7 @@ fn a_component_that_imports_the_filesystem_or_sockets_cannot_run() {
 fn the_sandbox_has_no_environment() {
     use wasmtime_wasi::cli::WasiCliView as _;
     use wasmtime_wasi::p2::bindings::cli::environment::Host as _;
-    let mut rt = Runtime::new(Policy::default()).unwrap();
+    let rt = Runtime::new(Policy::default()).unwrap();
     let outbound = host_test::outbound::Outbound {
         tenant: "t".into(),
         policy: Policy::default(),

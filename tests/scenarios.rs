@@ -1,14 +1,16 @@
 //! Every scenario under `tests/scenarios/` runs through the real component
-//! and must print exactly its `.expected.jsonl` twin. Each is a test of its
-//! own (`cargo test --test scenarios -- NAME` runs one), and none is
-//! forgotten: a test checks that the list below is the directory's.
+//! and must print exactly its `.expected.jsonl` twin, twice: on the
+//! in-memory store and on a fresh SQLite file (the durable default). Each
+//! is a test of its own (`cargo test --test scenarios -- NAME` runs one),
+//! and none is forgotten: a test checks that the list below is the
+//! directory's.
 //!
 //! After an intended change of behaviour, regenerate the twins with
 //! `BLESS=1 cargo test --test scenarios` and review the diff.
 
 use host_test::outbound::Policy;
 use host_test::runtime::Runtime;
-use host_test::scenario;
+use host_test::{engine, scenario, storage};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -16,15 +18,22 @@ fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios")
 }
 
-async fn check(name: &str) {
+/// Runs the scenario on the store `db` names (`None`: a fresh SQLite file).
+async fn check(name: &str, db: Option<&str>) {
     let scenario = dir().join(format!("{name}.jsonl"));
     let script = std::fs::read_to_string(&scenario).unwrap();
-    let mut runtime = Runtime::new(Policy::default()).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let url = match db {
+        Some(url) => url.to_owned(),
+        None => format!("sqlite:{}", scratch.path().join("sms.db").display()),
+    };
+    let store = storage::open(&url).await.unwrap();
+    let mut runtime = Runtime::on(Policy::default(), engine::prepared().unwrap(), store);
     let got = scenario::run_script(&mut runtime, &script)
         .await
         .unwrap_or_else(|e| panic!("{}: {e:#}", scenario.display()));
     let path = dir().join(format!("{name}.expected.jsonl"));
-    if std::env::var_os("BLESS").is_some() {
+    if std::env::var_os("BLESS").is_some() && db.is_some() {
         let text: String = got.iter().map(|l| format!("{l}\n")).collect();
         std::fs::write(&path, text).unwrap();
         return;
@@ -44,9 +53,16 @@ async fn check(name: &str) {
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         $(
-            #[tokio::test]
-            async fn $name() {
-                check(stringify!($name)).await;
+            mod $name {
+                #[tokio::test]
+                async fn memory() {
+                    super::check(stringify!($name), Some("memory:")).await;
+                }
+
+                #[tokio::test]
+                async fn sqlite() {
+                    super::check(stringify!($name), None).await;
+                }
             }
         )*
 

@@ -49,7 +49,7 @@ fn message(id: &str, at: u64) -> Message {
 }
 
 fn runtime(policy: Policy, bob: User) -> Runtime {
-    let mut rt = Runtime::new(policy).unwrap();
+    let rt = Runtime::new(policy).unwrap();
     let tenant = rt.tenant(TENANT);
     let mut t = tenant.lock().unwrap();
     t.save_settings(settings());

@@ -25,7 +25,7 @@ fn golden(name: &str) -> Vec<u8> {
 }
 
 fn runtime(number: &str) -> Runtime {
-    let mut rt = Runtime::new(Policy::default()).unwrap();
+    let rt = Runtime::new(Policy::default()).unwrap();
     let t = rt.tenant("t");
     let mut t = t.lock().unwrap();
     t.save_settings(
@@ -156,20 +156,21 @@ async fn an_unreadable_record_is_kept_aside_and_logged() {
         .insert("conversation/alice_bob".into(), vec![0x43, 0xff, 0x00]);
     arm(&mut rt);
     rt.advance(60_000).await.unwrap();
-    let data = rt.tenant("t");
-    let t = data.lock().unwrap();
-    assert_eq!(
-        t.state.get("quarantine/conversation/alice_bob"),
-        Some(&vec![0x43, 0xff, 0x00])
-    );
-    assert!(!t.state.contains_key("conversation/alice_bob"));
-    let logs: Vec<&str> = t.logs.iter().map(|l| l.line.as_str()).collect();
-    assert_eq!(
-        logs.iter().filter(|l| l.contains("cannot be read")).count(),
-        1,
-        "logged once: {logs:?}"
-    );
-    drop(t);
+    {
+        let data = rt.tenant("t");
+        let t = data.lock().unwrap();
+        assert_eq!(
+            t.state.get("quarantine/conversation/alice_bob"),
+            Some(&vec![0x43, 0xff, 0x00])
+        );
+        assert!(!t.state.contains_key("conversation/alice_bob"));
+        let logs: Vec<&str> = t.logs.iter().map(|l| l.line.as_str()).collect();
+        assert_eq!(
+            logs.iter().filter(|l| l.contains("cannot be read")).count(),
+            1,
+            "logged once: {logs:?}"
+        );
+    }
     // The operator lists it, looks, and clears it.
     assert_eq!(
         rt.quarantined("t").await.unwrap(),

@@ -517,7 +517,12 @@ fn sandbox(rt: &Runtime) -> Sandbox {
         traffic: rt.traffic.clone(),
         sids: Default::default(),
     };
-    Sandbox::new(Default::default(), rt.clock.clone(), outbound)
+    Sandbox::new(
+        TENANT.into(),
+        rt.storage().clone(),
+        rt.clock.clone(),
+        outbound,
+    )
 }
 
 fn scaling(c: &mut Criterion) {
