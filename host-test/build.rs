@@ -24,6 +24,7 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
     println!("cargo:rerun-if-env-changed=SMS_NOTIFICATION_WASM");
+    postgres_tests();
 
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").unwrap());
     // An operator may point the host at a component built elsewhere.
@@ -104,5 +105,32 @@ fn ensure_target() {
         _ => panic!(
             "the Rust target {TARGET} is missing and could not be installed; run: rustup target add {TARGET}"
         ),
+    }
+}
+
+/// The PostgreSQL tests start a throwaway cluster with the system's
+/// `initdb`: without one they are compiled as ignored (with the reason),
+/// never counted as passed. `SMS_REQUIRE_POSTGRES=1` (set by `.ci/run`)
+/// makes a missing PostgreSQL a build error instead.
+fn postgres_tests() {
+    println!("cargo:rustc-check-cfg=cfg(postgres_found)");
+    println!("cargo:rerun-if-env-changed=SMS_REQUIRE_POSTGRES");
+    // Installing PostgreSQL adds a directory here.
+    println!("cargo:rerun-if-changed=/usr/lib");
+    let found = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|version| version.path().join("bin/initdb").exists());
+    if found {
+        println!("cargo:rustc-cfg=postgres_found");
+    } else if env::var_os("SMS_REQUIRE_POSTGRES").is_some() {
+        panic!(
+            "SMS_REQUIRE_POSTGRES is set, but there is no /usr/lib/postgresql/*/bin/initdb (apt-get install postgresql)"
+        );
+    } else {
+        println!(
+            "cargo:warning=PostgreSQL not found: its tests are ignored (apt-get install postgresql to run them)"
+        );
     }
 }

@@ -39,11 +39,14 @@ pub const KEEP_LOGS: i64 = 1000;
 const MIGRATION_LOCK: i64 = 0x736d_735f_6d69_6772;
 
 pub struct Postgres {
+    /// The URL as given (it may hold a password: never shown).
+    dsn: String,
+    /// The URL without its password, for messages.
     url: String,
     pool: Vec<Mutex<Client>>,
     next: AtomicUsize,
     /// The session that holds tenant locks.
-    locks: Client,
+    locks: Mutex<Client>,
 }
 
 fn error(url: &str, e: impl std::fmt::Display) -> StoreError {
@@ -85,8 +88,9 @@ impl Postgres {
         for _ in 0..POOL {
             pool.push(Mutex::new(connect(url, &shown).await?));
         }
-        let locks = connect(url, &shown).await?;
+        let locks = Mutex::new(connect(url, &shown).await?);
         let this = Self {
+            dsn: url.to_owned(),
             url: shown,
             pool,
             next: AtomicUsize::new(0),
@@ -132,10 +136,22 @@ impl Postgres {
         tx.commit().await.map_err(|e| error(url, e))
     }
 
-    /// A pooled connection, taken in turn.
+    /// A pooled connection, taken in turn; one the server closed (a
+    /// restart, a network cut) is replaced, so calls work again once the
+    /// database is back.
     async fn client(&self) -> tokio::sync::MutexGuard<'_, Client> {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.pool.len();
-        self.pool[i].lock().await
+        let mut client = self.pool[i].lock().await;
+        self.revive(&mut client).await;
+        client
+    }
+
+    async fn revive(&self, client: &mut Client) {
+        if client.is_closed()
+            && let Ok(fresh) = connect(&self.dsn, &self.url).await
+        {
+            *client = fresh;
+        }
     }
 
     fn err(&self, e: impl std::fmt::Display) -> StoreError {
@@ -490,12 +506,14 @@ impl Storage for Postgres {
         let key = lock_key(tenant);
         let mut wait = Duration::from_millis(1);
         loop {
-            let got: bool = self
-                .locks
+            let mut locks = self.locks.lock().await;
+            self.revive(&mut locks).await;
+            let got: bool = locks
                 .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
                 .await
                 .map_err(|e| self.err(e))?
                 .get(0);
+            drop(locks);
             if got {
                 return Ok(());
             }
@@ -506,6 +524,8 @@ impl Storage for Postgres {
 
     async fn unlock(&self, tenant: &str) -> Result<()> {
         self.locks
+            .lock()
+            .await
             .execute("SELECT pg_advisory_unlock($1)", &[&lock_key(tenant)])
             .await
             .map(drop)

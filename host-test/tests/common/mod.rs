@@ -1,0 +1,4 @@
+//! Test support shared by the host-test integration tests.
+#![allow(dead_code)]
+
+pub mod pg;

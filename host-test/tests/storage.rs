@@ -1,0 +1,369 @@
+//! The storage contract, held by every backend: the same checks run on the
+//! in-memory store, on a SQLite file and on a throwaway PostgreSQL cluster
+//! (ignored, with the reason, where PostgreSQL is not installed; mandatory
+//! in `.ci/run`). Then what only a durable store has: data surviving a
+//! reopen, schema migration, clear errors for bad URLs and newer schemas,
+//! and a database that goes away and comes back.
+
+mod common;
+
+use host_test::bindings::sms_notification::extension::host::{Change, Entry, Timer};
+use host_test::bindings::sms_notification::extension::types::{Level, Presence, User};
+use host_test::storage::{self, Finish, LogLine, Storage};
+use std::sync::Arc;
+
+fn put(key: &str, value: &[u8]) -> Change {
+    Change::Put(Entry {
+        key: key.into(),
+        value: value.to_vec(),
+    })
+}
+
+fn timer(key: &str, due_at: u64) -> Change {
+    Change::SetTimer(Timer {
+        key: key.into(),
+        due_at,
+    })
+}
+
+/// Everything a backend promises, checked on a fresh store.
+async fn contract(db: &Arc<dyn Storage>) {
+    // Settings and their revision.
+    assert_eq!(db.settings("t").await.unwrap(), (None, 0));
+    assert_eq!(db.save_settings("t", "{\"a\":1}").await.unwrap(), 1);
+    assert_eq!(db.save_settings("t", "{\"a\":2}").await.unwrap(), 2);
+    assert_eq!(
+        db.settings("t").await.unwrap(),
+        (Some("{\"a\":2}".into()), 2)
+    );
+    assert_eq!(db.settings("other").await.unwrap(), (None, 0), "per tenant");
+
+    // Users.
+    let bob = User {
+        uid: "bob".into(),
+        name: "Bob".into(),
+        presence: Presence::Offline,
+        metadata: "{\"@private\":{\"contactNumber\":\"+12025550123\"}}".into(),
+    };
+    db.put_user("t", &bob).await.unwrap();
+    let found = |user: Option<User>| user.map(|u| format!("{u:?}"));
+    assert_eq!(
+        found(db.find_user("t", "bob").await.unwrap()),
+        found(Some(bob.clone()))
+    );
+    let online = User {
+        presence: Presence::Online,
+        ..bob.clone()
+    };
+    db.put_user("t", &online).await.unwrap();
+    assert_eq!(
+        found(db.find_user("t", "bob").await.unwrap()),
+        found(Some(online))
+    );
+    assert!(db.find_user("other", "bob").await.unwrap().is_none());
+
+    // Commits: all or none, quota included.
+    db.commit("t", &[put("a", b"1"), put("b", b"2")])
+        .await
+        .unwrap();
+    db.set_quota("t", Some(3)).await.unwrap();
+    let refused = db
+        .commit("t", &[put("c", b"3"), put("d", b"4"), timer("x", 10)])
+        .await
+        .unwrap_err();
+    assert!(refused.0.contains("full (4 keys; at most 3)"), "{refused}");
+    assert_eq!(
+        db.state_get("t", "c").await.unwrap(),
+        None,
+        "nothing applied"
+    );
+    assert!(db.timers("t").await.unwrap().is_empty(), "no timer either");
+    // Replacing and deleting keys does not count against the quota.
+    db.commit(
+        "t",
+        &[
+            put("a", b"one"),
+            Change::Delete("b".into()),
+            put("c", b"3"),
+            put("d", b"4"),
+        ],
+    )
+    .await
+    .unwrap();
+    db.set_quota("t", None).await.unwrap();
+    assert_eq!(db.state_get("t", "a").await.unwrap(), Some(b"one".to_vec()));
+    assert_eq!(db.state_get("t", "b").await.unwrap(), None);
+    db.commit(
+        "t",
+        &[
+            put("quarantine/x", b"?"),
+            put("quarantine/y", b"!"),
+            put("quarantinez", b""),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        db.state_prefix("t", "quarantine/").await.unwrap(),
+        [
+            ("quarantine/x".to_owned(), b"?".to_vec()),
+            ("quarantine/y".to_owned(), b"!".to_vec())
+        ]
+    );
+    assert!(db.state_delete("t", "quarantine/x").await.unwrap());
+    assert!(!db.state_delete("t", "quarantine/x").await.unwrap());
+
+    // Timers: claimed in due order, leased, finished only by their holder.
+    db.commit("t", &[timer("late", 100), timer("early", 50)])
+        .await
+        .unwrap();
+    db.commit("u", &[timer("early", 50)]).await.unwrap();
+    assert_eq!(db.next_due(0).await.unwrap(), Some(50));
+    let claims = db.claim(60, 0, 10, 1_000).await.unwrap();
+    let got: Vec<(&str, &str)> = claims
+        .iter()
+        .map(|c| (c.tenant.as_str(), c.key.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [("t", "early"), ("u", "early")],
+        "due, then tenant order"
+    );
+    assert!(
+        db.claim(60, 0, 10, 1_000).await.unwrap().is_empty(),
+        "leased"
+    );
+    assert_eq!(db.next_due(0).await.unwrap(), Some(100), "leased rows wait");
+    db.finish(&claims[0], Finish::Done).await.unwrap();
+    assert_eq!(db.timers("t").await.unwrap(), [("late".to_owned(), 100)]);
+    db.commit("t", &[Change::CancelTimer("late".into())])
+        .await
+        .unwrap();
+    // A lease that ran out (its process died) is claimed again; the old
+    // holder can no longer finish it.
+    let again = db.claim(60, 2_000, 10, 1_000).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        (again[0].tenant.as_str(), again[0].key.as_str()),
+        ("u", "early")
+    );
+    db.finish(&claims[1], Finish::Done).await.unwrap();
+    assert_eq!(
+        db.timers("u").await.unwrap().len(),
+        1,
+        "not the old holder's"
+    );
+    // A failed call re-arms the row and counts the attempt.
+    db.finish(&again[0], Finish::Retry { at: 5_000 })
+        .await
+        .unwrap();
+    assert_eq!(db.timers("u").await.unwrap(), [("early".to_owned(), 5_000)]);
+    let retry = db.claim(5_000, 5_000, 10, 1_000).await.unwrap();
+    assert_eq!(retry.len(), 1);
+    assert_eq!(retry[0].attempts, 1);
+    // The component sets the timer again during the call: its new due time
+    // stands, whatever the call's end says.
+    db.commit("u", &[timer("early", 9_000)]).await.unwrap();
+    db.finish(&retry[0], Finish::Done).await.unwrap();
+    assert_eq!(db.timers("u").await.unwrap(), [("early".to_owned(), 9_000)]);
+    let fresh = db.claim(9_000, 9_000, 10, 1_000).await.unwrap();
+    assert_eq!(fresh[0].attempts, 0, "setting a timer clears its attempts");
+    db.commit("u", &[Change::CancelTimer("early".into())])
+        .await
+        .unwrap();
+    db.finish(&fresh[0], Finish::Retry { at: 1 }).await.unwrap();
+    assert!(
+        db.timers("u").await.unwrap().is_empty(),
+        "a cancel stands too"
+    );
+    // A time past i64::MAX (as an u64) is kept as the largest one stored,
+    // and does not come due in any year a host will run.
+    db.commit("u", &[timer("never", u64::MAX)]).await.unwrap();
+    const YEAR_3000: u64 = 32_503_680_000_000;
+    assert!(db.claim(YEAR_3000, 0, 10, 1).await.unwrap().is_empty());
+    assert_eq!(db.timers("u").await.unwrap().len(), 1);
+
+    // Log lines, by position.
+    for (i, line) in ["one", "two", "three"].into_iter().enumerate() {
+        db.log(
+            "t",
+            LogLine {
+                at: i as u64,
+                level: Level::Warn,
+                line: line.into(),
+            },
+        )
+        .await
+        .unwrap();
+    }
+    // Logs are written without waiting; a commit after them orders them.
+    db.commit("t", &[]).await.unwrap();
+    let all = db.logs("t", 0, 10).await.unwrap();
+    let lines: Vec<&str> = all.iter().map(|(_, l)| l.line.as_str()).collect();
+    assert_eq!(lines, ["one", "two", "three"]);
+    assert_eq!(all[2].1.level, Level::Warn);
+    let after = db.logs("t", all[0].0, 1).await.unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].1.line, "two");
+    assert!(db.logs("u", 0, 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn memory_keeps_the_contract() {
+    contract(&storage::open("memory:").await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn sqlite_keeps_the_contract_and_its_data_across_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("sms.db").display());
+    let db = storage::open(&url).await.unwrap();
+    contract(&db).await;
+    db.commit("t", &[put("kept", b"yes"), timer("pending", 42)])
+        .await
+        .unwrap();
+    let held = db.claim(42, 42, 1, 60_000).await.unwrap();
+    assert_eq!(held.len(), 1);
+    drop(db);
+    // A new process: the data is there, and the lease the old one held is
+    // gone (one process per SQLite file), so the timer fires at once.
+    let db = storage::open(&url).await.unwrap();
+    assert_eq!(
+        db.state_get("t", "kept").await.unwrap(),
+        Some(b"yes".to_vec())
+    );
+    assert_eq!(db.settings("t").await.unwrap().1, 2);
+    let claims = db.claim(42, 43, 1, 60_000).await.unwrap();
+    assert_eq!(claims.len(), 1);
+    assert_eq!(claims[0].key, "pending");
+}
+
+#[tokio::test]
+async fn sqlite_migrates_a_version_1_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    let v1 = rusqlite::Connection::open(&path).unwrap();
+    v1.execute_batch(include_str!("fixtures/schema-v1.sqlite.sql"))
+        .unwrap();
+    drop(v1);
+    let db = storage::open(&format!("sqlite:{}", path.display()))
+        .await
+        .unwrap();
+    assert_eq!(
+        db.settings("acme").await.unwrap(),
+        (Some("{\"delayMinutes\": 5}".into()), 3)
+    );
+    assert_eq!(
+        db.state_get("acme", "conversation/alice_bob")
+            .await
+            .unwrap(),
+        Some(vec![0x43, 1, 2, 3, 4])
+    );
+    assert_eq!(
+        db.find_user("acme", "bob").await.unwrap().unwrap().name,
+        "Bob"
+    );
+    let claims = db.claim(300_000, 300_000, 10, 1_000).await.unwrap();
+    assert_eq!(claims.len(), 1, "the v1 timer fires under v2");
+    assert_eq!(claims[0].attempts, 0);
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, storage::SCHEMA_VERSION);
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_build_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
+    let url = format!("sqlite:{}", path.display());
+    drop(storage::open(&url).await.unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("INSERT INTO schema_version VALUES (99)", [])
+        .unwrap();
+    drop(conn);
+    let Err(refused) = storage::open(&url).await else {
+        panic!("a newer schema must be refused");
+    };
+    assert!(
+        refused
+            .0
+            .contains("schema version 99, newer than this build's 2"),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn bad_urls_get_clear_errors_without_passwords() {
+    for (url, says) in [
+        (
+            "mysql://root:pw@db/sms",
+            "unknown database URL \"mysql://root:***@db/sms\"",
+        ),
+        ("sqlite:", "needs a file path"),
+        (
+            "sqlite:/nonexistent-dir/x/sms.db",
+            "SQLite database /nonexistent-dir/x/sms.db",
+        ),
+        (
+            "postgres://sms:hunter2@127.0.0.1:1/sms",
+            "cannot connect to postgres://sms:***@127.0.0.1:1/sms",
+        ),
+    ] {
+        let Err(e) = storage::open(url).await else {
+            panic!("{url} opened");
+        };
+        assert!(e.0.contains(says), "{url}: {e}");
+        assert!(!e.0.contains("hunter2") && !e.0.contains(":pw@"), "{e}");
+    }
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(postgres_found),
+    ignore = "PostgreSQL not installed (apt-get install postgresql)"
+)]
+async fn postgres_keeps_the_contract_migrates_and_survives_a_restart() {
+    let cluster = common::pg::Cluster::start();
+    let url = cluster.create("contract");
+    let db = storage::open(&url).await.unwrap();
+    contract(&db).await;
+
+    // The database goes away: a commit fails whole and says so; once it is
+    // back, the next one works on fresh connections.
+    cluster.stop();
+    let down = db.commit("t", &[put("during", b"x")]).await.unwrap_err();
+    assert!(down.0.contains("PostgreSQL database"), "{down}");
+    cluster.restart();
+    let mut back = db.commit("t", &[put("after", b"y")]).await;
+    for _ in 0..storage::postgres::POOL {
+        if back.is_ok() {
+            break;
+        }
+        back = db.commit("t", &[put("after", b"y")]).await;
+    }
+    back.unwrap();
+    assert_eq!(db.state_get("t", "during").await.unwrap(), None);
+    assert_eq!(
+        db.state_get("t", "after").await.unwrap(),
+        Some(b"y".to_vec())
+    );
+    drop(db);
+
+    // A newer schema is refused.
+    let newer = cluster.create("newer");
+    drop(storage::open(&newer).await.unwrap());
+    let (client, conn) = tokio_postgres::connect(&newer, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+        .execute("INSERT INTO schema_version VALUES (99)", &[])
+        .await
+        .unwrap();
+    let Err(refused) = storage::open(&newer).await else {
+        panic!("a newer schema must be refused");
+    };
+    assert!(refused.0.contains("schema version 99"), "{refused}");
+}
