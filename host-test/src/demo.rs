@@ -89,7 +89,7 @@ fn clock(ms: u64) -> String {
 /// story says (so the demo doubles as a smoke test).
 pub async fn story(out: &mut dyn Write, twilio: Twilio) -> Result<()> {
     let mut rt = Runtime::new(Policy {
-        mode: twilio.mode,
+        mode: twilio.mode.clone(),
         ..Policy::default()
     })?;
     writeln!(
@@ -97,7 +97,7 @@ pub async fn story(out: &mut dyn Write, twilio: Twilio) -> Result<()> {
         "sms-notification demo: the real component in a wasmtime sandbox, on a virtual clock"
     )?;
     writeln!(out, "  component: {}", crate::COMPONENT)?;
-    match twilio.mode {
+    match &twilio.mode {
         Mode::Fake => writeln!(
             out,
             "  Twilio: the in-process fake (nothing leaves this machine)\n"
@@ -106,6 +106,7 @@ pub async fn story(out: &mut dyn Write, twilio: Twilio) -> Result<()> {
             out,
             "  Twilio: LIVE, https://api.twilio.com (one real SMS)\n"
         )?,
+        Mode::Forward(base) => writeln!(out, "  Twilio: forwarded to {base}\n")?,
     }
 
     let settings = json!({

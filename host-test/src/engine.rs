@@ -121,9 +121,39 @@ pub fn linker(engine: &Engine) -> Result<Linker<Sandbox>> {
 
 /// The component compiled for `engine` and pre-instantiated.
 pub fn prepare(engine: &Engine) -> Result<SmsNotificationPre<Sandbox>> {
-    let component = Component::from_file(engine, crate::COMPONENT)
-        .with_context(|| format!("loading the component {}", crate::COMPONENT))?;
+    let component = compiled(engine, crate::COMPONENT)?;
     SmsNotificationPre::new(linker(engine)?.instantiate_pre(&component)?)
+}
+
+/// The component at `path`, compiled for `engine`. Compiling takes a second
+/// or two (more in a debug build); the result is kept beside the `.wasm`
+/// (`NAME.wasm.HASH.cwasm`, the hash covering the component's bytes and the
+/// engine's configuration and version), so a restarted host starts at
+/// once. A cache that cannot be read or written is only slower.
+pub fn compiled(engine: &Engine, path: &str) -> Result<Component> {
+    use std::hash::{Hash, Hasher};
+    let bytes = std::fs::read(path).with_context(|| format!("loading the component {path}"))?;
+    let mut hasher = std::hash::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    bytes.hash(&mut hasher);
+    let cache = format!("{path}.{:016x}.cwasm", hasher.finish());
+    if std::path::Path::new(&cache).exists() {
+        // SAFETY: the file is this host's own compilation of these bytes for
+        // this engine (the name's hash says so), written whole (by rename)
+        // beside the component, where only the operator writes.
+        if let Ok(component) = unsafe { Component::deserialize_file(engine, &cache) } {
+            return Ok(component);
+        }
+    }
+    let component = Component::new(engine, &bytes)
+        .with_context(|| format!("compiling the component {path}"))?;
+    if let Ok(serialized) = component.serialize() {
+        let partial = format!("{cache}.{}.partial", std::process::id());
+        if std::fs::write(&partial, serialized).is_ok() {
+            let _ = std::fs::rename(&partial, &cache);
+        }
+    }
+    Ok(component)
 }
 
 /// The compiled component and its pre-instantiation, shared by every tenant

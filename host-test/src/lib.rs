@@ -13,6 +13,7 @@ pub mod clock;
 pub mod demo;
 pub mod engine;
 pub mod json;
+pub mod live;
 pub mod outbound;
 pub mod runtime;
 pub mod sandbox;

@@ -1,8 +1,10 @@
-//! The host-test CLI: `demo` tells the story, `run FILE` runs a scenario.
+//! The host-test CLI: `demo` tells the story, `run FILE` runs a scenario,
+//! `host` runs a durable host on the wall clock.
 
 use clap::{Parser, Subcommand};
 use host_test::demo::{self, Twilio};
-use host_test::outbound::Policy;
+use host_test::outbound::{Mode, Policy};
+use host_test::{engine, live, storage};
 use host_test::runtime::Runtime;
 use host_test::scenario;
 use std::io::Write;
@@ -31,6 +33,32 @@ enum Command {
     Run {
         /// The scenario file.
         file: PathBuf,
+        /// Where tenants' data lives: memory:, sqlite:PATH or postgres://…
+        #[arg(long, default_value = "memory:")]
+        db: String,
+    },
+    /// A host on the wall clock: reads events (scenario steps other than
+    /// `advance`) as JSON lines on stdin, fires timers as they come due,
+    /// prints one JSON line per call.
+    Host {
+        /// Where tenants' data lives: sqlite:PATH (one process) or
+        /// postgres://… (several processes may share it).
+        #[arg(long, env = "SMS_DB", default_value = "sqlite:sms-notification.db")]
+        db: String,
+        /// Twilio's base URL (another server may stand in for it, e.g. a
+        /// fake on loopback: http://127.0.0.1:8099).
+        #[arg(long, env = "SMS_TWILIO_URL", default_value = "https://api.twilio.com")]
+        twilio_url: String,
+        /// Use the in-process fake Twilio instead (no account needed).
+        #[arg(long)]
+        fake_twilio: bool,
+        /// Runtimes tenants are spread over (calls into different tenants
+        /// run concurrently).
+        #[arg(long, default_value_t = 4)]
+        shards: usize,
+        /// Exit once stdin is closed and no timer is left.
+        #[arg(long)]
+        until_idle: bool,
     },
 }
 
@@ -58,7 +86,52 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        Command::Run { file } => {
+        Command::Host {
+            db,
+            twilio_url,
+            fake_twilio,
+            shards,
+            until_idle,
+        } => {
+            let mode = if fake_twilio {
+                Mode::Fake
+            } else if twilio_url.trim_end_matches('/') == "https://api.twilio.com" {
+                Mode::Live
+            } else {
+                match twilio_url.parse::<http::Uri>() {
+                    Ok(uri) if uri.scheme().is_some() && uri.authority().is_some() => {
+                        Mode::Forward(uri)
+                    }
+                    _ => {
+                        eprintln!("error: --twilio-url {twilio_url:?} is not an http(s) URL");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            };
+            let storage = match storage::open(&db).await {
+                Ok(storage) => storage,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let options = live::Options {
+                shards,
+                policy: Policy {
+                    mode,
+                    ..Policy::default()
+                },
+                until_idle,
+            };
+            match live::host(storage, options).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Run { file, db } => {
             let script = match std::fs::read_to_string(&file) {
                 Ok(script) => script,
                 Err(e) => {
@@ -73,16 +146,22 @@ async fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let mut runtime = match Runtime::new(Policy::default()) {
-                Ok(runtime) => runtime,
+            let storage = match storage::open(&db).await {
+                Ok(storage) => storage,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let mut runtime = match engine::prepared() {
+                Ok(pre) => Runtime::on(Policy::default(), pre, storage),
                 Err(e) => {
                     eprintln!("error: {e:#}");
                     return ExitCode::FAILURE;
                 }
             };
-            let mut stdout = std::io::stdout().lock();
             let mut print = |line: serde_json::Value| {
-                let _ = writeln!(stdout, "{line}");
+                let _ = writeln!(std::io::stdout(), "{line}");
             };
             match scenario::run(&mut runtime, steps, &mut print).await {
                 Ok(()) => ExitCode::SUCCESS,

@@ -26,12 +26,16 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_BODY: usize = 64 * 1024;
 
 /// Where allowed requests go.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mode {
     /// The in-process fake Twilio.
     Fake,
     /// The real `api.twilio.com`, over HTTPS.
     Live,
+    /// Another server standing in for Twilio (e.g. a fake on loopback that
+    /// outlives host processes): the request's path and query go to this
+    /// base URL (`http://127.0.0.1:8099`), as they would to Twilio.
+    Forward(http::Uri),
 }
 
 /// A request the fake Twilio received. The Basic-auth password (the auth
@@ -202,7 +206,25 @@ impl WasiHttpHooks for Outbound {
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
         let options = Some(capped_timeouts(options));
-        match self.policy.mode {
+        match &self.policy.mode {
+            Mode::Forward(base) => {
+                let mut request = request;
+                let path = request
+                    .uri()
+                    .path_and_query()
+                    .map_or("/".to_owned(), |p| p.as_str().to_owned());
+                let mut parts = base.clone().into_parts();
+                parts.path_and_query = path.parse().ok();
+                match http::Uri::from_parts(parts) {
+                    Ok(uri) => *request.uri_mut() = uri,
+                    Err(_) => return Box::new(async { Err(Error::HttpRequestUriInvalid) }),
+                }
+                Box::new(async move {
+                    let (response, io) =
+                        wasmtime_wasi_http::default_send_request(request, options).await?;
+                    Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Io))
+                })
+            }
             Mode::Live => Box::new(async move {
                 let (response, io) =
                     wasmtime_wasi_http::default_send_request(request, options).await?;

@@ -325,7 +325,7 @@ impl Runtime {
     /// host could not store its changes, the timer fires again with backoff,
     /// up to [`MAX_REDELIVERIES`] times, then every [`SWEEP_MS`] (unless the
     /// component set it again).
-    async fn fire(&mut self, claim: Claim) -> Result<Fired> {
+    pub async fn fire(&mut self, claim: Claim) -> Result<Fired> {
         let result = self.on_timer(&claim.tenant, &claim.key).await;
         let failed = matches!(result, Err(_) | Ok(Err(Error::Host(_))));
         let finish = if failed {

@@ -161,15 +161,43 @@ pub fn parse(script: &str) -> Result<Vec<(usize, Step)>, Malformed> {
 pub async fn run(
     runtime: &mut Runtime,
     steps: Vec<(usize, Step)>,
-    out: &mut dyn FnMut(Value),
+    out: &mut (dyn FnMut(Value) + Send),
 ) -> wasmtime::Result<()> {
-    let mut tenant = DEFAULT_TENANT.to_owned();
-    let mut logs = Logs::default();
+    let mut runner = Runner::default();
     for (_, step) in steps {
+        runner.step(runtime, step, out).await?;
+    }
+    Ok(())
+}
+
+/// Runs steps one at a time, remembering the current tenant and which log
+/// lines were printed.
+#[derive(Default)]
+pub struct Runner {
+    tenant: Option<String>,
+    logs: Logs,
+}
+
+impl Runner {
+    /// The tenant steps apply to now.
+    pub fn tenant(&self) -> &str {
+        self.tenant.as_deref().unwrap_or(DEFAULT_TENANT)
+    }
+
+    /// Runs one step on `runtime` (the tenant's, for a host that has
+    /// several).
+    pub async fn step(
+        &mut self,
+        runtime: &mut Runtime,
+        step: Step,
+        out: &mut (dyn FnMut(Value) + Send),
+    ) -> wasmtime::Result<()> {
+        let tenant = self.tenant().to_owned();
+        let logs = &mut self.logs;
         let now = runtime.clock.now();
         let storage = runtime.storage().clone();
         match step {
-            Step::Tenant(name) => tenant = name,
+            Step::Tenant(name) => self.tenant = Some(name),
             Step::Quota(max) => storage.set_quota(&tenant, max).await?,
             Step::Logs(on) => {
                 logs.on = on;
@@ -184,7 +212,7 @@ pub async fn run(
                         json!({ "at": now, "call": "validate-settings", "outcome": "ok" })
                     }
                     Ok(Err(problems)) => json!({ "at": now, "call": "validate-settings",
-                        "error": { "invalid-settings": json::problems(&problems) } }),
+                            "error": { "invalid-settings": json::problems(&problems) } }),
                     Err(trap) => trap_line(now, "validate-settings", &trap),
                 });
             }
@@ -266,8 +294,8 @@ pub async fn run(
             }
         }
         logs.print(runtime, &tenant, out).await?;
+        Ok(())
     }
-    Ok(())
 }
 
 /// The component's log lines printed so far (when `logs` is on) and the
@@ -281,7 +309,7 @@ struct Logs {
 
 impl Logs {
     /// Skips the tenant's lines so far.
-    async fn skip(&mut self, runtime: &Runtime, tenant: &str) -> wasmtime::Result<()> {
+    async fn skip(&mut self, runtime: &mut Runtime, tenant: &str) -> wasmtime::Result<()> {
         let seen = self.seen.entry(tenant.to_owned()).or_default();
         while let Some((last, _)) = runtime.storage().logs(tenant, *seen, 1024).await?.pop() {
             *seen = last;
@@ -291,9 +319,9 @@ impl Logs {
 
     async fn print(
         &mut self,
-        runtime: &Runtime,
+        runtime: &mut Runtime,
         tenant: &str,
-        out: &mut dyn FnMut(Value),
+        out: &mut (dyn FnMut(Value) + Send),
     ) -> wasmtime::Result<()> {
         if self.on {
             let seen = self.seen.entry(tenant.to_owned()).or_default();
@@ -321,7 +349,8 @@ pub async fn run_script(runtime: &mut Runtime, script: &str) -> wasmtime::Result
     Ok(lines)
 }
 
-fn call_line(at: u64, call: &str, key: Option<&str>, result: crate::runtime::Call) -> Value {
+/// One output line for a call's result.
+pub fn call_line(at: u64, call: &str, key: Option<&str>, result: crate::runtime::Call) -> Value {
     let mut line = match result {
         Ok(Ok(outcome)) => json!({ "at": at, "call": call, "outcome": json::outcome(&outcome) }),
         Ok(Err(error)) => json!({ "at": at, "call": call, "error": json::error(&error) }),

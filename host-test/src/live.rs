@@ -1,0 +1,213 @@
+//! A host on the wall clock: `host-test host --db URL`. It reads events as
+//! JSON lines on stdin (the scenario format's `tenant`, `settings`, `user`,
+//! `message`, `read` and `fire` steps), fires due timers as they come due,
+//! and prints one JSON line per call. It is the durable storage's test bed
+//! (the kill and multi-process tests start it as a child process) and the
+//! core that `serve` will put behind HTTP.
+//!
+//! Tenants are spread over [`Options::shards`] runtimes by a hash of their
+//! name: calls into different tenants run concurrently (and their commits
+//! share fsyncs), calls into one tenant one at a time. Due timers are
+//! claimed in batches of [`BATCH`]; the next batch is claimed when one
+//! finishes, so a backlog drains at a bounded pace while events, which
+//! queue for the same runtimes fairly, keep their turn.
+
+use crate::engine;
+use crate::outbound::Policy;
+use crate::runtime::{Fired, LEASE_MS, Runtime};
+use crate::scenario::{self, Runner, Step};
+use crate::storage::Storage;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::{Mutex, mpsc};
+
+/// Timers claimed at once.
+pub const BATCH: usize = 64;
+/// The longest the scheduler sleeps before looking for due timers again
+/// (another process may have set one).
+pub const IDLE_POLL: Duration = Duration::from_millis(100);
+
+pub struct Options {
+    pub shards: usize,
+    pub policy: Policy,
+    /// Exit once stdin is closed and no timer is left (tests, batch runs).
+    pub until_idle: bool,
+}
+
+/// The runtimes tenants are spread over.
+struct Shards(Vec<Arc<Mutex<Runtime>>>);
+
+impl Shards {
+    fn of(&self, tenant: &str) -> Arc<Mutex<Runtime>> {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in tenant.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0[(h % self.0.len() as u64) as usize].clone()
+    }
+}
+
+/// Runs until stdin closes and (with `until_idle`) no timer is left, or
+/// until SIGTERM / Ctrl-C: then calls in flight finish and it returns.
+pub async fn host(storage: Arc<dyn Storage>, options: Options) -> wasmtime::Result<()> {
+    let pre = engine::prepared()?;
+    let shards = Arc::new(Shards(
+        (0..options.shards.max(1))
+            .map(|_| {
+                let mut rt = Runtime::on(options.policy.clone(), pre.clone(), storage.clone());
+                rt.clock = crate::clock::Clock::wall();
+                Arc::new(Mutex::new(rt))
+            })
+            .collect(),
+    ));
+    let (lines, mut printed) = mpsc::unbounded_channel::<Value>();
+    let printer = tokio::spawn(async move {
+        use std::io::Write;
+        while let Some(line) = printed.recv().await {
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "{line}");
+            let _ = stdout.flush();
+        }
+    });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+
+    let events = tokio::spawn(read_events(shards.clone(), lines.clone(), stopped.clone()));
+    let scheduler = schedule(shards, storage, lines, stopped, options.until_idle, events);
+    scheduler.await?;
+    printer.await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = ctrl_c => {}
+            () = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// Events from stdin, one at a time, each on its tenant's runtime.
+async fn read_events(
+    shards: Arc<Shards>,
+    lines: mpsc::UnboundedSender<Value>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut input = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut runner = Runner::default();
+    let mut n = 0;
+    loop {
+        let line = tokio::select! {
+            line = input.next_line() => line,
+            _ = stopped.changed() => return,
+        };
+        let Ok(Some(line)) = line else { return };
+        n += 1;
+        let step = match scenario::parse(&line) {
+            Ok(mut steps) => match steps.pop() {
+                Some((_, step)) => step,
+                None => continue,
+            },
+            Err(e) => {
+                let _ = lines.send(json!({ "line": n, "error": e.message }));
+                continue;
+            }
+        };
+        if matches!(step, Step::Advance(_)) {
+            let _ = lines.send(json!({ "line": n,
+                "error": "advance moves a virtual clock; this host runs on the wall clock" }));
+            continue;
+        }
+        let shard = shards.of(runner.tenant());
+        let shard = match &step {
+            Step::Tenant(name) => shards.of(name),
+            _ => shard,
+        };
+        let mut rt = shard.lock().await;
+        let mut out = |value: Value| {
+            let _ = lines.send(value);
+        };
+        if let Err(e) = runner.step(&mut rt, step, &mut out).await {
+            let _ = lines.send(json!({ "line": n, "error": format!("{e:#}") }));
+        }
+    }
+}
+
+/// Fires due timers on the wall clock until stopped (or idle, when asked).
+async fn schedule(
+    shards: Arc<Shards>,
+    storage: Arc<dyn Storage>,
+    lines: mpsc::UnboundedSender<Value>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+    until_idle: bool,
+    events: tokio::task::JoinHandle<()>,
+) -> wasmtime::Result<()> {
+    let clock = crate::clock::Clock::wall();
+    loop {
+        if *stopped.borrow() {
+            break;
+        }
+        let now = clock.now();
+        let claims = match storage.claim(now, now, BATCH, LEASE_MS).await {
+            Ok(claims) => claims,
+            Err(e) => {
+                eprintln!("claiming due timers: {e}");
+                Vec::new()
+            }
+        };
+        if claims.is_empty() {
+            let next = storage.next_due(now).await.ok().flatten();
+            if until_idle && events.is_finished() && next.is_none() {
+                break;
+            }
+            let wait = next.map_or(IDLE_POLL, |due| {
+                Duration::from_millis(due.saturating_sub(now)).min(IDLE_POLL)
+            });
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = stopped.changed() => {}
+            }
+            continue;
+        }
+        let mut calls = tokio::task::JoinSet::new();
+        for claim in claims {
+            let shard = shards.of(&claim.tenant);
+            let lines = lines.clone();
+            calls.spawn(async move {
+                let fired = shard.lock().await.fire(claim).await;
+                let sms = shard.lock().await.traffic.take_sms();
+                match fired {
+                    Ok(fired) => {
+                        let _ = lines.send(fired_line(fired));
+                    }
+                    Err(e) => eprintln!("firing a timer: {e:#}"),
+                }
+                for sms in sms {
+                    let _ = lines.send(crate::json::sms(&sms));
+                }
+            });
+        }
+        // Calls in flight finish even when a stop comes meanwhile.
+        while calls.join_next().await.is_some() {}
+    }
+    events.abort();
+    Ok(())
+}
+
+fn fired_line(fired: Fired) -> Value {
+    let mut line = scenario::call_line(fired.at, "on-timer", Some(&fired.key), fired.result);
+    line["tenant"] = Value::String(fired.tenant);
+    line
+}
