@@ -4,9 +4,9 @@
 use clap::{Parser, Subcommand};
 use host_test::demo::{self, Twilio};
 use host_test::outbound::{Mode, Policy};
-use host_test::{engine, live, storage};
 use host_test::runtime::Runtime;
 use host_test::scenario;
+use host_test::{engine, live, storage};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;

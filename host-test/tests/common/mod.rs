@@ -1,4 +1,6 @@
 //! Test support shared by the host-test integration tests.
 #![allow(dead_code)]
 
+pub mod host;
 pub mod pg;
+pub mod twilio;
