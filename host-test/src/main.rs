@@ -108,12 +108,8 @@ async fn main() -> ExitCode {
                     }
                 }
             };
-            let storage = match storage::open(&db).await {
-                Ok(storage) => storage,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::FAILURE;
-                }
+            let Some(storage) = open(&db).await else {
+                return ExitCode::FAILURE;
             };
             let options = live::Options {
                 shards,
@@ -146,12 +142,8 @@ async fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let storage = match storage::open(&db).await {
-                Ok(storage) => storage,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::FAILURE;
-                }
+            let Some(storage) = open(&db).await else {
+                return ExitCode::FAILURE;
             };
             let mut runtime = match engine::prepared() {
                 Ok(pre) => Runtime::on(Policy::default(), pre, storage),
@@ -172,4 +164,12 @@ async fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The store `db` names, or `None` after saying why it cannot be opened.
+async fn open(db: &str) -> Option<std::sync::Arc<dyn storage::Storage>> {
+    storage::open(db)
+        .await
+        .inspect_err(|e| eprintln!("error: {e}"))
+        .ok()
 }

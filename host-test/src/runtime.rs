@@ -78,6 +78,24 @@ fn too_big(inputs: &[(&str, &str)]) -> Option<String> {
     ))
 }
 
+/// Runs `$call(store, instance)` on the tenant's sandbox while holding the
+/// tenant against every other process on the store (see
+/// [`Storage::lock`]). An unlock that fails is only reported: the lock
+/// lived on a session that is gone, and the call's result must not be lost.
+macro_rules! locked_call {
+    ($runtime:ident, $tenant:ident, |$store:ident, $instance:ident| $call:expr) => {{
+        $runtime.storage.lock($tenant).await?;
+        let result = match $runtime.sandbox($tenant).await {
+            Ok(($store, $instance)) => $call.await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = $runtime.storage.unlock($tenant).await {
+            eprintln!("[{}] releasing the tenant's lock: {e}", $tenant);
+        }
+        result
+    }};
+}
+
 /// Many tenants' sandboxes on one clock and one store.
 pub struct Runtime {
     pre: SmsNotificationPre<Sandbox>,
@@ -240,14 +258,11 @@ impl Runtime {
             return Ok(Err(Error::InvalidInput(why)));
         }
         let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
-        self.storage.lock(tenant).await?;
-        let result = match self.sandbox(tenant).await {
-            Ok((store, instance)) => {
-                bounded(&crash, deadline, instance.call_on_message(store, message)).await
-            }
-            Err(e) => Err(e),
-        };
-        self.storage.unlock(tenant).await?;
+        let result = locked_call!(self, tenant, |store, instance| bounded(
+            &crash,
+            deadline,
+            instance.call_on_message(store, message)
+        ));
         self.discard_on_trap(tenant, result)
     }
 
@@ -264,14 +279,11 @@ impl Runtime {
             return Ok(Err(Error::InvalidInput(why)));
         }
         let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
-        self.storage.lock(tenant).await?;
-        let result = match self.sandbox(tenant).await {
-            Ok((store, instance)) => {
-                bounded(&crash, deadline, instance.call_on_read(store, receipt)).await
-            }
-            Err(e) => Err(e),
-        };
-        self.storage.unlock(tenant).await?;
+        let result = locked_call!(self, tenant, |store, instance| bounded(
+            &crash,
+            deadline,
+            instance.call_on_read(store, receipt)
+        ));
         self.discard_on_trap(tenant, result)
     }
 
@@ -281,14 +293,11 @@ impl Runtime {
         }
         let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
         *self.traffic.firing.lock().unwrap() = Some(key.to_owned());
-        self.storage.lock(tenant).await?;
-        let result = match self.sandbox(tenant).await {
-            Ok((store, instance)) => {
-                bounded(&crash, deadline, instance.call_on_timer(store, key)).await
-            }
-            Err(e) => Err(e),
-        };
-        self.storage.unlock(tenant).await?;
+        let result = locked_call!(self, tenant, |store, instance| bounded(
+            &crash,
+            deadline,
+            instance.call_on_timer(store, key)
+        ));
         *self.traffic.firing.lock().unwrap() = None;
         self.discard_on_trap(tenant, result)
     }
