@@ -27,7 +27,10 @@ async fn check(name: &str, db: Option<&str>) {
         Some(url) => url.to_owned(),
         None => format!("sqlite:{}", scratch.path().join("sms.db").display()),
     };
-    let store = storage::open(&url).await.unwrap();
+    // On SQLite, settings are sealed at rest as a host seals them.
+    let key =
+        storage::sealed::Key::from_base64("c2NlbmFyaW8tc2V0dGluZ3Mta2V5LTMyLWJ5dGVzISE=").unwrap();
+    let store = storage::open_sealed(&url, Some(key)).await.unwrap();
     let mut runtime = Runtime::on(Policy::default(), engine::prepared().unwrap(), store);
     let got = scenario::run_script(&mut runtime, &script)
         .await

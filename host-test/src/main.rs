@@ -6,6 +6,7 @@ use host_test::demo::{self, Twilio};
 use host_test::outbound::{Mode, Policy};
 use host_test::runtime::Runtime;
 use host_test::scenario;
+use host_test::storage::sealed::Key;
 use host_test::{engine, live, storage};
 use std::io::Write;
 use std::path::PathBuf;
@@ -59,6 +60,11 @@ enum Command {
         /// Exit once stdin is closed and no timer is left.
         #[arg(long)]
         until_idle: bool,
+        /// The file holding the key that seals settings at rest (32 bytes,
+        /// base64). SMS_SETTINGS_KEY (the key itself) takes precedence.
+        /// Default for sqlite:PATH: PATH.key, created on first use.
+        #[arg(long, env = "SMS_SETTINGS_KEY_FILE")]
+        settings_key_file: Option<PathBuf>,
     },
 }
 
@@ -92,6 +98,7 @@ async fn main() -> ExitCode {
             fake_twilio,
             shards,
             until_idle,
+            settings_key_file,
         } => {
             let mode = if fake_twilio {
                 Mode::Fake
@@ -108,7 +115,7 @@ async fn main() -> ExitCode {
                     }
                 }
             };
-            let Some(storage) = open(&db).await else {
+            let Some(storage) = open(&db, settings_key_file.as_deref()).await else {
                 return ExitCode::FAILURE;
             };
             let options = live::Options {
@@ -142,7 +149,7 @@ async fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let Some(storage) = open(&db).await else {
+            let Some(storage) = open(&db, None).await else {
                 return ExitCode::FAILURE;
             };
             let mut runtime = match engine::prepared() {
@@ -166,10 +173,25 @@ async fn main() -> ExitCode {
     }
 }
 
-/// The store `db` names, or `None` after saying why it cannot be opened.
-async fn open(db: &str) -> Option<std::sync::Arc<dyn storage::Storage>> {
-    storage::open(db)
-        .await
-        .inspect_err(|e| eprintln!("error: {e}"))
-        .ok()
+/// The store `db` names, settings sealed with the key `SMS_SETTINGS_KEY`
+/// or `key_file` holds (see `storage::open_sealed` for the default), or
+/// `None` after saying why it cannot be opened.
+async fn open(
+    db: &str,
+    key_file: Option<&std::path::Path>,
+) -> Option<std::sync::Arc<dyn storage::Storage>> {
+    let opened = match settings_key(key_file) {
+        Ok(key) => storage::open_sealed(db, key).await.map_err(|e| e.0),
+        Err(e) => Err(e),
+    };
+    opened.inspect_err(|e| eprintln!("error: {e}")).ok()
+}
+
+/// The settings key: `SMS_SETTINGS_KEY` (base64), else the key file, else
+/// none (the store's default; see `storage::open_sealed`).
+fn settings_key(file: Option<&std::path::Path>) -> Result<Option<Key>, String> {
+    if let Ok(text) = std::env::var("SMS_SETTINGS_KEY") {
+        return Key::from_base64(&text).map(Some);
+    }
+    file.map(|path| Key::from_file(path, false)).transpose()
 }

@@ -78,6 +78,13 @@ fn a_host_killed_while_a_notification_waits_sends_it_once_after_restart() {
     assert!(lines.iter().any(is("on-timer", "sent")), "{lines:?}");
     assert_eq!(twilio.counts().get(&number(0)), Some(&1));
     assert_eq!(twilio.total(), 1);
+    // The settings were sealed: the database files hold no auth token.
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        files.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    let token = b"durable-test-token";
+    assert!(!files.windows(token.len()).any(|w| w == token));
 }
 
 /// A small deterministic generator for the kill moments.

@@ -367,3 +367,68 @@ async fn postgres_keeps_the_contract_migrates_and_survives_a_restart() {
     };
     assert!(refused.0.contains("schema version 99"), "{refused}");
 }
+
+/// Every file of a SQLite database (the main file and its WAL), as bytes.
+fn dump(path: &std::path::Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for suffix in ["", "-wal"] {
+        let file = format!("{}{suffix}", path.display());
+        bytes.extend(std::fs::read(file).unwrap_or_default());
+    }
+    bytes
+}
+
+#[tokio::test]
+async fn a_dump_of_the_database_holds_no_auth_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sms.db");
+    let url = format!("sqlite:{}", path.display());
+    let token = "tok-0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+    let json = format!("{{\"twilioAuthToken\":\"{token}\",\"apiKeySecret\":\"{token}\"}}");
+    let db = storage::open_sealed(&url, None).await.unwrap();
+    db.save_settings("t", &json).await.unwrap();
+    assert_eq!(
+        db.settings("t").await.unwrap().0.as_deref(),
+        Some(json.as_str())
+    );
+    drop(db);
+    // The check itself sees a token stored in clear (a store not sealed).
+    let plain_path = dir.path().join("plain.db");
+    let plain = storage::open(&format!("sqlite:{}", plain_path.display()))
+        .await
+        .unwrap();
+    plain.save_settings("t", &json).await.unwrap();
+    drop(plain);
+    let plain = dump(&plain_path);
+    assert!(plain.windows(token.len()).any(|w| w == token.as_bytes()));
+
+    let bytes = dump(&path);
+    assert!(!bytes.is_empty());
+    let found = bytes.windows(token.len()).any(|w| w == token.as_bytes());
+    assert!(!found, "the token is in the database file");
+    // The key was created beside the database, and opens it again.
+    assert!(dir.path().join("sms.db.key").exists());
+    let db = storage::open_sealed(&url, None).await.unwrap();
+    assert_eq!(
+        db.settings("t").await.unwrap().0.as_deref(),
+        Some(json.as_str())
+    );
+    // Another key does not guess: reading the settings fails, naming the tenant.
+    let other =
+        storage::sealed::Key::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").unwrap();
+    let db = storage::open_sealed(&url, Some(other)).await.unwrap();
+    let refused = db.settings("t").await.unwrap_err();
+    assert!(refused.0.contains("tenant \"t\" do not open"), "{refused}");
+}
+
+#[tokio::test]
+async fn postgres_without_a_settings_key_is_refused_before_connecting() {
+    let Err(e) = storage::open_sealed("postgres://sms:hunter2@127.0.0.1:1/sms", None).await else {
+        panic!("opened without a key");
+    };
+    assert!(
+        e.0.contains("needs a settings key (SMS_SETTINGS_KEY"),
+        "{e}"
+    );
+    assert!(!e.0.contains("hunter2"), "{e}");
+}

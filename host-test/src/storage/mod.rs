@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 pub mod memory;
 pub mod postgres;
+pub mod sealed;
 pub mod sqlite;
 
 pub use memory::Memory;
@@ -162,6 +163,41 @@ pub async fn open(url: &str) -> Result<Arc<dyn Storage>> {
             without_password(url)
         )))
     }
+}
+
+/// Opens the store a host serves from: [`open`], with settings sealed
+/// ([`sealed`]) on every durable backend. Without a `key`, a SQLite file
+/// gets one beside it (`PATH.key`, created owner-only on first use; keep it
+/// with the database's backups: the settings cannot be read without it);
+/// PostgreSQL needs one given, since every process must share it.
+pub async fn open_sealed(url: &str, key: Option<sealed::Key>) -> Result<Arc<dyn Storage>> {
+    if url == "memory:" {
+        return open(url).await;
+    }
+    let key = match (key, url.strip_prefix("sqlite:")) {
+        (Some(key), _) => key,
+        (None, Some(path)) if !path.is_empty() => {
+            let file = std::path::PathBuf::from(format!("{}.key", path.trim_start_matches("//")));
+            let new = !file.exists();
+            let key = sealed::Key::from_file(&file, true).map_err(StoreError)?;
+            if new {
+                eprintln!(
+                    "created the settings key {} (keep it with the database: the settings cannot be read without it)",
+                    file.display()
+                );
+            }
+            key
+        }
+        (None, Some(_)) => return open(url).await,
+        (None, None) => {
+            return Err(StoreError(format!(
+                "{} needs a settings key (SMS_SETTINGS_KEY or --settings-key-file): \
+                 every process must seal and open settings with the same one",
+                without_password(url)
+            )));
+        }
+    };
+    Ok(Arc::new(sealed::Sealed::new(open(url).await?, key)))
 }
 
 /// The URL with any password replaced by `***`, for error messages.

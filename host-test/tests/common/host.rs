@@ -22,7 +22,13 @@ impl Host {
         cmd.args(["host", "--db", db, "--twilio-url", twilio, "--shards", "4"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::inherit())
+            // Every host of a test shares one settings key (PostgreSQL needs
+            // it given; a SQLite host would otherwise make one beside its file).
+            .env(
+                "SMS_SETTINGS_KEY",
+                "ZHVyYWJsZS10ZXN0cy1zZXR0aW5ncy1rZXktMzJieXQ=",
+            );
         if until_idle {
             cmd.arg("--until-idle");
         }
