@@ -94,7 +94,7 @@ impl host::Host for Sandbox {
     }
 
     async fn settings_revision(&mut self) -> wasmtime::Result<u64> {
-        Ok(self.storage.settings(&self.tenant).await?.1)
+        Ok(self.storage.revision(&self.tenant).await?)
     }
 
     /// Users edit their profiles: metadata over [`MAX_METADATA_BYTES`] is

@@ -37,6 +37,8 @@ async fn contract(db: &Arc<dyn Storage>) {
         (Some("{\"a\":2}".into()), 2)
     );
     assert_eq!(db.settings("other").await.unwrap(), (None, 0), "per tenant");
+    assert_eq!(db.revision("t").await.unwrap(), 2);
+    assert_eq!(db.revision("other").await.unwrap(), 0);
 
     // Users.
     let bob = User {
@@ -196,8 +198,7 @@ async fn contract(db: &Arc<dyn Storage>) {
         .await
         .unwrap();
     }
-    // Logs are written without waiting; a commit after them orders them.
-    db.commit("t", &[]).await.unwrap();
+    // Logs are written without waiting; reading waits for them.
     let all = db.logs("t", 0, 10).await.unwrap();
     let lines: Vec<&str> = all.iter().map(|(_, l)| l.line.as_str()).collect();
     assert_eq!(lines, ["one", "two", "three"]);
@@ -345,6 +346,14 @@ async fn postgres_keeps_the_contract_migrates_and_survives_a_restart() {
     }
     back.unwrap();
     assert_eq!(db.state_get("t", "during").await.unwrap(), None);
+    let line = LogLine {
+        at: 7,
+        level: Level::Info,
+        line: "after the restart".into(),
+    };
+    db.log("t", line.clone()).await.unwrap();
+    let lines = db.logs("t", 0, 100).await.unwrap();
+    assert_eq!(lines.last().map(|(_, l)| l), Some(&line), "logs work again");
     assert_eq!(
         db.state_get("t", "after").await.unwrap(),
         Some(b"y".to_vec())

@@ -85,6 +85,11 @@ pub trait Storage: Send + Sync {
     /// The settings JSON as saved, if any, and its revision (0 before the
     /// first save; bumped by every save).
     async fn settings(&self, tenant: &str) -> Result<(Option<String>, u64)>;
+    /// The revision alone: what every call asks first (the component keeps
+    /// parsed settings until it changes).
+    async fn revision(&self, tenant: &str) -> Result<u64> {
+        Ok(self.settings(tenant).await?.1)
+    }
     /// Saves settings as given (validating them is the caller's business);
     /// the new revision.
     async fn save_settings(&self, tenant: &str, json: &str) -> Result<u64>;
@@ -114,11 +119,12 @@ pub trait Storage: Send + Sync {
     /// caller's is left alone.
     async fn finish(&self, claim: &Claim, finish: Finish) -> Result<()>;
 
-    /// Keeps a log line. Not part of any commit: a line may be lost in a
-    /// crash.
+    /// Keeps a log line, without waiting for it to be written. Not part
+    /// of any commit: a line may be lost in a crash.
     async fn log(&self, tenant: &str, line: LogLine) -> Result<()>;
     /// The tenant's log lines after position `after` (0 for all), with
-    /// their positions, oldest first, at most `limit`.
+    /// their positions, oldest first, at most `limit`; every line this
+    /// process logged before the call is among them.
     async fn logs(&self, tenant: &str, after: u64, limit: usize) -> Result<Vec<(u64, LogLine)>>;
 
     /// Holds the tenant for one call, against every other process on this

@@ -23,7 +23,8 @@ use async_trait::async_trait;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::Mutex;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls, Row, Statement};
 
 /// Every released schema, in order; the version is the position + 1.
 const MIGRATIONS: [&str; 2] = [
@@ -31,22 +32,58 @@ const MIGRATIONS: [&str; 2] = [
     include_str!("migrations/postgres/0002_leases_and_logs.sql"),
 ];
 
-/// Connections for commits and reads.
-pub const POOL: usize = 8;
+/// Connections for commits and reads. A commit waits for its WAL flush;
+/// commits in flight together share one, so more connections mean more
+/// commits per flush (PostgreSQL's group commit). Three processes with
+/// these and [`LOCK_SESSIONS`] stay under the server's default 100
+/// connections.
+pub const POOL: usize = 24;
+/// Sessions holding tenant locks.
+pub const LOCK_SESSIONS: usize = 4;
 /// Log lines kept per tenant.
 pub const KEEP_LOGS: i64 = 1000;
 /// The advisory lock key every migrating process takes first.
 const MIGRATION_LOCK: i64 = 0x736d_735f_6d69_6772;
+
+type Pg<T> = std::result::Result<T, tokio_postgres::Error>;
+
+/// A pooled connection and the statements prepared on it (each SQL text is
+/// parsed and planned once per connection, not per call).
+struct Conn {
+    client: Client,
+    prepared: std::collections::HashMap<&'static str, Statement>,
+}
+
+impl Conn {
+    fn new(client: Client) -> Self {
+        Self {
+            client,
+            prepared: Default::default(),
+        }
+    }
+
+    async fn prepared(&mut self, sql: &'static str) -> Pg<Statement> {
+        if let Some(statement) = self.prepared.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql).await?;
+        self.prepared.insert(sql, statement.clone());
+        Ok(statement)
+    }
+}
 
 pub struct Postgres {
     /// The URL as given (it may hold a password: never shown).
     dsn: String,
     /// The URL without its password, for messages.
     url: String,
-    pool: Vec<Mutex<Client>>,
+    pool: Vec<Mutex<Conn>>,
     next: AtomicUsize,
-    /// The session that holds tenant locks.
-    locks: Mutex<Client>,
+    /// The sessions that hold tenant locks; a tenant's lock always lives
+    /// on the same one (by hash), so its unlock goes where its lock went.
+    locks: Vec<Mutex<Conn>>,
+    /// Log lines on their way to the database, written in order, in batches.
+    logs: tokio::sync::mpsc::UnboundedSender<Logged>,
 }
 
 fn error(url: &str, e: impl std::fmt::Display) -> StoreError {
@@ -86,15 +123,22 @@ impl Postgres {
         let shown = without_password(url);
         let mut pool = Vec::with_capacity(POOL);
         for _ in 0..POOL {
-            pool.push(Mutex::new(connect(url, &shown).await?));
+            pool.push(Mutex::new(Conn::new(connect(url, &shown).await?)));
         }
-        let locks = Mutex::new(connect(url, &shown).await?);
+        let mut locks = Vec::with_capacity(LOCK_SESSIONS);
+        for _ in 0..LOCK_SESSIONS {
+            locks.push(Mutex::new(Conn::new(connect(url, &shown).await?)));
+        }
+        let (logs, lines) = tokio::sync::mpsc::unbounded_channel();
+        let writer = connect(url, &shown).await?;
+        tokio::spawn(write_logs(writer, (url.to_owned(), shown.clone()), lines));
         let this = Self {
             dsn: url.to_owned(),
             url: shown,
             pool,
             next: AtomicUsize::new(0),
             locks,
+            logs,
         };
         this.migrate().await?;
         Ok(this)
@@ -102,8 +146,8 @@ impl Postgres {
 
     async fn migrate(&self) -> Result<()> {
         let url = &self.url;
-        let mut client = self.pool[0].lock().await;
-        let tx = client.transaction().await.map_err(|e| error(url, e))?;
+        let mut conn = self.pool[0].lock().await;
+        let tx = conn.client.transaction().await.map_err(|e| error(url, e))?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
             .await
             .map_err(|e| error(url, e))?;
@@ -139,19 +183,65 @@ impl Postgres {
     /// A pooled connection, taken in turn; one the server closed (a
     /// restart, a network cut) is replaced, so calls work again once the
     /// database is back.
-    async fn client(&self) -> tokio::sync::MutexGuard<'_, Client> {
+    async fn client(&self) -> tokio::sync::MutexGuard<'_, Conn> {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.pool.len();
-        let mut client = self.pool[i].lock().await;
-        self.revive(&mut client).await;
-        client
-    }
-
-    async fn revive(&self, client: &mut Client) {
-        if client.is_closed()
+        let mut conn = self.pool[i].lock().await;
+        if conn.client.is_closed()
             && let Ok(fresh) = connect(&self.dsn, &self.url).await
         {
-            *client = fresh;
+            *conn = Conn::new(fresh);
         }
+        conn
+    }
+
+    async fn query(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Pg<Vec<Row>> {
+        let mut conn = self.client().await;
+        let statement = conn.prepared(sql).await?;
+        conn.client.query(&statement, params).await
+    }
+
+    async fn query_one(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Pg<Row> {
+        let mut conn = self.client().await;
+        let statement = conn.prepared(sql).await?;
+        conn.client.query_one(&statement, params).await
+    }
+
+    async fn query_opt(
+        &self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Pg<Option<Row>> {
+        let mut conn = self.client().await;
+        let statement = conn.prepared(sql).await?;
+        conn.client.query_opt(&statement, params).await
+    }
+
+    async fn execute(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Pg<u64> {
+        let mut conn = self.client().await;
+        let statement = conn.prepared(sql).await?;
+        conn.client.execute(&statement, params).await
+    }
+
+    /// Runs a lock function on the session that holds `key`'s locks (a
+    /// session the server dropped is replaced: its locks went with it).
+    async fn on_lock_session(&self, key: i64, sql: &'static str) -> Result<bool> {
+        let mut conn = self.locks[self.session_of(key)].lock().await;
+        if conn.client.is_closed()
+            && let Ok(fresh) = connect(&self.dsn, &self.url).await
+        {
+            *conn = Conn::new(fresh);
+        }
+        let statement = conn.prepared(sql).await.map_err(|e| self.err(e))?;
+        let row = conn
+            .client
+            .query_one(&statement, &[&key])
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(row.get(0))
+    }
+
+    fn session_of(&self, lock_key: i64) -> usize {
+        (lock_key as u64 % self.locks.len() as u64) as usize
     }
 
     fn err(&self, e: impl std::fmt::Display) -> StoreError {
@@ -163,8 +253,6 @@ impl Postgres {
 impl Storage for Postgres {
     async fn settings(&self, tenant: &str) -> Result<(Option<String>, u64)> {
         let row = self
-            .client()
-            .await
             .query_opt(
                 "SELECT settings, revision FROM tenants WHERE tenant = $1",
                 &[&tenant],
@@ -174,10 +262,16 @@ impl Storage for Postgres {
         Ok(row.map_or((None, 0), |r| (r.get(0), r.get::<_, i64>(1) as u64)))
     }
 
+    async fn revision(&self, tenant: &str) -> Result<u64> {
+        let row = self
+            .query_opt("SELECT revision FROM tenants WHERE tenant = $1", &[&tenant])
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(row.map_or(0, |r| r.get::<_, i64>(0) as u64))
+    }
+
     async fn save_settings(&self, tenant: &str, json: &str) -> Result<u64> {
         let row = self
-            .client()
-            .await
             .query_one(
                 "INSERT INTO tenants (tenant, settings, revision) VALUES ($1, $2, 1)
                  ON CONFLICT (tenant) DO UPDATE SET settings = excluded.settings,
@@ -192,22 +286,18 @@ impl Storage for Postgres {
 
     async fn set_quota(&self, tenant: &str, max_keys: Option<usize>) -> Result<()> {
         let max = max_keys.map(|n| n as i64);
-        self.client()
-            .await
-            .execute(
-                "INSERT INTO tenants (tenant, max_keys) VALUES ($1, $2)
+        self.execute(
+            "INSERT INTO tenants (tenant, max_keys) VALUES ($1, $2)
                  ON CONFLICT (tenant) DO UPDATE SET max_keys = excluded.max_keys",
-                &[&tenant, &max],
-            )
-            .await
-            .map(drop)
-            .map_err(|e| self.err(e))
+            &[&tenant, &max],
+        )
+        .await
+        .map(drop)
+        .map_err(|e| self.err(e))
     }
 
     async fn find_user(&self, tenant: &str, uid: &str) -> Result<Option<types::User>> {
         let row = self
-            .client()
-            .await
             .query_opt(
                 "SELECT name, presence, metadata FROM users WHERE tenant = $1 AND uid = $2",
                 &[&tenant, &uid],
@@ -224,23 +314,19 @@ impl Storage for Postgres {
 
     async fn put_user(&self, tenant: &str, user: &types::User) -> Result<()> {
         let presence = presence_code(user.presence) as i16;
-        self.client()
-            .await
-            .execute(
-                "INSERT INTO users (tenant, uid, name, presence, metadata) VALUES ($1, $2, $3, $4, $5)
+        self.execute(
+            "INSERT INTO users (tenant, uid, name, presence, metadata) VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (tenant, uid) DO UPDATE SET name = excluded.name,
                    presence = excluded.presence, metadata = excluded.metadata",
-                &[&tenant, &user.uid, &user.name, &presence, &user.metadata],
-            )
-            .await
-            .map(drop)
-            .map_err(|e| self.err(e))
+            &[&tenant, &user.uid, &user.name, &presence, &user.metadata],
+        )
+        .await
+        .map(drop)
+        .map_err(|e| self.err(e))
     }
 
     async fn state_get(&self, tenant: &str, key: &str) -> Result<Option<Vec<u8>>> {
         let row = self
-            .client()
-            .await
             .query_opt(
                 "SELECT value FROM state WHERE tenant = $1 AND key = $2",
                 &[&tenant, &key],
@@ -252,8 +338,6 @@ impl Storage for Postgres {
 
     async fn state_prefix(&self, tenant: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
         let rows = self
-            .client()
-            .await
             .query(
                 "SELECT key, value FROM state WHERE tenant = $1 AND left(key, length($2)) = $2
                  ORDER BY key COLLATE \"C\"",
@@ -265,91 +349,57 @@ impl Storage for Postgres {
     }
 
     async fn state_delete(&self, tenant: &str, key: &str) -> Result<bool> {
-        self.client()
-            .await
-            .execute(
-                "DELETE FROM state WHERE tenant = $1 AND key = $2",
-                &[&tenant, &key],
-            )
-            .await
-            .map(|n| n > 0)
-            .map_err(|e| self.err(e))
+        self.execute(
+            "DELETE FROM state WHERE tenant = $1 AND key = $2",
+            &[&tenant, &key],
+        )
+        .await
+        .map(|n| n > 0)
+        .map_err(|e| self.err(e))
     }
 
+    /// One statement (atomic and durable on its own) when the tenant has
+    /// no quota; a transaction that counts keys first when it has one.
     async fn commit(&self, tenant: &str, changes: &[host::Change]) -> Result<()> {
-        let mut client = self.client().await;
-        let tx = client.transaction().await.map_err(|e| self.err(e))?;
-        let max: Option<i64> = tx
+        let max: Option<i64> = self
             .query_opt("SELECT max_keys FROM tenants WHERE tenant = $1", &[&tenant])
             .await
             .map_err(|e| self.err(e))?
             .and_then(|r| r.get(0));
-        if let Some(max) = max {
-            let count: i64 = tx
-                .query_one("SELECT count(*) FROM state WHERE tenant = $1", &[&tenant])
+        let net = Net::of(changes);
+        let Some(max) = max else {
+            return self
+                .execute(APPLY, &net.params(&tenant))
                 .await
-                .map_err(|e| self.err(e))?
-                .get(0);
-            let keys: Vec<&str> = changes
-                .iter()
-                .filter_map(|c| match c {
-                    host::Change::Put(e) => Some(e.key.as_str()),
-                    host::Change::Delete(k) => Some(k.as_str()),
-                    _ => None,
-                })
-                .collect();
-            let present: Vec<String> = tx
-                .query(
-                    "SELECT key FROM state WHERE tenant = $1 AND key = ANY($2)",
-                    &[&tenant, &keys],
-                )
-                .await
-                .map_err(|e| self.err(e))?
-                .into_iter()
-                .map(|r| r.get(0))
-                .collect();
-            let after = keys_after(count as usize, changes, |k| present.iter().any(|p| p == k));
-            let max = max.max(0) as usize;
-            if after > max {
-                return Err(full(after, max));
-            }
+                .map(drop)
+                .map_err(|e| self.err(format!("commit failed, nothing was written: {e}")));
+        };
+        let mut conn = self.client().await;
+        let tx = conn.client.transaction().await.map_err(|e| self.err(e))?;
+        let count: i64 = tx
+            .query_one("SELECT count(*) FROM state WHERE tenant = $1", &[&tenant])
+            .await
+            .map_err(|e| self.err(e))?
+            .get(0);
+        let touched: Vec<&str> = net.deletes.iter().chain(&net.put_keys).copied().collect();
+        let present: Vec<String> = tx
+            .query(
+                "SELECT key FROM state WHERE tenant = $1 AND key = ANY($2)",
+                &[&tenant, &touched],
+            )
+            .await
+            .map_err(|e| self.err(e))?
+            .into_iter()
+            .map(|r| r.get(0))
+            .collect();
+        let after = keys_after(count as usize, changes, |k| present.iter().any(|p| p == k));
+        let max = max.max(0) as usize;
+        if after > max {
+            return Err(full(after, max));
         }
-        for change in changes {
-            let done = match change {
-                host::Change::Put(host::Entry { key, value }) => {
-                    tx.execute(
-                        "INSERT INTO state (tenant, key, value) VALUES ($1, $2, $3)
-                         ON CONFLICT (tenant, key) DO UPDATE SET value = excluded.value",
-                        &[&tenant, key, value],
-                    )
-                    .await
-                }
-                host::Change::Delete(key) => {
-                    tx.execute(
-                        "DELETE FROM state WHERE tenant = $1 AND key = $2",
-                        &[&tenant, key],
-                    )
-                    .await
-                }
-                host::Change::SetTimer(host::Timer { key, due_at }) => {
-                    tx.execute(
-                        "INSERT INTO timers (tenant, key, due_at) VALUES ($1, $2, $3)
-                         ON CONFLICT (tenant, key) DO UPDATE SET due_at = excluded.due_at,
-                           lease = NULL, lease_until = NULL, attempts = 0",
-                        &[&tenant, key, &ms(*due_at)],
-                    )
-                    .await
-                }
-                host::Change::CancelTimer(key) => {
-                    tx.execute(
-                        "DELETE FROM timers WHERE tenant = $1 AND key = $2",
-                        &[&tenant, key],
-                    )
-                    .await
-                }
-            };
-            done.map_err(|e| self.err(e))?;
-        }
+        tx.execute(APPLY, &net.params(&tenant))
+            .await
+            .map_err(|e| self.err(e))?;
         tx.commit()
             .await
             .map_err(|e| self.err(format!("commit failed, nothing was written: {e}")))
@@ -357,8 +407,6 @@ impl Storage for Postgres {
 
     async fn timers(&self, tenant: &str) -> Result<Vec<(String, u64)>> {
         let rows = self
-            .client()
-            .await
             .query(
                 "SELECT key, due_at FROM timers WHERE tenant = $1 ORDER BY key COLLATE \"C\"",
                 &[&tenant],
@@ -373,8 +421,6 @@ impl Storage for Postgres {
 
     async fn next_due(&self, now: u64) -> Result<Option<u64>> {
         let row = self
-            .client()
-            .await
             .query_one(
                 "SELECT min(due_at) FROM timers WHERE lease_until IS NULL OR lease_until <= $1",
                 &[&ms(now)],
@@ -387,8 +433,6 @@ impl Storage for Postgres {
     async fn claim(&self, until: u64, now: u64, limit: usize, lease_ms: u64) -> Result<Vec<Claim>> {
         let token = super::lease_token();
         let rows = self
-            .client()
-            .await
             .query(
                 "UPDATE timers SET lease = $4, lease_until = $5
                  WHERE (tenant, key) IN (
@@ -422,61 +466,42 @@ impl Storage for Postgres {
     }
 
     async fn finish(&self, claim: &Claim, finish: Finish) -> Result<()> {
-        let client = self.client().await;
         let done = match finish {
             Finish::Done => {
-                client
-                    .execute(
-                        "DELETE FROM timers WHERE tenant = $1 AND key = $2 AND lease = $3",
-                        &[&claim.tenant, &claim.key, &claim.token],
-                    )
-                    .await
+                self.execute(
+                    "DELETE FROM timers WHERE tenant = $1 AND key = $2 AND lease = $3",
+                    &[&claim.tenant, &claim.key, &claim.token],
+                )
+                .await
             }
             Finish::Retry { at } => {
-                client
-                    .execute(
-                        "UPDATE timers SET due_at = $4, lease = NULL, lease_until = NULL,
+                self.execute(
+                    "UPDATE timers SET due_at = $4, lease = NULL, lease_until = NULL,
                            attempts = attempts + 1
                          WHERE tenant = $1 AND key = $2 AND lease = $3",
-                        &[&claim.tenant, &claim.key, &claim.token, &ms(at)],
-                    )
-                    .await
+                    &[&claim.tenant, &claim.key, &claim.token, &ms(at)],
+                )
+                .await
             }
         };
         done.map(drop).map_err(|e| self.err(e))
     }
 
+    /// Detached: lines go to one writer task, in order, batched into one
+    /// insert; a log line never waits for the database.
     async fn log(&self, tenant: &str, line: LogLine) -> Result<()> {
-        let client = self.client().await;
-        let row = client
-            .query_one(
-                "INSERT INTO logs (tenant, at, level, line) VALUES ($1, $2, $3, $4) RETURNING id",
-                &[
-                    &tenant,
-                    &ms(line.at),
-                    &(level_code(line.level) as i16),
-                    &line.line,
-                ],
-            )
-            .await
-            .map_err(|e| self.err(e))?;
-        if row.get::<_, i64>(0) % 64 == 0 {
-            client
-                .execute(
-                    "DELETE FROM logs WHERE tenant = $1 AND id < (
-                       SELECT id FROM logs WHERE tenant = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)",
-                    &[&tenant, &KEEP_LOGS],
-                )
-                .await
-                .map_err(|e| self.err(e))?;
-        }
-        Ok(())
+        self.logs
+            .send(Logged::Line(tenant.to_owned(), line))
+            .map_err(|_| self.err("the log writer stopped"))
     }
 
+    /// This process's lines sent before the call are written first.
     async fn logs(&self, tenant: &str, after: u64, limit: usize) -> Result<Vec<(u64, LogLine)>> {
+        let (done, flushed) = tokio::sync::oneshot::channel();
+        if self.logs.send(Logged::Flush(done)).is_ok() {
+            let _ = flushed.await;
+        }
         let rows = self
-            .client()
-            .await
             .query(
                 "SELECT id, at, level, line FROM logs WHERE tenant = $1 AND id > $2
                  ORDER BY id LIMIT $3",
@@ -506,14 +531,9 @@ impl Storage for Postgres {
         let key = lock_key(tenant);
         let mut wait = Duration::from_millis(1);
         loop {
-            let mut locks = self.locks.lock().await;
-            self.revive(&mut locks).await;
-            let got: bool = locks
-                .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
-                .await
-                .map_err(|e| self.err(e))?
-                .get(0);
-            drop(locks);
+            let got: bool = self
+                .on_lock_session(key, "SELECT pg_try_advisory_lock($1)")
+                .await?;
             if got {
                 return Ok(());
             }
@@ -523,12 +543,169 @@ impl Storage for Postgres {
     }
 
     async fn unlock(&self, tenant: &str) -> Result<()> {
-        self.locks
-            .lock()
-            .await
-            .execute("SELECT pg_advisory_unlock($1)", &[&lock_key(tenant)])
+        self.on_lock_session(lock_key(tenant), "SELECT pg_advisory_unlock($1)")
             .await
             .map(drop)
-            .map_err(|e| self.err(e))
+    }
+}
+
+/// What the log writer is sent.
+enum Logged {
+    Line(String, LogLine),
+    /// Answered once every line sent before it is written.
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+/// The log writer: takes every line waiting, inserts them in one
+/// statement, and drops a tenant's lines past [`KEEP_LOGS`] every few
+/// hundred of its lines.
+async fn write_logs(
+    mut client: Client,
+    (dsn, shown): (String, String),
+    mut received: tokio::sync::mpsc::UnboundedReceiver<Logged>,
+) {
+    let mut since_prune: std::collections::HashMap<String, usize> = Default::default();
+    while let Some(first) = received.recv().await {
+        let mut batch = Vec::new();
+        let mut flushes = Vec::new();
+        let mut next = Some(first);
+        while let Some(item) = next.take() {
+            match item {
+                Logged::Line(tenant, line) => batch.push((tenant, line)),
+                Logged::Flush(done) => flushes.push(done),
+            }
+            if batch.len() < 1024 {
+                next = received.try_recv().ok();
+            }
+        }
+        if client.is_closed()
+            && let Ok(fresh) = connect(&dsn, &shown).await
+        {
+            client = fresh;
+        }
+        if !batch.is_empty() {
+            let tenants: Vec<&str> = batch.iter().map(|(t, _)| t.as_str()).collect();
+            let ats: Vec<i64> = batch.iter().map(|(_, l)| ms(l.at)).collect();
+            let levels: Vec<i16> = batch
+                .iter()
+                .map(|(_, l)| level_code(l.level) as i16)
+                .collect();
+            let texts: Vec<&str> = batch.iter().map(|(_, l)| l.line.as_str()).collect();
+            let inserted = client
+                .execute(
+                    "INSERT INTO logs (tenant, at, level, line)
+                     SELECT * FROM unnest($1::text[], $2::bigint[], $3::smallint[], $4::text[])",
+                    &[&tenants, &ats, &levels, &texts],
+                )
+                .await;
+            if let Err(e) = inserted {
+                eprintln!("{} log lines were lost: {e}", batch.len());
+            }
+            for (tenant, _) in &batch {
+                *since_prune.entry(tenant.clone()).or_default() += 1;
+            }
+            let due: Vec<String> = since_prune
+                .iter()
+                .filter(|(_, n)| **n >= 256)
+                .map(|(t, _)| t.clone())
+                .collect();
+            for tenant in due {
+                since_prune.remove(&tenant);
+                let _ = client
+                    .execute(
+                        "DELETE FROM logs WHERE tenant = $1 AND id < (
+                           SELECT id FROM logs WHERE tenant = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)",
+                        &[&tenant, &KEEP_LOGS],
+                    )
+                    .await;
+            }
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// A commit as one statement: deletes and puts of state, cancels and sets
+/// of timers, each list free of repeated keys (see [`Net`]), so no row is
+/// touched twice.
+const APPLY: &str = "WITH
+  deleted AS (DELETE FROM state WHERE tenant = $1 AND key = ANY($2)),
+  put AS (INSERT INTO state (tenant, key, value)
+          SELECT $1, k, v FROM unnest($3::text[], $4::bytea[]) AS u(k, v)
+          ON CONFLICT (tenant, key) DO UPDATE SET value = excluded.value),
+  cancelled AS (DELETE FROM timers WHERE tenant = $1 AND key = ANY($5)),
+  armed AS (INSERT INTO timers (tenant, key, due_at)
+          SELECT $1, k, d FROM unnest($6::text[], $7::bigint[]) AS u(k, d)
+          ON CONFLICT (tenant, key) DO UPDATE SET due_at = excluded.due_at,
+            lease = NULL, lease_until = NULL, attempts = 0)
+SELECT 1";
+
+/// What a list of changes leaves behind, per key: the last change to a
+/// state key or a timer wins, as if they were applied in order.
+struct Net<'a> {
+    deletes: Vec<&'a str>,
+    put_keys: Vec<&'a str>,
+    put_values: Vec<&'a [u8]>,
+    cancels: Vec<&'a str>,
+    timer_keys: Vec<&'a str>,
+    timer_dues: Vec<i64>,
+}
+
+impl<'a> Net<'a> {
+    fn of(changes: &'a [host::Change]) -> Self {
+        use std::collections::BTreeMap;
+        let mut state: BTreeMap<&str, Option<&[u8]>> = BTreeMap::new();
+        let mut timers: BTreeMap<&str, Option<i64>> = BTreeMap::new();
+        for change in changes {
+            match change {
+                host::Change::Put(e) => state.insert(&e.key, Some(&e.value)).map(drop),
+                host::Change::Delete(k) => state.insert(k, None).map(drop),
+                host::Change::SetTimer(t) => timers.insert(&t.key, Some(ms(t.due_at))).map(drop),
+                host::Change::CancelTimer(k) => timers.insert(k, None).map(drop),
+            };
+        }
+        let mut net = Self {
+            deletes: Vec::new(),
+            put_keys: Vec::new(),
+            put_values: Vec::new(),
+            cancels: Vec::new(),
+            timer_keys: Vec::new(),
+            timer_dues: Vec::new(),
+        };
+        for (key, value) in state {
+            match value {
+                Some(value) => {
+                    net.put_keys.push(key);
+                    net.put_values.push(value);
+                }
+                None => net.deletes.push(key),
+            }
+        }
+        for (key, due) in timers {
+            match due {
+                Some(due) => {
+                    net.timer_keys.push(key);
+                    net.timer_dues.push(due);
+                }
+                None => net.cancels.push(key),
+            }
+        }
+        net
+    }
+
+    fn params<'b>(
+        &'b self,
+        tenant: &'b &str,
+    ) -> [&'b (dyn tokio_postgres::types::ToSql + Sync); 7] {
+        [
+            tenant,
+            &self.deletes,
+            &self.put_keys,
+            &self.put_values,
+            &self.cancels,
+            &self.timer_keys,
+            &self.timer_dues,
+        ]
     }
 }

@@ -134,6 +134,10 @@ impl Storage for Sealed {
         Ok((json, revision))
     }
 
+    async fn revision(&self, tenant: &str) -> Result<u64> {
+        self.inner.revision(tenant).await
+    }
+
     async fn save_settings(&self, tenant: &str, json: &str) -> Result<u64> {
         let sealed = self.key.seal(tenant, json)?;
         self.inner.save_settings(tenant, &sealed).await

@@ -286,6 +286,16 @@ impl Storage for Sqlite {
         })
     }
 
+    async fn revision(&self, tenant: &str) -> Result<u64> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT revision FROM tenants WHERE tenant = ?1")?
+                .query_row([tenant], |r| r.get::<_, i64>(0))
+                .optional()?
+                .map_or(0, |r| r as u64))
+        })
+    }
+
     async fn save_settings(&self, tenant: &str, json: &str) -> Result<u64> {
         let (tenant, json, path) = (tenant.to_owned(), json.to_owned(), self.path.clone());
         self.write(move |conn| {
@@ -532,7 +542,9 @@ impl Storage for Sqlite {
         })
     }
 
+    /// The lines sent before the call are written first.
     async fn logs(&self, tenant: &str, after: u64, limit: usize) -> Result<Vec<(u64, LogLine)>> {
+        self.write(|_| Ok(())).await?;
         self.read(|conn| {
             conn.prepare_cached(
                 "SELECT id, at, level, line FROM logs WHERE tenant = ?1 AND id > ?2
