@@ -225,6 +225,12 @@ async fn sqlite_keeps_the_contract_and_its_data_across_a_reopen() {
         .unwrap();
     let held = db.claim(42, 42, 1, 60_000).await.unwrap();
     assert_eq!(held.len(), 1);
+    // A second store on the same file (another process) is refused: it
+    // would take the first one's leases.
+    let Err(busy) = storage::open(&url).await else {
+        panic!("two stores on one SQLite file");
+    };
+    assert!(busy.0.contains("in use by another host process"), "{busy}");
     drop(db);
     // A new process: the data is there, and the lease the old one held is
     // gone (one process per SQLite file), so the timer fires at once.
@@ -422,6 +428,7 @@ async fn a_dump_of_the_database_holds_no_auth_token() {
         db.settings("t").await.unwrap().0.as_deref(),
         Some(json.as_str())
     );
+    drop(db);
     // Another key does not guess: reading the settings fails, naming the tenant.
     let other =
         storage::sealed::Key::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").unwrap();
@@ -440,4 +447,82 @@ async fn postgres_without_a_settings_key_is_refused_before_connecting() {
         "{e}"
     );
     assert!(!e.0.contains("hunter2"), "{e}");
+}
+
+/// The disk fills up (simulated: a trigger refuses every write the way
+/// SQLite does when it cannot grow the file): a call's commit fails whole,
+/// the component answers with a `host` error, nothing is half-written; once
+/// there is room again, the next call works. Through the real component.
+#[tokio::test]
+async fn a_commit_that_fails_writes_nothing_and_the_next_one_works() {
+    use host_test::bindings::sms_notification::extension::types::{
+        ConversationKind, Error, Message, MessageFormat,
+    };
+    use host_test::outbound::Policy;
+    use host_test::runtime::Runtime;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sms.db");
+    let db = storage::open(&format!("sqlite:{}", path.display()))
+        .await
+        .unwrap();
+    db.save_settings(
+        "t",
+        r#"{"twilioAccountSid":"AC0123456789abcdef0123456789abcdef","twilioAuthToken":"tok",
+            "fromMobileNo":"+15005550006","delaySeconds":60}"#,
+    )
+    .await
+    .unwrap();
+    for (uid, metadata) in [
+        ("alice", "{}"),
+        ("bob", r#"{"@private":{"contactNumber":"+12025550123"}}"#),
+    ] {
+        let user = User {
+            uid: uid.into(),
+            name: uid.into(),
+            presence: Presence::Offline,
+            metadata: metadata.into(),
+        };
+        db.put_user("t", &user).await.unwrap();
+    }
+    let mut rt = Runtime::on(
+        Policy::default(),
+        host_test::engine::prepared().unwrap(),
+        db.clone(),
+    );
+    let message = |id: &str| Message {
+        id: id.into(),
+        conversation: "alice_bob".into(),
+        kind: ConversationKind::OneOnOne,
+        format: MessageFormat::Text,
+        sender: "alice".into(),
+        receiver: "bob".into(),
+        text: "hi".into(),
+        sent_at: 0,
+    };
+
+    let outside = rusqlite::Connection::open(&path).unwrap();
+    outside
+        .execute_batch(
+            "CREATE TRIGGER full_put BEFORE INSERT ON state BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;
+             CREATE TRIGGER full_timer BEFORE INSERT ON timers BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;",
+        )
+        .unwrap();
+    let refused = rt.on_message("t", &message("m1")).await.unwrap();
+    let Err(Error::Host(why)) = refused else {
+        panic!("expected a host error, got {refused:?}");
+    };
+    assert!(why.contains("database or disk is full"), "{why}");
+    assert!(
+        db.state_prefix("t", "").await.unwrap().is_empty(),
+        "nothing written"
+    );
+    assert!(db.timers("t").await.unwrap().is_empty());
+
+    outside
+        .execute_batch("DROP TRIGGER full_put; DROP TRIGGER full_timer;")
+        .unwrap();
+    let outcome = rt.on_message("t", &message("m2")).await.unwrap().unwrap();
+    assert!(format!("{outcome:?}").contains("Scheduled"), "{outcome:?}");
+    assert_eq!(db.timers("t").await.unwrap().len(), 1);
 }

@@ -419,15 +419,17 @@ impl Storage for Postgres {
             .collect())
     }
 
+    /// Walks the due-time index to the first unleased row.
     async fn next_due(&self, now: u64) -> Result<Option<u64>> {
         let row = self
-            .query_one(
-                "SELECT min(due_at) FROM timers WHERE lease_until IS NULL OR lease_until <= $1",
+            .query_opt(
+                "SELECT due_at FROM timers WHERE lease_until IS NULL OR lease_until <= $1
+                 ORDER BY due_at LIMIT 1",
                 &[&ms(now)],
             )
             .await
             .map_err(|e| self.err(e))?;
-        Ok(row.get::<_, Option<i64>>(0).map(|d| d as u64))
+        Ok(row.map(|r| r.get::<_, i64>(0) as u64))
     }
 
     async fn claim(&self, until: u64, now: u64, limit: usize, lease_ms: u64) -> Result<Vec<Claim>> {

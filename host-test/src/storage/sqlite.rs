@@ -43,6 +43,10 @@ type Job = Box<dyn FnOnce(Result<&Connection>) -> (bool, Reply) + Send>;
 
 pub struct Sqlite {
     path: String,
+    /// An exclusive lock on `PATH.lock` while this store is open: a second
+    /// process on the same file is refused (it would release this one's
+    /// timer leases at open). The OS drops it when the process dies.
+    _exclusive: std::fs::File,
     writer: Mutex<mpsc::Sender<Job>>,
     readers: Mutex<Vec<Connection>>,
 }
@@ -56,6 +60,25 @@ fn connect(path: &str) -> Result<Connection> {
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(|e| error(path, e))?;
     Ok(conn)
+}
+
+/// Takes `PATH.lock` for this process alone.
+fn exclusive(path: &str) -> Result<std::fs::File> {
+    let lock = format!("{path}.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .map_err(|e| error(path, format!("cannot open {lock}: {e}")))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError(format!(
+            "SQLite database {path} is in use by another host process (it holds {lock}); \
+             a SQLite file serves one process: use PostgreSQL for several"
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(error(path, format!("locking {lock}: {e}"))),
+    }
 }
 
 /// The schema version a database is at (0 for a new one).
@@ -109,6 +132,7 @@ impl Sqlite {
                 "sqlite: needs a file path, e.g. sqlite:sms.db".into(),
             ));
         }
+        let exclusive = exclusive(path)?;
         let mut conn = connect(path)?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
             .map_err(|e| error(path, e))?;
@@ -126,6 +150,7 @@ impl Sqlite {
             .map_err(|e| error(path, e))?;
         Ok(Self {
             path: path.to_owned(),
+            _exclusive: exclusive,
             writer: Mutex::new(send),
             readers: Mutex::new(Vec::new()),
         })
@@ -436,12 +461,16 @@ impl Storage for Sqlite {
         })
     }
 
+    /// Walks the due-time index to the first unleased row (an idle
+    /// scheduler asks often; `min()` with this filter would scan them all).
     async fn next_due(&self, now: u64) -> Result<Option<u64>> {
         self.read(|conn| {
             conn.prepare_cached(
-                "SELECT min(due_at) FROM timers WHERE lease_until IS NULL OR lease_until <= ?1",
+                "SELECT due_at FROM timers WHERE lease_until IS NULL OR lease_until <= ?1
+                 ORDER BY due_at LIMIT 1",
             )?
-            .query_row([ms(now)], |r| r.get::<_, Option<i64>>(0))
+            .query_row([ms(now)], |r| r.get::<_, i64>(0))
+            .optional()
             .map(|due| due.map(|d| d as u64))
         })
     }
