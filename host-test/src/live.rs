@@ -130,10 +130,9 @@ async fn read_events(
                 "error": "advance moves a virtual clock; this host runs on the wall clock" }));
             continue;
         }
-        let shard = shards.of(runner.tenant());
         let shard = match &step {
             Step::Tenant(name) => shards.of(name),
-            _ => shard,
+            _ => shards.of(runner.tenant()),
         };
         let mut rt = shard.lock().await;
         let mut out = |value: Value| {
@@ -186,8 +185,11 @@ async fn schedule(
             let shard = shards.of(&claim.tenant);
             let lines = lines.clone();
             calls.spawn(async move {
-                let fired = shard.lock().await.fire(claim).await;
-                let sms = shard.lock().await.traffic.take_sms();
+                let (fired, sms) = {
+                    let mut rt = shard.lock().await;
+                    let fired = rt.fire(claim).await;
+                    (fired, rt.traffic.take_sms())
+                };
                 match fired {
                     Ok(fired) => {
                         let _ = lines.send(fired_line(fired));
