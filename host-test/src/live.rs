@@ -14,7 +14,7 @@
 
 use crate::engine;
 use crate::outbound::Policy;
-use crate::runtime::{Fired, LEASE_MS, Runtime};
+use crate::runtime::{Fired, Runtime};
 use crate::scenario::{self, Runner, Step};
 use crate::storage::Storage;
 use serde_json::{Value, json};
@@ -34,6 +34,9 @@ pub struct Options {
     pub policy: Policy,
     /// Exit once stdin is closed and no timer is left (tests, batch runs).
     pub until_idle: bool,
+    /// How long a claimed timer stays with this process (see
+    /// [`crate::runtime::LEASE_MS`], the default).
+    pub lease_ms: u64,
 }
 
 /// The runtimes tenants are spread over.
@@ -78,7 +81,14 @@ pub async fn host(storage: Arc<dyn Storage>, options: Options) -> wasmtime::Resu
     });
 
     let events = tokio::spawn(read_events(shards.clone(), lines.clone(), stopped.clone()));
-    let scheduler = schedule(shards, storage, lines, stopped, options.until_idle, events);
+    let scheduler = schedule(
+        shards,
+        storage,
+        lines,
+        stopped,
+        (options.until_idle, options.lease_ms),
+        events,
+    );
     scheduler.await?;
     printer.await?;
     Ok(())
@@ -150,7 +160,7 @@ async fn schedule(
     storage: Arc<dyn Storage>,
     lines: mpsc::UnboundedSender<Value>,
     mut stopped: tokio::sync::watch::Receiver<bool>,
-    until_idle: bool,
+    (until_idle, lease_ms): (bool, u64),
     events: tokio::task::JoinHandle<()>,
 ) -> wasmtime::Result<()> {
     let clock = crate::clock::Clock::wall();
@@ -159,7 +169,7 @@ async fn schedule(
             break;
         }
         let now = clock.now();
-        let claims = match storage.claim(now, now, BATCH, LEASE_MS).await {
+        let claims = match storage.claim(now, now, BATCH, lease_ms).await {
             Ok(claims) => claims,
             Err(e) => {
                 eprintln!("claiming due timers: {e}");
@@ -168,7 +178,13 @@ async fn schedule(
         };
         if claims.is_empty() {
             let next = storage.next_due(now).await.ok().flatten();
-            if until_idle && events.is_finished() && next.is_none() {
+            // Idle means no timer at all, counting those another process
+            // holds (it may die and leave them to us).
+            if until_idle
+                && events.is_finished()
+                && next.is_none()
+                && matches!(storage.next_due(u64::MAX).await, Ok(None))
+            {
                 break;
             }
             let wait = next.map_or(IDLE_POLL, |due| {

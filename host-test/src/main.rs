@@ -65,6 +65,12 @@ enum Command {
         /// Default for sqlite:PATH: PATH.key, created on first use.
         #[arg(long, env = "SMS_SETTINGS_KEY_FILE")]
         settings_key_file: Option<PathBuf>,
+        /// How long a due timer stays with the process that claimed it
+        /// before another may fire it (a process that died mid-call). Past
+        /// the 30 s call deadline by default; shorter only gives up more
+        /// notifications as cut off mid-send, never sends one twice.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        lease_seconds: u64,
     },
 }
 
@@ -99,6 +105,7 @@ async fn main() -> ExitCode {
             shards,
             until_idle,
             settings_key_file,
+            lease_seconds,
         } => {
             let mode = if fake_twilio {
                 Mode::Fake
@@ -125,6 +132,7 @@ async fn main() -> ExitCode {
                     ..Policy::default()
                 },
                 until_idle,
+                lease_ms: lease_seconds * 1000,
             };
             match live::host(storage, options).await {
                 Ok(()) => ExitCode::SUCCESS,

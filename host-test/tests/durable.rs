@@ -87,6 +87,28 @@ fn a_host_killed_while_a_notification_waits_sends_it_once_after_restart() {
     assert!(!files.windows(token.len()).any(|w| w == token));
 }
 
+/// No conversation record still has a notification due.
+fn nothing_due(records: &[(String, Vec<u8>)]) {
+    assert!(!records.is_empty());
+    for (key, bytes) in records {
+        let conversation = Conversation::decode(bytes).unwrap_or_else(|e| panic!("{key}: {e:?}"));
+        for p in &conversation.participants {
+            assert_eq!(p.due_at, None, "{key}: {} still due", p.uid);
+        }
+    }
+}
+
+/// Notifications `scheduled` that no SMS reached (cut off mid-send).
+fn unsent<'a>(scheduled: &'a BTreeSet<String>, counts: &HashMap<String, usize>) -> Vec<&'a String> {
+    scheduled
+        .iter()
+        .filter(|uid| {
+            let i: usize = uid[1..].parse().unwrap();
+            !counts.contains_key(&number(i))
+        })
+        .collect()
+}
+
 /// A small deterministic generator for the kill moments.
 struct Moments(u64);
 
@@ -157,12 +179,7 @@ fn killing_the_host_at_random_moments_never_sends_twice_nor_leaves_a_notificatio
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    for (key, bytes) in &records {
-        let conversation = Conversation::decode(bytes).unwrap_or_else(|e| panic!("{key}: {e:?}"));
-        for p in &conversation.participants {
-            assert_eq!(p.due_at, None, "{key}: {} still due", p.uid);
-        }
-    }
+    nothing_due(&records);
 
     // Every scheduled notification was sent, except those a kill cut off
     // between marking it in flight and Twilio taking it (given up, never
@@ -240,4 +257,82 @@ fn three_hosts_on_one_postgres_send_ten_thousand_due_notifications_exactly_once(
     for n in &fired {
         assert!(*n >= total / 10, "the work is shared: {fired:?}");
     }
+}
+
+#[test]
+#[cfg_attr(
+    not(postgres_found),
+    ignore = "PostgreSQL not installed (apt-get install postgresql)"
+)]
+fn hosts_on_postgres_killed_mid_run_never_send_twice_and_leave_nothing_due() {
+    let kills = env_or("SMS_PG_KILLS", 12) as usize;
+    let mut moments = Moments(env_or("SMS_KILL_SEED", 20_261_128).max(1));
+    let cluster = common::pg::Cluster::start();
+    let db = cluster.create("killed");
+    let twilio = FakeTwilio::start(Duration::from_millis(40), 0);
+    // Short leases, so the survivor takes a dead host's timers within a
+    // second (a lease shorter than a call only gives more up as cut off).
+    let flags = ["--lease-seconds", "1"];
+    let mut survivor = Host::start_with(&db, &twilio.url, true, &flags);
+    survivor.send(&(settings(1) + ALICE));
+    survivor.wait_for(Duration::from_secs(30), |l| {
+        l["call"] == "validate-settings"
+    });
+
+    let mut lines = Vec::new();
+    let per_round = 8;
+    for round in 0..kills {
+        let mut victim = Host::start_with(&db, &twilio.url, false, &flags);
+        let ids = round * per_round..(round + 1) * per_round;
+        let (mine, theirs): (Vec<usize>, Vec<usize>) = ids.partition(|i| i % 2 == 0);
+        victim.send(&mine.into_iter().map(notification).collect::<String>());
+        survivor.send(&theirs.into_iter().map(notification).collect::<String>());
+        std::thread::sleep(Duration::from_millis(300 + moments.next_ms(1200)));
+        lines.extend(victim.kill());
+    }
+    lines.extend(survivor.wait(Duration::from_secs(180)));
+
+    let counts = twilio.counts();
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "texted more than once: {twice:?}");
+    let (timers, records) = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let (client, conn) = tokio_postgres::connect(&db, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let timers: i64 = client
+            .query_one("SELECT count(*) FROM timers", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let records: Vec<(String, Vec<u8>)> = client
+            .query(
+                "SELECT key, value FROM state WHERE key LIKE 'conversation/%'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        (timers, records)
+    });
+    assert_eq!(timers, 0, "no timer left");
+    nothing_due(&records);
+    let scheduled = scheduled(&lines);
+    let unsent = unsent(&scheduled, &counts);
+    eprintln!(
+        "{kills} kills on PostgreSQL: {} scheduled, {} sent, {} cut off mid-send",
+        scheduled.len(),
+        twilio.total(),
+        unsent.len()
+    );
+    assert!(
+        scheduled.len() >= kills * per_round / 2,
+        "the run did real work"
+    );
+    assert!(
+        unsent.len() <= kills * 4,
+        "too many lost to kills: {unsent:?}"
+    );
 }

@@ -18,8 +18,14 @@ impl Host {
     /// Starts a host on `db`, sending SMS to `twilio`; with `until_idle`
     /// it exits once its stdin is closed and no timer is left.
     pub fn start(db: &str, twilio: &str, until_idle: bool) -> Self {
+        Self::start_with(db, twilio, until_idle, &[])
+    }
+
+    /// [`Host::start`] with more flags.
+    pub fn start_with(db: &str, twilio: &str, until_idle: bool, flags: &[&str]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_host-test"));
         cmd.args(["host", "--db", db, "--twilio-url", twilio, "--shards", "4"])
+            .args(flags)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
