@@ -20,11 +20,11 @@ use crate::prelude::*;
 
 use crate::contact;
 use crate::conversation::{Conversation, Held, MAX_SENT, record_send};
-use crate::history::{History, in_last_day};
+use crate::history::{History, Send, in_last_day};
 use crate::keys;
 use crate::model::{
-    Change, Error, Level, Millis, Outcome, PendingSummary, Presence, Problem, SkipReason,
-    TwilioError, User,
+    Change, DeferReason, Error, Level, Millis, Outcome, PendingSummary, Presence, Problem,
+    SkipReason, TwilioError, User,
 };
 use crate::notify::{Step, summary};
 use crate::pause::{COOL_OFF_MS, Hold, Pause, Refusal};
@@ -78,6 +78,9 @@ pub struct Check<'a> {
     pub suppression: &'a Stored<Suppression>,
     /// The tenant's pause.
     pub pause: &'a Stored<Pause>,
+    /// When the recipient's quiet hours end, if they are in them now (see
+    /// [`crate::quiet::check`]).
+    pub quiet_until: Option<Millis>,
 }
 
 /// One participant's notification being decided.
@@ -160,12 +163,16 @@ impl Case<'_> {
         step
     }
 
-    /// Records an SMS Twilio took, or may have taken, for the limits.
-    fn count_send(&mut self, step: &mut Step) {
+    /// Records an SMS Twilio took, or may have taken, for the limits; and,
+    /// when Twilio accepted it, the SMS itself for its delivery reports.
+    fn count_send(&mut self, step: &mut Step, accepted: Option<Send>) {
         let now = self.now();
         record_send(&mut self.c.participants[self.p].sent, now, MAX_SENT);
         let mut history = recipient_history(self.check.recipient_history, now);
         history.record(now, MAX_RECIPIENT_SMS_PER_DAY as usize);
+        if let Some(send) = accepted {
+            history.keep(send);
+        }
         step.changes.push(Change::Put {
             key: keys::recipient_history(self.uid),
             value: history.encode(),
@@ -213,7 +220,7 @@ impl Case<'_> {
         }))
         .log(level, line);
         match maybe_sent {
-            Some(true) => self.count_send(&mut step),
+            Some(true) => self.count_send(&mut step, None),
             Some(false) => self.release(&mut step),
             None => {}
         }
@@ -228,7 +235,10 @@ fn recipient_history(stored: &Stored<History>, now: Millis) -> History {
     match stored {
         None => History::default(),
         Some(Ok(h)) => h.clone(),
-        Some(Err(_)) => History { sent: vec![now] },
+        Some(Err(_)) => History {
+            sent: vec![now],
+            sends: Vec::new(),
+        },
     }
 }
 
@@ -237,8 +247,10 @@ fn recipient_history(stored: &Stored<History>, now: Millis) -> History {
 /// [`INVALID_SETTINGS_RETRY_MS`]); something still unread; the recipient
 /// known, offline, with a valid number nobody stopped; sending not paused
 /// (else wait for the pause's end); attempts left under `maxAttempts`; the
-/// conversation's cooldown over (else wait for its end); the daily limits
-/// not reached (else drop, with the reason in the outcome and the log).
+/// conversation's cooldown over (else wait for its end);
+/// outside the recipient's quiet hours (else wait for their end); the daily
+/// limits not reached (else drop, with the reason in the outcome and the
+/// log).
 pub fn on_timer(timer: &Timer, check: &Check<'_>) -> Delivery {
     let Timer::Deliver {
         conversation: id,
@@ -420,8 +432,17 @@ pub fn on_timer(timer: &Timer, check: &Check<'_>) -> Delivery {
     if let Some(last) = part.sent.last() {
         let cooldown_ends = last.saturating_add(settings.cooldown_ms());
         if now < cooldown_ends {
-            return done(case.wait(cooldown_ends, Outcome::Deferred));
+            return done(case.wait(cooldown_ends, |s| {
+                Outcome::Deferred(s, DeferReason::Cooldown)
+            }));
         }
+    }
+    if let Some(until) = check.quiet_until {
+        let line = format!("the SMS for {uid:?} in {id:?} waits for the end of their quiet hours");
+        return done(
+            case.wait(until, |s| Outcome::Deferred(s, DeferReason::QuietHours))
+                .log(Level::Info, line),
+        );
     }
     let per_conversation = in_last_day(&part.sent, now) as u64;
     if per_conversation >= settings.conversation_sms_per_day {
@@ -463,7 +484,7 @@ pub fn on_timer(timer: &Timer, check: &Check<'_>) -> Delivery {
     // to the answer, this SMS may reach the recipient.
     let mut reserve = Step::default();
     let mut attempt = case;
-    attempt.count_send(&mut reserve);
+    attempt.count_send(&mut reserve, None);
     let last = attempt.c.last_seq();
     let part = &mut attempt.c.participants[p];
     part.attempts = part.attempts.saturating_add(1);
@@ -472,7 +493,7 @@ pub fn on_timer(timer: &Timer, check: &Check<'_>) -> Delivery {
     before.extend(reserve.changes);
     Delivery::Send {
         before,
-        request: twilio::create_message(settings, &to, &body),
+        request: twilio::create_message(settings, uid, &to, &body),
         to,
     }
 }
@@ -554,7 +575,15 @@ pub fn on_response(
                 Level::Info,
                 format!("sent SMS {sid} ({status}) to {masked} about {unread} unread message(s) in {id:?}, attempt {attempt}"),
             );
-            case.count_send(&mut step);
+            let send = Send {
+                sid,
+                conversation: id.clone(),
+                to: to.to_owned(),
+                at: now,
+                status,
+                error_code: None,
+            };
+            case.count_send(&mut step, Some(send));
             case.settle(through, &mut step);
             if check.pause.is_some() {
                 step.changes.push(Change::Delete { key: keys::pause() });

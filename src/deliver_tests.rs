@@ -22,6 +22,7 @@ struct World {
     history: Stored<History>,
     suppression: Stored<Suppression>,
     pause: Stored<Pause>,
+    quiet_until: Option<Millis>,
 }
 
 impl World {
@@ -41,6 +42,7 @@ impl World {
             history: None,
             suppression: None,
             pause: None,
+            quiet_until: None,
         }
     }
 
@@ -55,6 +57,7 @@ impl World {
             recipient_history: &self.history,
             suppression: &self.suppression,
             pause: &self.pause,
+            quiet_until: self.quiet_until,
         }
     }
 
@@ -191,10 +194,43 @@ fn a_cooldown_defers_to_its_end() {
     let Delivery::Done(step) = w.due() else {
         panic!("must wait for the cooldown")
     };
-    assert!(matches!(step.result(), Ok(Outcome::Deferred(p)) if p.due_at == ends));
+    assert!(matches!(
+        step.result(),
+        Ok(Outcome::Deferred(p, DeferReason::Cooldown)) if p.due_at == ends
+    ));
     w.apply(&step.changes);
     w.now = ends;
     assert!(matches!(w.due(), Delivery::Send { .. }));
+}
+
+#[test]
+fn quiet_hours_defer_to_their_end_then_everything_is_checked_again() {
+    let mut w = World::new();
+    let ends = w.now + 3_600_000;
+    w.quiet_until = Some(ends);
+    let Delivery::Done(step) = w.due() else {
+        panic!("must wait for the quiet hours' end")
+    };
+    assert!(matches!(
+        step.result(),
+        Ok(Outcome::Deferred(p, DeferReason::QuietHours)) if p.due_at == ends
+    ));
+    assert!(step.changes.contains(&Change::SetTimer {
+        key: timer().key(),
+        due_at: ends
+    }));
+    w.apply(&step.changes);
+    w.now = ends;
+    w.quiet_until = None;
+    // Online by then: no SMS.
+    w.user = Some(bob(Presence::Online));
+    let Delivery::Done(step) = w.due() else {
+        panic!("online: nothing to send")
+    };
+    assert_eq!(
+        step.result(),
+        &Ok(Outcome::Skipped(SkipReason::RecipientOnline))
+    );
 }
 
 #[test]
@@ -214,7 +250,10 @@ fn daily_limits_drop_with_a_reason() {
     w.now = 60_000;
     w.settings.conversation_sms_per_day = 100;
     w.settings.recipient_sms_per_day = 2;
-    w.history = Some(Ok(History { sent: vec![1, 2] }));
+    w.history = Some(Ok(History {
+        sent: vec![1, 2],
+        sends: vec![],
+    }));
     assert_eq!(skipped(&w.due()), Some(SkipReason::RecipientDailyLimit));
 }
 
@@ -225,10 +264,24 @@ fn success_records_both_histories_and_never_logs_the_number() {
     assert!(
         matches!(step.result(), Ok(Outcome::Sent { sid, status, unread: 1, .. }) if sid == SID && status == "queued")
     );
-    assert!(step.changes.contains(&Change::Put {
-        key: keys::recipient_history("bob"),
-        value: History { sent: vec![60_000] }.encode()
-    }));
+    assert!(
+        step.changes.contains(&Change::Put {
+            key: keys::recipient_history("bob"),
+            value: History {
+                sent: vec![60_000],
+                // Kept for its delivery reports.
+                sends: vec![crate::history::Send {
+                    sid: SID.into(),
+                    conversation: "c1".into(),
+                    to: "+12025550123".into(),
+                    at: 60_000,
+                    status: "queued".into(),
+                    error_code: None,
+                }]
+            }
+            .encode()
+        })
+    );
     for line in logs(&step) {
         assert!(!line.contains("+12025550123"), "{line}");
     }

@@ -16,8 +16,11 @@ use crate::model::{
 };
 use crate::notify::{self, Step};
 use crate::pause::Pause;
+use crate::preview;
+use crate::quiet;
 use crate::record::Record;
 use crate::settings::{self, Settings};
+use crate::status;
 use crate::suppression::Suppression;
 use crate::timer::Timer;
 use crate::twilio::{Request, Response};
@@ -39,10 +42,47 @@ pub trait Host {
     fn now(&mut self) -> Millis;
     /// Sends a request to Twilio and waits for the answer.
     fn send(&mut self, request: &Request) -> Response;
+    /// The UTC offset of the IANA zone `zone` at `at`, in seconds east;
+    /// `None` for a zone the host does not know.
+    fn utc_offset(&mut self, zone: &str, at: Millis) -> Option<i32>;
 }
 
-pub fn validate_settings(json: &str) -> Result<(), Vec<Problem>> {
-    settings::parse(json).map(|_| ())
+/// Parses and validates settings, the time zone against the host's.
+fn parse_settings(host: &mut impl Host, json: &str) -> Result<Settings, Vec<Problem>> {
+    let settings = settings::parse(json)?;
+    let now = host.now();
+    quiet::check_zone(&settings, |zone| host.utc_offset(zone, now).is_some())?;
+    Ok(settings)
+}
+
+pub fn validate_settings(host: &mut impl Host, json: &str) -> Result<(), Vec<Problem>> {
+    parse_settings(host, json).map(|_| ())
+}
+
+pub fn preview(
+    host: &mut impl Host,
+    json: &str,
+    sample: &preview::Sample,
+) -> Result<preview::Preview, Vec<Problem>> {
+    let settings = parse_settings(host, json)?;
+    Ok(preview::preview(&settings, sample))
+}
+
+pub fn on_delivery_status(host: &mut impl Host, report: &status::Report) -> Result<Outcome, Error> {
+    let (_, settings) = load_settings(host)?;
+    status::authenticate(borrow(&settings), report)?;
+    let uid = status::recipient(report);
+    let (history, suppression) = match &uid {
+        Some(uid) => (
+            History::load(host.state_get(&keys::recipient_history(uid)).as_deref()),
+            Suppression::load(host.state_get(&keys::suppression(uid)).as_deref()),
+        ),
+        None => (None, None),
+    };
+    apply(
+        host,
+        status::on_report(report, uid.as_deref(), &history, &suppression),
+    )
 }
 
 type Parsed = Result<Rc<Settings>, Vec<Problem>>;
@@ -100,8 +140,21 @@ pub fn on_timer(host: &mut impl Host, key: &str) -> Result<Outcome, Error> {
     );
     let suppression = Suppression::load(host.state_get(&keys::suppression(recipient)).as_deref());
     let pause = Pause::load(host.state_get(&keys::pause()).as_deref());
+    let now = host.now();
+    let quiet = match (&settings, &user) {
+        (Ok(settings), Some(user)) if settings.quiet_hours.is_some() => {
+            quiet::check(settings, recipient, &user.metadata, now, |zone, at| {
+                host.utc_offset(zone, at)
+            })
+        }
+        _ => quiet::Verdict::default(),
+    };
+    if let Some(note) = &quiet.note {
+        host.log(note.level, &note.line);
+    }
     let check = Check {
-        now: host.now(),
+        quiet_until: quiet.until,
+        now,
         settings: borrow(&settings),
         revision,
         conversation: &conversation,
@@ -155,7 +208,7 @@ fn load_settings(host: &mut impl Host) -> Result<(u64, Parsed), Error> {
         return Ok((revision, parsed.clone()));
     }
     let parsed = match host.settings() {
-        Some(json) => settings::parse(&json).map(Rc::new),
+        Some(json) => parse_settings(host, &json).map(Rc::new),
         None => Err(vec![Problem {
             field: String::new(),
             message: "the tenant has not saved settings for this extension".into(),

@@ -88,7 +88,89 @@ export!(Component);
 
 impl Guest for Component {
     fn validate_settings(json: String) -> Result<(), Vec<types::Problem>> {
-        driver::validate_settings(&json).map_err(|ps| ps.into_iter().map(problem).collect())
+        with_host(|host| driver::validate_settings(host, &json))
+            .map_err(|ps| ps.into_iter().map(problem).collect())
+    }
+
+    fn on_delivery_status(report: types::DeliveryReport) -> Result<types::Outcome, types::Error> {
+        let report = crate::status::Report {
+            url: report.url,
+            params: report.params,
+            signature: report.signature,
+        };
+        convert(with_host(|host| driver::on_delivery_status(host, &report)))
+    }
+
+    fn preview(
+        settings: String,
+        sample: types::Sample,
+    ) -> Result<types::Preview, Vec<types::Problem>> {
+        let sample = crate::preview::Sample {
+            sender_name: sample.sender_name,
+            text: sample.text,
+            unread: sample.unread,
+        };
+        match with_host(|host| driver::preview(host, &settings, &sample)) {
+            Ok(p) => Ok(types::Preview {
+                body: p.body,
+                encoding: match p.encoding {
+                    crate::segments::Encoding::Gsm7 => types::Encoding::Gsm7,
+                    crate::segments::Encoding::Ucs2 => types::Encoding::Ucs2,
+                },
+                segments: p.segments,
+                max_segments: p.max_segments,
+                chars_left: p.chars_left,
+                shortened: p.shortened,
+            }),
+            Err(ps) => Err(ps.into_iter().map(problem).collect()),
+        }
+    }
+
+    fn inspect(state: Vec<host::Entry>) -> types::Inspection {
+        let state: Vec<(String, Vec<u8>)> = state.into_iter().map(|e| (e.key, e.value)).collect();
+        let i = crate::inspect::inspect(&state);
+        types::Inspection {
+            pending: i
+                .pending
+                .into_iter()
+                .map(|p| types::PendingView {
+                    conversation: p.conversation,
+                    recipient: p.recipient,
+                    unread: p.unread,
+                    due_at: p.due_at,
+                    attempts: p.attempts,
+                    held: p.held.map(Into::into),
+                })
+                .collect(),
+            sends: i
+                .sends
+                .into_iter()
+                .map(|s| types::SendView {
+                    conversation: s.conversation,
+                    recipient: s.recipient,
+                    sid: s.sid,
+                    to: s.to,
+                    at: s.at,
+                    status: s.status,
+                    error_code: s.error_code,
+                })
+                .collect(),
+            suppressions: i
+                .suppressions
+                .into_iter()
+                .map(|s| types::SuppressionView {
+                    recipient: s.recipient,
+                    number: s.number,
+                    reason: skip(s.reason),
+                })
+                .collect(),
+            paused: i.paused.map(|p| types::PauseView {
+                until: p.until,
+                error: twilio_error(p.error),
+                setting: p.setting,
+            }),
+            unreadable: i.unreadable,
+        }
     }
 
     fn on_message(message: types::Message) -> Result<types::Outcome, types::Error> {
@@ -218,6 +300,10 @@ impl Host for Wit {
 
     fn send(&mut self, request: &Request) -> Response {
         send(request).unwrap_or_else(Response::Transport)
+    }
+
+    fn utc_offset(&mut self, zone: &str, at: model::Millis) -> Option<i32> {
+        host::utc_offset(zone, at)
     }
 }
 
@@ -407,7 +493,24 @@ fn convert(result: Result<model::Outcome, model::Error>) -> Result<types::Outcom
         Ok(outcome) => Ok(match outcome {
             model::Outcome::Scheduled(p) => types::Outcome::Scheduled(pending(p)),
             model::Outcome::Updated(p) => types::Outcome::Updated(pending(p)),
-            model::Outcome::Deferred(p) => types::Outcome::Deferred(pending(p)),
+            model::Outcome::Deferred(p, why) => types::Outcome::Deferred(types::Deferral {
+                conversation: p.conversation,
+                recipient: p.recipient,
+                unread: p.unread,
+                due_at: p.due_at,
+                why: match why {
+                    model::DeferReason::Cooldown => types::DeferReason::Cooldown,
+                    model::DeferReason::QuietHours => types::DeferReason::QuietHours,
+                },
+            }),
+            model::Outcome::Delivery(d) => types::Outcome::Delivery(types::Delivery {
+                conversation: d.conversation,
+                recipient: d.recipient,
+                sid: d.sid,
+                status: d.status,
+                error_code: d.error_code,
+                suppressed: d.suppressed,
+            }),
             model::Outcome::Cancelled {
                 conversation,
                 recipient,
@@ -473,6 +576,7 @@ fn convert(result: Result<model::Outcome, model::Error>) -> Result<types::Outcom
             }
             model::Error::InvalidInput(what) => types::Error::InvalidInput(what),
             model::Error::Host(what) => types::Error::Host(what),
+            model::Error::Unauthenticated(what) => types::Error::Unauthenticated(what),
         }),
     }
 }
@@ -501,5 +605,6 @@ fn skip(reason: model::SkipReason) -> types::SkipReason {
         S::RecipientDailyLimit => types::SkipReason::RecipientDailyLimit,
         S::OptedOut => types::SkipReason::OptedOut,
         S::UndeliverableNumber => types::SkipReason::UndeliverableNumber,
+        S::UnknownSms => types::SkipReason::UnknownSms,
     }
 }

@@ -63,6 +63,7 @@ fn pending(bytes: &[u8]) -> Option<Pending> {
 pub fn history(input: &mut Reader) -> Option<History> {
     Some(History {
         sent: input.list(Reader::u64)?,
+        sends: Vec::new(),
     })
 }
 

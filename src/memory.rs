@@ -182,4 +182,15 @@ impl Host for Memory {
             .push((self.now, self.firing.clone(), request.clone()));
         (self.twilio)(request)
     }
+
+    /// Only fixed zones: `UTC`, and `Etc/GMT±N` (whose sign is POSIX's,
+    /// the opposite of ISO's). Zones with rules are the real host's (and
+    /// its scenarios').
+    fn utc_offset(&mut self, zone: &str, _at: Millis) -> Option<i32> {
+        if zone == "UTC" {
+            return Some(0);
+        }
+        let hours: i32 = zone.strip_prefix("Etc/GMT")?.parse().ok()?;
+        (-14..=12).contains(&hours).then_some(-hours * 3600)
+    }
 }

@@ -95,6 +95,7 @@ pub enum SkipReason {
     RecipientDailyLimit,
     OptedOut,
     UndeliverableNumber,
+    UnknownSms,
 }
 
 impl SkipReason {
@@ -114,6 +115,7 @@ impl SkipReason {
             Self::RecipientDailyLimit => "recipient-daily-limit",
             Self::OptedOut => "opted-out",
             Self::UndeliverableNumber => "undeliverable-number",
+            Self::UnknownSms => "unknown-sms",
         }
     }
 }
@@ -123,8 +125,8 @@ impl SkipReason {
 pub enum Outcome {
     Scheduled(PendingSummary),
     Updated(PendingSummary),
-    /// Held back by the conversation's cooldown until `due_at`.
-    Deferred(PendingSummary),
+    /// Held back (the cooldown, quiet hours) until `due_at`.
+    Deferred(PendingSummary, DeferReason),
     Cancelled {
         conversation: String,
         recipient: String,
@@ -163,6 +165,27 @@ pub enum Outcome {
         error: TwilioError,
     },
     Skipped(SkipReason),
+    /// A delivery report was recorded.
+    Delivery(Delivery),
+}
+
+/// Why a due notification waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeferReason {
+    Cooldown,
+    QuietHours,
+}
+
+/// A delivery report, as recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub conversation: String,
+    pub recipient: String,
+    pub sid: String,
+    pub status: String,
+    pub error_code: Option<u32>,
+    /// The number is not texted again.
+    pub suppressed: bool,
 }
 
 /// One thing wrong with the settings: the field's JSON path and what is wrong.
@@ -187,6 +210,8 @@ pub enum Error {
     InvalidSettings(Vec<Problem>),
     InvalidInput(String),
     Host(String),
+    /// A delivery report whose signature does not verify.
+    Unauthenticated(String),
 }
 
 /// A change to the tenant's durable state or timers: what the core asks the

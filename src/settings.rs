@@ -53,6 +53,8 @@ const FIELDS: &[&str] = &[
     "statusCallbackURL",
     "maxAttempts",
     "replyMeansRead",
+    "quietHours",
+    "timeZone",
 ];
 
 /// [`FIELDS`] as a problem lists them (a constant: joining at run time
@@ -60,7 +62,7 @@ const FIELDS: &[&str] = &[
 const LIST: &str = "twilioAccountSid, twilioAuthToken, twilioApiKeySid, twilioApiKeySecret, \
     fromMobileNo, messagingServiceSid, delaySeconds, cooldownMinutes, conversationSmsPerDay, \
     recipientSmsPerDay, maxSegments, template, includeMessageText, websiteURL, statusCallbackURL, \
-    maxAttempts, replyMeansRead";
+    maxAttempts, replyMeansRead, quietHours, timeZone";
 
 /// The Twilio auth token. Its `Debug` never shows it, so a settings value can
 /// be logged or asserted on without leaking it.
@@ -119,13 +121,37 @@ pub struct Settings {
     pub include_text: bool,
     /// Writing in a conversation means having read it.
     pub reply_means_read: bool,
+    /// The token Twilio signs delivery reports with (the account's auth
+    /// token): the credentials' own, or `twilioAuthToken` saved beside an
+    /// API key. `None`: reports cannot be verified and are refused.
+    pub report_token: Option<Secret>,
+    /// When no SMS goes out, in the recipient's local time.
+    pub quiet_hours: Option<QuietHours>,
+    /// The IANA zone of recipients who do not say theirs (required with
+    /// `quietHours`; checked against the host's zones by the driver).
+    pub time_zone: Option<String>,
 }
+
+/// `quietHours`: from `start` to `end`, minutes after local midnight; the
+/// window crosses midnight when `end` is earlier than `start`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuietHours {
+    pub start: u32,
+    pub end: u32,
+}
+
+/// Longest IANA zone name accepted (the longest real one has 32 bytes).
+pub const MAX_ZONE_CHARS: usize = 64;
 
 impl Settings {
     /// Settings with every default, for the given credentials and sender.
     pub fn new(account_sid: &str, credentials: Credentials, from: Sender) -> Self {
         Self {
             account_sid: account_sid.to_owned(),
+            report_token: match &credentials {
+                Credentials::AuthToken(token) => Some(token.clone()),
+                Credentials::ApiKey { .. } => None,
+            },
             credentials,
             from,
             status_callback: None,
@@ -139,6 +165,8 @@ impl Settings {
             template: Template::parse(template::DEFAULT).expect("the default template parses"),
             include_text: true,
             reply_means_read: true,
+            quiet_hours: None,
+            time_zone: None,
         }
     }
 
@@ -199,7 +227,31 @@ pub fn parse(json: &str) -> Result<Settings, Vec<Problem>> {
             None
         }
     });
-    let credentials = credentials(&map, &mut problems);
+    let (credentials, report_token) = match credentials(&map, &mut problems) {
+        Some((c, r)) => (Some(c), Some(r)),
+        None => (None, None),
+    };
+    let quiet_hours = quiet_hours(&map, &mut problems);
+    let time_zone = match map.get("timeZone") {
+        None | Some(Value::Null) => Some(None),
+        Some(Value::String(zone)) if is_zone_name(zone) => Some(Some(zone.clone())),
+        Some(v) => {
+            problems.push(problem(
+                "timeZone",
+                format!(
+                    "{} is not an IANA time zone name; use one like America/New_York, Europe/Paris or UTC",
+                    short(v)
+                ),
+            ));
+            None
+        }
+    };
+    if matches!(quiet_hours, Some(Some(_))) && matches!(time_zone, Some(None)) {
+        problems.push(problem(
+            "timeZone",
+            "required with quietHours: the IANA zone (like America/New_York) of recipients whose metadata has no @private.timeZone",
+        ));
+    }
     let from = sender(&map, &mut problems);
     let delay_seconds = number(
         &map,
@@ -329,6 +381,9 @@ pub fn parse(json: &str) -> Result<Settings, Vec<Problem>> {
             template: template?,
             include_text: include_text?,
             reply_means_read: reply_means_read?,
+            report_token: report_token?,
+            quiet_hours: quiet_hours?,
+            time_zone: time_zone?,
         })
     };
     // Every missing value recorded a problem above; never trap on it.
@@ -379,8 +434,11 @@ fn number(
 }
 
 /// The auth token, or an API key and its secret; secrets are checked for
-/// presence and shape only, and never quoted.
-fn credentials(map: &Object, problems: &mut Vec<Problem>) -> Option<Credentials> {
+/// presence and shape only, and never quoted. With both, requests use the
+/// key and the auth token only verifies delivery reports (Twilio signs
+/// them with the account's auth token, never with a key). Also the token
+/// that verifies reports, if any.
+fn credentials(map: &Object, problems: &mut Vec<Problem>) -> Option<(Credentials, Option<Secret>)> {
     let secret = |field: &str, problems: &mut Vec<Problem>| {
         required_str(map, field, problems).and_then(|value| {
             if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -393,14 +451,13 @@ fn credentials(map: &Object, problems: &mut Vec<Problem>) -> Option<Credentials>
     };
     let key = map.contains_key("twilioApiKeySid") || map.contains_key("twilioApiKeySecret");
     match (map.contains_key("twilioAuthToken"), key) {
-        (true, true) => {
-            problems.push(problem(
-                "twilioAuthToken",
-                "set either twilioAuthToken or twilioApiKeySid with twilioApiKeySecret, not both",
-            ));
-            None
-        }
-        (false, true) => {
+        (token, true) => {
+            // Checked first, but every field's problems are reported.
+            let report = if token {
+                secret("twilioAuthToken", problems).map(Some)
+            } else {
+                Some(None)
+            };
             let sid = required_str(map, "twilioApiKeySid", problems).and_then(|sid| {
                 if is_sid(sid, "SK") {
                     Some(sid.to_owned())
@@ -413,13 +470,90 @@ fn credentials(map: &Object, problems: &mut Vec<Problem>) -> Option<Credentials>
                 }
             });
             let secret = secret("twilioApiKeySecret", problems);
-            Some(Credentials::ApiKey {
-                sid: sid?,
-                secret: secret?,
-            })
+            Some((
+                Credentials::ApiKey {
+                    sid: sid?,
+                    secret: secret?,
+                },
+                report?,
+            ))
         }
-        _ => secret("twilioAuthToken", problems).map(Credentials::AuthToken),
+        _ => secret("twilioAuthToken", problems)
+            .map(|token| (Credentials::AuthToken(token.clone()), Some(token))),
     }
+}
+
+/// `quietHours`: `{"start": "HH:MM", "end": "HH:MM"}`, or absent.
+fn quiet_hours(map: &Object, problems: &mut Vec<Problem>) -> Option<Option<QuietHours>> {
+    let hint = "use {\"start\": \"22:00\", \"end\": \"08:00\"}: local times on a 24-hour clock, the window may cross midnight";
+    let value = match map.get("quietHours") {
+        None | Some(Value::Null) => return Some(None),
+        Some(Value::Object(o)) => o,
+        Some(v) => {
+            problems.push(problem(
+                "quietHours",
+                format!("{} is not allowed; {hint}", short(v)),
+            ));
+            return None;
+        }
+    };
+    let mut time = |field: &str| {
+        let path = format!("quietHours.{field}");
+        match value.get(field).and_then(as_str).and_then(clock_time) {
+            Some(minutes) => Some(minutes),
+            None => {
+                let what = match value.get(field) {
+                    Some(v) => short(v),
+                    None => "a missing time".into(),
+                };
+                problems.push(problem(
+                    &path,
+                    format!("{what} is not a time like \"22:00\" (00:00 to 23:59)"),
+                ));
+                None
+            }
+        }
+    };
+    let (start, end) = (time("start"), time("end"));
+    if let Some(key) = value.keys().find(|k| *k != "start" && *k != "end") {
+        problems.push(problem(
+            &format!("quietHours.{key}"),
+            "unknown; quietHours has only start and end",
+        ));
+        return None;
+    }
+    let (start, end) = (start?, end?);
+    if start == end {
+        problems.push(problem(
+            "quietHours",
+            "start and end are the same time; remove quietHours for none",
+        ));
+        return None;
+    }
+    Some(Some(QuietHours { start, end }))
+}
+
+/// Minutes after midnight of `HH:MM`.
+fn clock_time(text: &str) -> Option<u32> {
+    let (h, m) = text.split_once(':')?;
+    let digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(h) || !digits(m) {
+        return None;
+    }
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60).then_some(h * 60 + m)
+}
+
+/// Whether `zone` looks like an IANA zone name (`Area/City`, `UTC`); the
+/// host says whether it knows it.
+fn is_zone_name(zone: &str) -> bool {
+    !zone.is_empty()
+        && zone.len() <= MAX_ZONE_CHARS
+        && zone
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-' | b'+'))
+        && !zone.starts_with('/')
+        && !zone.contains("..")
 }
 
 /// An optional http(s) URL.

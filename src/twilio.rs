@@ -42,8 +42,20 @@ impl core::fmt::Debug for Request {
 
 pub const CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 
-/// The `CreateMessage` request texting `body` to `to`.
-pub fn create_message(settings: &Settings, to: &str, body: &str) -> Request {
+/// The query parameter of a status callback URL that names the recipient,
+/// so a delivery report finds its SMS among the recipient's records.
+pub const RECIPIENT_PARAM: &str = "recipient";
+
+/// `statusCallbackURL` with the recipient's uid added to its query.
+pub fn report_url(base: &str, recipient: &str) -> String {
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let uid: String = form_urlencoded::byte_serialize(recipient.as_bytes()).collect();
+    format!("{base}{separator}{RECIPIENT_PARAM}={uid}")
+}
+
+/// The `CreateMessage` request texting `body` to `to` (the number of
+/// `recipient`).
+pub fn create_message(settings: &Settings, recipient: &str, to: &str, body: &str) -> Request {
     let mut form = form_urlencoded::Serializer::new(String::new());
     form.append_pair("To", to);
     match &settings.from {
@@ -52,7 +64,7 @@ pub fn create_message(settings: &Settings, to: &str, body: &str) -> Request {
     };
     form.append_pair("Body", body);
     if let Some(url) = &settings.status_callback {
-        form.append_pair("StatusCallback", url);
+        form.append_pair("StatusCallback", &report_url(url, recipient));
     }
     let (user, secret) = match &settings.credentials {
         Credentials::AuthToken(token) => (settings.account_sid.as_str(), token),
@@ -316,6 +328,7 @@ mod tests {
     fn request_carries_path_auth_and_form() {
         let r = create_message(
             &settings(Sender::Number("+14155552671".into())),
+            "bob",
             "+12345678910",
             "New message from Alice: a&b=c",
         );
@@ -349,7 +362,7 @@ mod tests {
             secret: Secret::new("k3y"),
         };
         s.status_callback = Some("https://hooks.example.com/sms".into());
-        let r = create_message(&s, "+12345678910", "x");
+        let r = create_message(&s, "bob smith/1", "+12345678910", "x");
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(r.authorization.strip_prefix("Basic ").unwrap())
             .unwrap();
@@ -360,7 +373,7 @@ mod tests {
         );
         assert!(
             r.body
-                .ends_with("&StatusCallback=https%3A%2F%2Fhooks.example.com%2Fsms"),
+                .ends_with("&StatusCallback=https%3A%2F%2Fhooks.example.com%2Fsms%3Frecipient%3Dbob%2Bsmith%252F1"),
             "{}",
             r.body
         );
@@ -370,11 +383,24 @@ mod tests {
     fn a_service_replaces_from() {
         let r = create_message(
             &settings(Sender::Service("MG0123456789abcdef0123456789abcdef".into())),
+            "bob",
             "+12345678910",
             "x",
         );
         assert!(r.body.contains("MessagingServiceSid=MG0123"));
         assert!(!r.body.contains("From="));
+    }
+
+    #[test]
+    fn the_report_url_names_the_recipient() {
+        assert_eq!(
+            report_url("https://h.example/s", "bob"),
+            "https://h.example/s?recipient=bob"
+        );
+        assert_eq!(
+            report_url("https://h.example/s?t=1", "a&b"),
+            "https://h.example/s?t=1&recipient=a%26b"
+        );
     }
 
     fn http(status: u16, body: &str) -> Response {

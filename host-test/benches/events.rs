@@ -261,7 +261,7 @@ fn time_native(m: &mut Memory, event: Event, iters: u64, seq: &mut u64) -> Durat
                 m.requests.clear();
             }
             Event::Settings => {
-                sms_notification::driver::validate_settings(&json).unwrap();
+                sms_notification::driver::validate_settings(m, &json).unwrap();
                 spent += start.elapsed();
             }
         }

@@ -10,12 +10,12 @@
 //! ([`bounded`]) can cut off even a guest that loops forever, without
 //! blocking the server's other tasks meanwhile.
 
-use crate::bindings::{SmsNotification, SmsNotificationPre};
+use crate::contract::{self, Pre};
 use crate::sandbox::{MEMORY_LIMIT, Sandbox};
 use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::sync::Notify;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::error::Context as _;
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
@@ -109,20 +109,27 @@ pub fn configure<T>(store: &mut Store<T>) {
 
 /// What a sandbox may import: `wasi:http/proxy`'s interfaces (HTTP, I/O,
 /// clocks, random, and stdio that goes nowhere: the context grants none)
-/// and our host interface. The component itself imports only the host,
-/// I/O, clocks and HTTP. No filesystem, environment or sockets are linked
-/// at all: a component importing them does not instantiate.
+/// and our host interface, in every contract version this host loads. The
+/// component itself imports only the host, I/O, clocks and HTTP. No
+/// filesystem, environment or sockets are linked at all: a component
+/// importing them does not instantiate.
 pub fn linker(engine: &Engine) -> Result<Linker<Sandbox>> {
     let mut linker = Linker::<Sandbox>::new(engine);
     wasmtime_wasi_http::p2::add_to_linker_async(&mut linker)?;
-    SmsNotification::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
+    contract::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 
 /// The component compiled for `engine` and pre-instantiated.
-pub fn prepare(engine: &Engine) -> Result<SmsNotificationPre<Sandbox>> {
-    let component = compiled(engine, crate::COMPONENT)?;
-    SmsNotificationPre::new(linker(engine)?.instantiate_pre(&component)?)
+pub fn prepare(engine: &Engine) -> Result<Pre> {
+    prepare_file(engine, crate::COMPONENT)
+}
+
+/// The component at `path` (a build of any contract this host loads),
+/// compiled for `engine` and pre-instantiated.
+pub fn prepare_file(engine: &Engine, path: &str) -> Result<Pre> {
+    let component = compiled(engine, path)?;
+    Pre::new(&linker(engine)?, &component).with_context(|| format!("loading {path}"))
 }
 
 /// The component at `path`, compiled for `engine`. Compiling takes a second
@@ -158,8 +165,8 @@ pub fn compiled(engine: &Engine, path: &str) -> Result<Component> {
 
 /// The compiled component and its pre-instantiation, shared by every tenant
 /// and every runtime in the process: compiling happens once.
-pub fn prepared() -> Result<SmsNotificationPre<Sandbox>> {
-    static PRE: OnceLock<SmsNotificationPre<Sandbox>> = OnceLock::new();
+pub fn prepared() -> Result<Pre> {
+    static PRE: OnceLock<Pre> = OnceLock::new();
     if let Some(pre) = PRE.get() {
         return Ok(pre.clone());
     }

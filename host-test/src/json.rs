@@ -2,7 +2,8 @@
 //! Names follow the WIT (kebab-case variants, snake_case fields).
 
 use crate::bindings::sms_notification::extension::types::{
-    Error, Outcome, Pending, Problem, SkipReason, TwilioError,
+    DeferReason, Encoding, Error, Inspection, Outcome, Pending, Preview, Problem, SkipReason,
+    TwilioError,
 };
 use crate::outbound::{Answer, Sms};
 use serde_json::{Value, json};
@@ -11,7 +12,17 @@ pub fn outcome(outcome: &Outcome) -> Value {
     match outcome {
         Outcome::Scheduled(p) => json!({ "scheduled": pending(p) }),
         Outcome::Updated(p) => json!({ "updated": pending(p) }),
-        Outcome::Deferred(p) => json!({ "deferred": pending(p) }),
+        Outcome::Deferred(d) => json!({ "deferred": {
+            "conversation": d.conversation, "recipient": d.recipient, "unread": d.unread,
+            "due_at": d.due_at, "why": match d.why {
+                DeferReason::Cooldown => "cooldown",
+                DeferReason::QuietHours => "quiet-hours",
+            },
+        }}),
+        Outcome::Delivery(d) => json!({ "delivery": {
+            "conversation": d.conversation, "recipient": d.recipient, "sid": d.sid,
+            "status": d.status, "error_code": d.error_code, "suppressed": d.suppressed,
+        }}),
         Outcome::Cancelled(c) => json!({ "cancelled": {
             "conversation": c.conversation, "recipient": c.recipient, "read": c.read,
         }}),
@@ -59,6 +70,7 @@ pub fn skip_reason(reason: SkipReason) -> &'static str {
         SkipReason::RecipientDailyLimit => "recipient-daily-limit",
         SkipReason::OptedOut => "opted-out",
         SkipReason::UndeliverableNumber => "undeliverable-number",
+        SkipReason::UnknownSms => "unknown-sms",
     }
 }
 
@@ -67,7 +79,42 @@ pub fn error(error: &Error) -> Value {
         Error::InvalidSettings(ps) => json!({ "invalid-settings": problems(ps) }),
         Error::InvalidInput(what) => json!({ "invalid-input": what }),
         Error::Host(what) => json!({ "host": what }),
+        Error::Unauthenticated(what) => json!({ "unauthenticated": what }),
     }
+}
+
+pub fn preview(p: &Preview) -> Value {
+    json!({
+        "body": p.body,
+        "encoding": match p.encoding {
+            Encoding::Gsm7 => "gsm7",
+            Encoding::Ucs2 => "ucs2",
+        },
+        "segments": p.segments,
+        "max_segments": p.max_segments,
+        "chars_left": p.chars_left,
+        "shortened": p.shortened,
+    })
+}
+
+pub fn inspection(i: &Inspection) -> Value {
+    json!({
+        "pending": i.pending.iter().map(|p| json!({
+            "conversation": p.conversation, "recipient": p.recipient, "unread": p.unread,
+            "due_at": p.due_at, "attempts": p.attempts, "held": p.held,
+        })).collect::<Vec<_>>(),
+        "sends": i.sends.iter().map(|s| json!({
+            "conversation": s.conversation, "recipient": s.recipient, "sid": s.sid,
+            "to": s.to, "at": s.at, "status": s.status, "error_code": s.error_code,
+        })).collect::<Vec<_>>(),
+        "suppressions": i.suppressions.iter().map(|s| json!({
+            "recipient": s.recipient, "number": s.number, "reason": skip_reason(s.reason),
+        })).collect::<Vec<_>>(),
+        "paused": i.paused.as_ref().map(|p| json!({
+            "until": p.until, "error": twilio_error(&p.error), "setting": p.setting,
+        })),
+        "unreadable": i.unreadable,
+    })
 }
 
 fn twilio_error(e: &TwilioError) -> Value {

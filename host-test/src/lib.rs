@@ -10,6 +10,7 @@ include!(concat!(env!("OUT_DIR"), "/component.rs"));
 
 pub mod bindings;
 pub mod clock;
+pub mod contract;
 pub mod demo;
 pub mod engine;
 pub mod json;

@@ -7,11 +7,12 @@
 //! host functions and `call_*` futures, so a call waiting on Twilio or on the
 //! database never blocks a server thread.
 
+use crate::bindings::sms_notification::extension::host::Entry;
 use crate::bindings::sms_notification::extension::types::{
-    Error, Message, Outcome, Problem, Receipt,
+    DeliveryReport, Error, Inspection, Message, Outcome, Preview, Problem, Receipt, Sample,
 };
-use crate::bindings::{SmsNotification, SmsNotificationPre};
 use crate::clock::Clock;
+use crate::contract::{Extension, Pre};
 use crate::engine::{self, bounded};
 use crate::outbound::{Outbound, Policy, Traffic};
 use crate::sandbox::Sandbox;
@@ -52,6 +53,10 @@ pub const CALL_DEADLINE: Duration = Duration::from_secs(30);
 /// that cannot fit would trap the call while it is being copied in, so the
 /// host answers it with a typed error instead, without entering the sandbox.
 pub const MAX_INPUT_BYTES: usize = 10 << 20;
+
+/// Entries handed to one `inspect` call: a page of records stays far
+/// under the sandbox's memory whatever the tenant's size.
+pub const INSPECT_PAGE: usize = 512;
 
 /// How many times a timer whose call trapped (or failed with a `host`
 /// error: a refused commit) fires again.
@@ -98,7 +103,7 @@ macro_rules! locked_call {
 
 /// Many tenants' sandboxes on one clock and one store.
 pub struct Runtime {
-    pre: SmsNotificationPre<Sandbox>,
+    pre: Pre,
     pub clock: Clock,
     pub policy: Policy,
     pub traffic: Traffic,
@@ -106,7 +111,7 @@ pub struct Runtime {
     storage: Arc<dyn Storage>,
     /// The same store, when it is the in-memory one (for tests).
     memory: Option<Arc<Memory>>,
-    sandboxes: HashMap<String, (Store<Sandbox>, SmsNotification)>,
+    sandboxes: HashMap<String, (Store<Sandbox>, Extension)>,
     /// See [`CALL_DEADLINE`].
     pub call_deadline: Duration,
 }
@@ -119,7 +124,7 @@ impl Runtime {
 
     /// A runtime on a given engine's pre-instantiated component (e.g. one
     /// using the pooling allocator), on the in-memory store.
-    pub fn with(policy: Policy, pre: SmsNotificationPre<Sandbox>) -> Self {
+    pub fn with(policy: Policy, pre: Pre) -> Self {
         let memory = Arc::new(Memory::default());
         let mut runtime = Self::on(policy, pre, memory.clone());
         runtime.memory = Some(memory);
@@ -127,7 +132,7 @@ impl Runtime {
     }
 
     /// A runtime on any store (see [`storage::open`]).
-    pub fn on(policy: Policy, pre: SmsNotificationPre<Sandbox>, storage: Arc<dyn Storage>) -> Self {
+    pub fn on(policy: Policy, pre: Pre, storage: Arc<dyn Storage>) -> Self {
         Self {
             pre,
             clock: Clock::default(),
@@ -172,7 +177,7 @@ impl Runtime {
 
     /// The tenant's sandbox, instantiated from the shared `InstancePre` the
     /// first time (or after a trap threw the last one away).
-    async fn sandbox(&mut self, tenant: &str) -> Result<&mut (Store<Sandbox>, SmsNotification)> {
+    async fn sandbox(&mut self, tenant: &str) -> Result<&mut (Store<Sandbox>, Extension)> {
         // The common case first: a warm sandbox, found without allocating.
         if !self.sandboxes.contains_key(tenant) {
             self.instantiate(tenant).await?;
@@ -300,6 +305,107 @@ impl Runtime {
         ));
         *self.traffic.firing.lock().unwrap() = None;
         self.discard_on_trap(tenant, result)
+    }
+
+    /// Twilio's status callback for one of the tenant's SMS.
+    pub async fn on_delivery_status(
+        &mut self,
+        tenant: &str,
+        report: &DeliveryReport,
+    ) -> Result<Result<Outcome, Error>> {
+        let params = report
+            .params
+            .iter()
+            .map(|(n, v)| n.len() + v.len())
+            .sum::<usize>();
+        if let Some(why) = too_big(&[("the report's URL", &report.url)])
+            .or_else(|| too_big(&[("the report's signature", &report.signature)]))
+            .or_else(|| (params > MAX_INPUT_BYTES).then(|| format!("the report's parameters are {params} bytes; the host hands a sandbox at most {MAX_INPUT_BYTES}")))
+        {
+            return Ok(Err(Error::InvalidInput(why)));
+        }
+        let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
+        let result = locked_call!(self, tenant, |store, instance| bounded(
+            &crash,
+            deadline,
+            instance.call_on_delivery_status(store, report)
+        ));
+        self.discard_on_trap(tenant, result)
+    }
+
+    /// The SMS `settings` would send for `sample` (nothing is stored).
+    pub async fn preview(
+        &mut self,
+        tenant: &str,
+        settings: &str,
+        sample: &Sample,
+    ) -> Result<Result<Preview, Vec<Problem>>> {
+        if let Some(why) = too_big(&[
+            ("the settings document", settings),
+            ("sample.text", &sample.text),
+            ("sample.sender_name", &sample.sender_name),
+        ]) {
+            return Ok(Err(vec![Problem {
+                field: String::new(),
+                message: why,
+            }]));
+        }
+        let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
+        let (store, instance) = self.sandbox(tenant).await?;
+        let result = bounded(
+            &crash,
+            deadline,
+            instance.call_preview(store, settings, sample),
+        )
+        .await;
+        self.discard_on_trap(tenant, result)
+    }
+
+    /// What the tenant's stored state holds, read by the component; `None`
+    /// when the tenant's component is a build of a contract without
+    /// `inspect`. Read in pages of [`INSPECT_PAGE`] entries, each page
+    /// under the sandbox's memory limit.
+    pub async fn inspect(&mut self, tenant: &str) -> Result<Option<Inspection>> {
+        let entries = self.storage.state_prefix(tenant, "").await?;
+        let mut whole = Inspection {
+            pending: Vec::new(),
+            sends: Vec::new(),
+            suppressions: Vec::new(),
+            paused: None,
+            unreadable: Vec::new(),
+        };
+        let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
+        for page in entries.chunks(INSPECT_PAGE) {
+            let page: Vec<Entry> = page
+                .iter()
+                .map(|(key, value)| Entry {
+                    key: key.clone(),
+                    value: value.clone(),
+                })
+                .collect();
+            let (store, instance) = self.sandbox(tenant).await?;
+            let result = bounded(&crash, deadline, instance.call_inspect(store, &page)).await;
+            let Some(part) = self.discard_on_trap(tenant, result)? else {
+                return Ok(None);
+            };
+            whole.pending.extend(part.pending);
+            whole.sends.extend(part.sends);
+            whole.suppressions.extend(part.suppressions);
+            whole.paused = part.paused.or(whole.paused);
+            whole.unreadable.extend(part.unreadable);
+        }
+        whole
+            .pending
+            .sort_by(|a, b| (a.due_at, &a.conversation).cmp(&(b.due_at, &b.conversation)));
+        whole
+            .sends
+            .sort_by(|a, b| (b.at, &b.sid).cmp(&(a.at, &a.sid)));
+        Ok(Some(whole))
+    }
+
+    /// The contract version of the component this runtime runs.
+    pub fn contract(&self) -> &'static str {
+        self.pre.version()
     }
 
     /// Fires the earliest timer due at or before `until`, moving the clock

@@ -129,6 +129,12 @@ impl host::Host for Sandbox {
             .map_err(|e| e.0))
     }
 
+    /// From the time zone database bundled with the host (`jiff`'s copy of
+    /// IANA's), the same on every machine.
+    async fn utc_offset(&mut self, zone: String, at: u64) -> wasmtime::Result<Option<i32>> {
+        Ok(utc_offset(&zone, at))
+    }
+
     /// A line the store cannot keep goes to stderr instead.
     async fn log(&mut self, level: types::Level, line: String) -> wasmtime::Result<()> {
         let at = self.clock.now();
@@ -141,4 +147,12 @@ impl host::Host for Sandbox {
         }
         Ok(())
     }
+}
+
+/// The UTC offset, in seconds east, of the IANA zone `zone` at `at`
+/// (milliseconds since the epoch); `None` for a zone the database lacks.
+pub fn utc_offset(zone: &str, at: u64) -> Option<i32> {
+    let tz = jiff::tz::TimeZone::get(zone).ok()?;
+    let at = jiff::Timestamp::from_millisecond(i64::try_from(at).ok()?).ok()?;
+    Some(tz.to_offset(at).seconds())
 }

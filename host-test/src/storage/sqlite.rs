@@ -62,6 +62,11 @@ fn connect(path: &str) -> Result<Connection> {
     Ok(conn)
 }
 
+/// How long a held lock is waited for: a process that is exiting (or a
+/// child forked by this one, between its fork and its exec) may hold it a
+/// moment longer.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Takes `PATH.lock` for this process alone.
 fn exclusive(path: &str) -> Result<std::fs::File> {
     let lock = format!("{path}.lock");
@@ -71,7 +76,13 @@ fn exclusive(path: &str) -> Result<std::fs::File> {
         .write(true)
         .open(&lock)
         .map_err(|e| error(path, format!("cannot open {lock}: {e}")))?;
-    match file.try_lock() {
+    let started = std::time::Instant::now();
+    let mut held = file.try_lock();
+    while matches!(held, Err(std::fs::TryLockError::WouldBlock)) && started.elapsed() < LOCK_WAIT {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        held = file.try_lock();
+    }
+    match held {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(StoreError(format!(
             "SQLite database {path} is in use by another host process (it holds {lock}); \

@@ -1,0 +1,186 @@
+//! The contracts this host loads, and the one place older ones are
+//! converted to the newest (as Zed's extension host keeps a module per
+//! released API version). Everything else in the host speaks only the
+//! newest contract's types ([`crate::bindings`]).
+//!
+//! A component is tried against the newest contract first, then each older
+//! one; whichever its exports and imports match is the one it gets. An
+//! older component lacks the newer exports: calling one is answered with a
+//! typed error, never a trap.
+
+pub mod v0_2_0;
+
+use crate::bindings::sms_notification::extension::host::Entry;
+use crate::bindings::sms_notification::extension::types::{
+    DeliveryReport, Error, Inspection, Message, Outcome, Preview, Problem, Receipt, Sample,
+};
+use crate::bindings::{SmsNotification, SmsNotificationPre};
+use crate::sandbox::Sandbox;
+use wasmtime::component::{Component, InstancePre, Linker};
+use wasmtime::{Engine, Result, Store, format_err};
+
+/// The newest contract's version.
+pub const LATEST: &str = "0.3.0";
+
+/// A compiled component, pre-instantiated against the contract it
+/// implements.
+#[derive(Clone)]
+pub enum Pre {
+    Latest(SmsNotificationPre<Sandbox>),
+    V0_2_0(v0_2_0::SmsNotificationPre<Sandbox>),
+}
+
+/// One sandbox's instance of the component.
+pub enum Extension {
+    Latest(SmsNotification),
+    V0_2_0(v0_2_0::SmsNotification),
+}
+
+/// Registers every contract's host interfaces (each version's is its own
+/// WIT interface, so they live side by side).
+pub fn add_to_linker(linker: &mut Linker<Sandbox>) -> Result<()> {
+    use wasmtime::component::HasSelf;
+    SmsNotification::add_to_linker::<Sandbox, HasSelf<Sandbox>>(linker, |s| s)?;
+    v0_2_0::SmsNotification::add_to_linker::<Sandbox, HasSelf<Sandbox>>(linker, |s| s)?;
+    Ok(())
+}
+
+impl Pre {
+    /// `component` against the newest contract it implements.
+    pub fn new(linker: &Linker<Sandbox>, component: &Component) -> Result<Self> {
+        let pre: InstancePre<Sandbox> = linker.instantiate_pre(component)?;
+        let latest = match SmsNotificationPre::new(pre.clone()) {
+            Ok(p) => return Ok(Self::Latest(p)),
+            Err(e) => e,
+        };
+        match v0_2_0::SmsNotificationPre::new(pre) {
+            Ok(p) => Ok(Self::V0_2_0(p)),
+            Err(old) => Err(format_err!(
+                "the component implements no contract this host knows: not {LATEST} ({latest:#}), not 0.2.0 ({old:#})"
+            )),
+        }
+    }
+
+    /// The contract version the component implements.
+    pub fn version(&self) -> &'static str {
+        match self {
+            Self::Latest(_) => LATEST,
+            Self::V0_2_0(_) => "0.2.0",
+        }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        match self {
+            Self::Latest(p) => p.engine(),
+            Self::V0_2_0(p) => p.engine(),
+        }
+    }
+
+    pub async fn instantiate_async(&self, store: &mut Store<Sandbox>) -> Result<Extension> {
+        Ok(match self {
+            Self::Latest(p) => Extension::Latest(p.instantiate_async(store).await?),
+            Self::V0_2_0(p) => Extension::V0_2_0(p.instantiate_async(store).await?),
+        })
+    }
+}
+
+/// What a component of an older contract answers to a call it lacks.
+fn missing(call: &str, version: &str) -> String {
+    format!(
+        "this tenant's component implements contract {version}, which has no {call}; deploy a {LATEST} build"
+    )
+}
+
+impl Extension {
+    pub async fn call_validate_settings(
+        &self,
+        store: &mut Store<Sandbox>,
+        json: &str,
+    ) -> Result<std::result::Result<(), Vec<Problem>>> {
+        match self {
+            Self::Latest(e) => e.call_validate_settings(store, json).await,
+            Self::V0_2_0(e) => Ok(e
+                .call_validate_settings(store, json)
+                .await?
+                .map_err(v0_2_0::problems)),
+        }
+    }
+
+    pub async fn call_on_message(
+        &self,
+        store: &mut Store<Sandbox>,
+        message: &Message,
+    ) -> Result<std::result::Result<Outcome, Error>> {
+        match self {
+            Self::Latest(e) => e.call_on_message(store, message).await,
+            Self::V0_2_0(e) => Ok(v0_2_0::result(
+                e.call_on_message(store, &v0_2_0::message(message)).await?,
+            )),
+        }
+    }
+
+    pub async fn call_on_read(
+        &self,
+        store: &mut Store<Sandbox>,
+        receipt: &Receipt,
+    ) -> Result<std::result::Result<Outcome, Error>> {
+        match self {
+            Self::Latest(e) => e.call_on_read(store, receipt).await,
+            Self::V0_2_0(e) => Ok(v0_2_0::result(
+                e.call_on_read(store, &v0_2_0::receipt(receipt)).await?,
+            )),
+        }
+    }
+
+    pub async fn call_on_timer(
+        &self,
+        store: &mut Store<Sandbox>,
+        key: &str,
+    ) -> Result<std::result::Result<Outcome, Error>> {
+        match self {
+            Self::Latest(e) => e.call_on_timer(store, key).await,
+            Self::V0_2_0(e) => Ok(v0_2_0::result(e.call_on_timer(store, key).await?)),
+        }
+    }
+
+    pub async fn call_on_delivery_status(
+        &self,
+        store: &mut Store<Sandbox>,
+        report: &DeliveryReport,
+    ) -> Result<std::result::Result<Outcome, Error>> {
+        match self {
+            Self::Latest(e) => e.call_on_delivery_status(store, report).await,
+            Self::V0_2_0(_) => Ok(Err(Error::InvalidInput(missing(
+                "delivery reports (on-delivery-status)",
+                "0.2.0",
+            )))),
+        }
+    }
+
+    pub async fn call_preview(
+        &self,
+        store: &mut Store<Sandbox>,
+        settings: &str,
+        sample: &Sample,
+    ) -> Result<std::result::Result<Preview, Vec<Problem>>> {
+        match self {
+            Self::Latest(e) => e.call_preview(store, settings, sample).await,
+            Self::V0_2_0(_) => Ok(Err(vec![Problem {
+                field: String::new(),
+                message: missing("preview", "0.2.0"),
+            }])),
+        }
+    }
+
+    /// `None` for a component whose contract has no `inspect`.
+    pub async fn call_inspect(
+        &self,
+        store: &mut Store<Sandbox>,
+        state: &[Entry],
+    ) -> Result<Option<Inspection>> {
+        match self {
+            Self::Latest(e) => Ok(Some(e.call_inspect(store, state).await?)),
+            Self::V0_2_0(_) => Ok(None),
+        }
+    }
+}
