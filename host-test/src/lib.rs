@@ -16,6 +16,7 @@ pub mod engine;
 pub mod json;
 pub mod live;
 pub mod outbound;
+pub mod report;
 pub mod runtime;
 pub mod sandbox;
 pub mod scenario;

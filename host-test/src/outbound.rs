@@ -57,6 +57,8 @@ pub struct Sms {
     pub answer: Answer,
     /// The timer whose call sent it (for tests that model notifications).
     pub timer: Option<String>,
+    /// The SID the fake Twilio gave it, when it answered 201.
+    pub sid: Option<String>,
 }
 
 /// What the fake Twilio answers to one request. The default is `201` with
@@ -240,6 +242,9 @@ impl WasiHttpHooks for Outbound {
                 Box::new(async move {
                     let mut sms = receive(tenant, at, options, answer.clone(), request).await?;
                     sms.timer = timer;
+                    if answer.body.is_none() && answer.status.unwrap_or(201) == 201 {
+                        sms.sid = Some(fake_sid(sid));
+                    }
                     let response = respond(sid, &sms, &answer);
                     traffic.sms.lock().unwrap().push(sms);
                     if answer.crash {
@@ -342,6 +347,7 @@ async fn receive(
         options,
         answer,
         timer: None,
+        sid: None,
     })
 }
 
@@ -356,6 +362,11 @@ fn basic_user(value: &str) -> Option<String> {
 }
 
 /// A `201 Created` body like Twilio's, with a fresh SID.
+/// The fake Twilio's `n`th message SID.
+pub fn fake_sid(n: u64) -> String {
+    format!("SM{n:032x}")
+}
+
 fn created(n: u64, sms: &Sms) -> Vec<u8> {
     let field = |name: &str| {
         sms.form
@@ -364,7 +375,7 @@ fn created(n: u64, sms: &Sms) -> Vec<u8> {
             .map(|(_, v)| v.clone())
     };
     serde_json::to_vec(&serde_json::json!({
-        "sid": format!("SM{n:032x}"),
+        "sid": fake_sid(n),
         "status": "queued",
         "account_sid": sms.auth_user,
         "to": field("To"),

@@ -375,7 +375,15 @@ impl Runtime {
             unreadable: Vec::new(),
         };
         let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
-        for page in entries.chunks(INSPECT_PAGE) {
+        // At least one call, empty or not: it says whether the component
+        // has `inspect` at all.
+        let empty: [(String, Vec<u8>); 0] = [];
+        let pages: Vec<&[(String, Vec<u8>)]> = if entries.is_empty() {
+            vec![&empty]
+        } else {
+            entries.chunks(INSPECT_PAGE).collect()
+        };
+        for page in pages {
             let page: Vec<Entry> = page
                 .iter()
                 .map(|(key, value)| Entry {

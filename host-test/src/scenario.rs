@@ -5,7 +5,7 @@
 //! reported with its line number and nothing half-runs.
 
 use crate::bindings::sms_notification::extension::types::{
-    ConversationKind, Message, MessageFormat, Presence, Receipt, User,
+    ConversationKind, DeliveryReport, Message, MessageFormat, Presence, Receipt, Sample, User,
 };
 use crate::json;
 use crate::outbound::Answer;
@@ -43,6 +43,55 @@ pub enum Step {
     Quota(Option<usize>),
     /// From now on, print the component's log lines (`true`) or not.
     Logs(bool),
+    /// Moves the clock forward to this instant (RFC 3339, e.g.
+    /// `2026-03-08T05:00:00Z`), firing due timers, as `advance` does.
+    Time(String),
+    /// Twilio's status callback for an SMS the fake Twilio took, signed
+    /// with the tenant's `twilioAuthToken` unless told otherwise.
+    Status(StatusStep),
+    /// The SMS the component would send for a sample (`preview`).
+    Preview(PreviewStep),
+    /// Prints what the tenant's state holds (`inspect`).
+    Inspect(bool),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusStep {
+    pub sid: String,
+    pub status: String,
+    #[serde(default)]
+    pub error_code: Option<u32>,
+    /// Sign with this token instead of the tenant's (a forger's).
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Parameters changed after signing (a replay with altered values).
+    #[serde(default)]
+    pub tamper: HashMap<String, String>,
+    /// Send no signature at all.
+    #[serde(default)]
+    pub unsigned: bool,
+    /// The URL Twilio calls; by default the `StatusCallback` the SMS was
+    /// sent with (or the settings' `statusCallbackURL` for an SID the fake
+    /// Twilio never issued).
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewStep {
+    /// The settings to preview with; by default the tenant's saved ones.
+    #[serde(default)]
+    pub settings: Option<Value>,
+    pub sender_name: String,
+    pub text: String,
+    #[serde(default = "one")]
+    pub unread: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 #[derive(Debug, Deserialize)]
@@ -178,6 +227,14 @@ pub struct Runner {
     logs: Logs,
 }
 
+/// What a status step needs of an SMS the fake Twilio took.
+#[derive(Clone, Debug)]
+struct Taken {
+    callback: Option<String>,
+    to: String,
+    from: String,
+}
+
 impl Runner {
     /// The tenant steps apply to now.
     pub fn tenant(&self) -> &str {
@@ -272,30 +329,142 @@ impl Runner {
                 let result = runtime.on_timer(&tenant, &key).await;
                 out(call_line(now, "on-timer", Some(&key), result));
             }
+            Step::Time(when) => {
+                let instant: jiff::Timestamp = when
+                    .parse()
+                    .map_err(|e| wasmtime::format_err!("time {when:?}: {e}"))?;
+                let target = u64::try_from(instant.as_millisecond())
+                    .map_err(|_| wasmtime::format_err!("time {when:?} is before 1970"))?;
+                if target < now {
+                    wasmtime::bail!("time {when:?} is earlier than the clock ({now} ms)");
+                }
+                advance(runtime, logs, &tenant, target, out).await?;
+            }
+            Step::Status(step) => {
+                let settings = storage.settings(&tenant).await?.0;
+                let settings: Value = settings
+                    .and_then(|s| serde_json::from_str(&s).ok())
+                    .unwrap_or(Value::Null);
+                let taken = logs.taken.get(&step.sid).cloned();
+                let url = step
+                    .url
+                    .clone()
+                    .or_else(|| taken.as_ref().and_then(|t| t.callback.clone()))
+                    .or_else(|| settings["statusCallbackURL"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let mut params = vec![
+                    (
+                        "AccountSid".to_owned(),
+                        settings["twilioAccountSid"]
+                            .as_str()
+                            .unwrap_or("")
+                            .to_owned(),
+                    ),
+                    ("ApiVersion".to_owned(), "2010-04-01".to_owned()),
+                    ("MessageSid".to_owned(), step.sid.clone()),
+                    ("MessageStatus".to_owned(), step.status.clone()),
+                    ("SmsSid".to_owned(), step.sid.clone()),
+                    ("SmsStatus".to_owned(), step.status.clone()),
+                ];
+                if let Some(t) = &taken {
+                    params.push(("To".to_owned(), t.to.clone()));
+                    params.push(("From".to_owned(), t.from.clone()));
+                }
+                if let Some(code) = step.error_code {
+                    params.push(("ErrorCode".to_owned(), code.to_string()));
+                }
+                let token = step
+                    .token
+                    .clone()
+                    .or_else(|| settings["twilioAuthToken"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let signature = if step.unsigned {
+                    String::new()
+                } else {
+                    crate::report::sign(&token, &url, &params)
+                };
+                for (name, value) in &step.tamper {
+                    match params.iter_mut().find(|(n, _)| n == name) {
+                        Some(p) => p.1 = value.clone(),
+                        None => params.push((name.clone(), value.clone())),
+                    }
+                }
+                let report = DeliveryReport {
+                    url,
+                    params,
+                    signature,
+                };
+                let result = runtime.on_delivery_status(&tenant, &report).await;
+                let mut line = call_line(now, "on-delivery-status", None, result);
+                line["sid"] = Value::String(step.sid);
+                out(line);
+            }
+            Step::Preview(step) => {
+                let settings = match step.settings {
+                    Some(v) => v.to_string(),
+                    None => storage.settings(&tenant).await?.0.unwrap_or_default(),
+                };
+                let sample = Sample {
+                    sender_name: step.sender_name,
+                    text: step.text,
+                    unread: step.unread,
+                };
+                out(match runtime.preview(&tenant, &settings, &sample).await {
+                    Ok(Ok(p)) => {
+                        json!({ "at": now, "call": "preview", "outcome": json::preview(&p) })
+                    }
+                    Ok(Err(problems)) => json!({ "at": now, "call": "preview",
+                            "error": { "invalid-settings": json::problems(&problems) } }),
+                    Err(trap) => trap_line(now, "preview", &trap),
+                });
+            }
+            Step::Inspect(_) => {
+                out(match runtime.inspect(&tenant).await {
+                    Ok(Some(i)) => {
+                        json!({ "at": now, "call": "inspect", "outcome": json::inspection(&i) })
+                    }
+                    Ok(None) => {
+                        json!({ "at": now, "call": "inspect", "error": "the component has no inspect" })
+                    }
+                    Err(trap) => trap_line(now, "inspect", &trap),
+                });
+            }
             Step::Advance(seconds) => {
                 let target = now.saturating_add(seconds.saturating_mul(1000));
-                let mut fires = 0;
-                while let Some(fired) = runtime.fire_next(target).await? {
-                    fires += 1;
-                    if fires > MAX_FIRES {
-                        wasmtime::bail!(
-                            "more than {MAX_FIRES} timers came due in one advance; a timer keeps re-arming"
-                        );
-                    }
-                    out(call_line(
-                        fired.at,
-                        "on-timer",
-                        Some(&fired.key),
-                        fired.result,
-                    ));
-                    logs.print(runtime, &tenant, out).await?;
-                }
-                runtime.clock.set(target);
+                advance(runtime, logs, &tenant, target, out).await?;
             }
         }
         logs.print(runtime, &tenant, out).await?;
         Ok(())
     }
+}
+
+/// Moves the clock to `target`, firing every timer due on the way.
+async fn advance(
+    runtime: &mut Runtime,
+    logs: &mut Logs,
+    tenant: &str,
+    target: u64,
+    out: &mut (dyn FnMut(Value) + Send),
+) -> wasmtime::Result<()> {
+    let mut fires = 0;
+    while let Some(fired) = runtime.fire_next(target).await? {
+        fires += 1;
+        if fires > MAX_FIRES {
+            wasmtime::bail!(
+                "more than {MAX_FIRES} timers came due in one advance; a timer keeps re-arming"
+            );
+        }
+        out(call_line(
+            fired.at,
+            "on-timer",
+            Some(&fired.key),
+            fired.result,
+        ));
+        logs.print(runtime, tenant, out).await?;
+    }
+    runtime.clock.set(target);
+    Ok(())
 }
 
 /// The component's log lines printed so far (when `logs` is on) and the
@@ -305,6 +474,8 @@ struct Logs {
     on: bool,
     /// Per tenant, the position of the last line printed or skipped.
     seen: HashMap<String, u64>,
+    /// The SMS the fake Twilio took, by SID.
+    taken: HashMap<String, Taken>,
 }
 
 impl Logs {
@@ -335,6 +506,24 @@ impl Logs {
             }
         }
         for sms in runtime.traffic.take_sms() {
+            if let Some(sid) = &sms.sid {
+                let field = |name: &str| {
+                    sms.form
+                        .iter()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.clone())
+                };
+                self.taken.insert(
+                    sid.clone(),
+                    Taken {
+                        callback: field("StatusCallback"),
+                        to: field("To").unwrap_or_default(),
+                        from: field("From")
+                            .or_else(|| field("MessagingServiceSid"))
+                            .unwrap_or_default(),
+                    },
+                );
+            }
             out(json::sms(&sms));
         }
         Ok(())
