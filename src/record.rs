@@ -12,10 +12,10 @@
 //! | tag | record | versions |
 //! | --- | --- | --- |
 //! | `C` | [`crate::conversation::Conversation`] | 1 |
-//! | `H` | [`crate::history::History`] (a recipient's recent SMS) | 1 |
+//! | `H` | [`crate::history::History`] (a recipient's recent SMS) | 1; 2 (0.3.0) adds the last SMS with SID and status |
 //! | `S` | [`crate::suppression::Suppression`] | 1 |
 //! | `P` | [`crate::pause::Pause`] | 1 |
-//! | — | the 0.2.0 layout: one format byte `0x01` for every type, no tag | decoded by [`crate::legacy`] |
+//! | — | the earliest 0.2.0 builds' layout: one format byte `0x01` for every type, no tag | decoded by [`crate::legacy`] |
 //!
 //! A record's decoder reads every version of its type up to the current
 //! one (old → current in one place: the type's [`Record::read`]); bytes
