@@ -178,3 +178,18 @@ pub fn sms(sms: &Sms) -> Value {
         "answer": answer(&sms.answer),
     }})
 }
+
+/// A phone number as logs show it: the country code's first digits and the
+/// last two, the rest starred (`+14*******71`).
+pub fn mask(number: &str) -> String {
+    let chars: Vec<char> = number.chars().collect();
+    if chars.len() <= 5 {
+        return "*".repeat(chars.len());
+    }
+    let (head, tail) = (3, 2);
+    chars[..head]
+        .iter()
+        .chain(std::iter::repeat_n(&'*', chars.len() - head - tail))
+        .chain(&chars[chars.len() - tail..])
+        .collect()
+}

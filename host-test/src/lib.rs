@@ -20,4 +20,5 @@ pub mod report;
 pub mod runtime;
 pub mod sandbox;
 pub mod scenario;
+pub mod serve;
 pub mod storage;

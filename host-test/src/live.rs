@@ -40,10 +40,30 @@ pub struct Options {
 }
 
 /// The runtimes tenants are spread over.
-struct Shards(Vec<Arc<Mutex<Runtime>>>);
+pub struct Shards(Vec<Arc<Mutex<Runtime>>>);
 
 impl Shards {
-    fn of(&self, tenant: &str) -> Arc<Mutex<Runtime>> {
+    /// `n` runtimes on the wall clock over one store.
+    pub fn new(storage: &Arc<dyn Storage>, policy: &Policy, n: usize) -> wasmtime::Result<Self> {
+        let pre = engine::prepared()?;
+        Ok(Self(
+            (0..n.max(1))
+                .map(|_| {
+                    let mut rt = Runtime::on(policy.clone(), pre.clone(), storage.clone());
+                    rt.clock = crate::clock::Clock::wall();
+                    Arc::new(Mutex::new(rt))
+                })
+                .collect(),
+        ))
+    }
+
+    /// Every runtime.
+    pub fn all(&self) -> &[Arc<Mutex<Runtime>>] {
+        &self.0
+    }
+
+    /// The runtime `tenant`'s calls run on.
+    pub fn of(&self, tenant: &str) -> Arc<Mutex<Runtime>> {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for b in tenant.bytes() {
             h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
@@ -55,16 +75,7 @@ impl Shards {
 /// Runs until stdin closes and (with `until_idle`) no timer is left, or
 /// until SIGTERM / Ctrl-C: then calls in flight finish and it returns.
 pub async fn host(storage: Arc<dyn Storage>, options: Options) -> wasmtime::Result<()> {
-    let pre = engine::prepared()?;
-    let shards = Arc::new(Shards(
-        (0..options.shards.max(1))
-            .map(|_| {
-                let mut rt = Runtime::on(options.policy.clone(), pre.clone(), storage.clone());
-                rt.clock = crate::clock::Clock::wall();
-                Arc::new(Mutex::new(rt))
-            })
-            .collect(),
-    ));
+    let shards = Arc::new(Shards::new(&storage, &options.policy, options.shards)?);
     let (lines, mut printed) = mpsc::unbounded_channel::<Value>();
     let printer = tokio::spawn(async move {
         use std::io::Write;
@@ -81,20 +92,15 @@ pub async fn host(storage: Arc<dyn Storage>, options: Options) -> wasmtime::Resu
     });
 
     let events = tokio::spawn(read_events(shards.clone(), lines.clone(), stopped.clone()));
-    let scheduler = schedule(
-        shards,
-        storage,
-        lines,
-        stopped,
-        (options.until_idle, options.lease_ms),
-        events,
-    );
-    scheduler.await?;
+    let idle = options.until_idle.then_some(&events);
+    schedule(shards, storage, lines, stopped, options.lease_ms, idle).await?;
+    events.abort();
     printer.await?;
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -154,14 +160,16 @@ async fn read_events(
     }
 }
 
-/// Fires due timers on the wall clock until stopped (or idle, when asked).
-async fn schedule(
+/// Fires due timers on the wall clock until stopped, or, given `idle`,
+/// once that task has finished and no timer is left. Each call's line (and
+/// each SMS the fake Twilio took) goes to `lines`.
+pub async fn schedule(
     shards: Arc<Shards>,
     storage: Arc<dyn Storage>,
     lines: mpsc::UnboundedSender<Value>,
     mut stopped: tokio::sync::watch::Receiver<bool>,
-    (until_idle, lease_ms): (bool, u64),
-    events: tokio::task::JoinHandle<()>,
+    lease_ms: u64,
+    idle: Option<&tokio::task::JoinHandle<()>>,
 ) -> wasmtime::Result<()> {
     let clock = crate::clock::Clock::wall();
     loop {
@@ -180,8 +188,7 @@ async fn schedule(
             let next = storage.next_due(now).await.ok().flatten();
             // Idle means no timer at all, counting those another process
             // holds (it may die and leave them to us).
-            if until_idle
-                && events.is_finished()
+            if idle.is_some_and(|events| events.is_finished())
                 && next.is_none()
                 && matches!(storage.next_due(u64::MAX).await, Ok(None))
             {
@@ -220,7 +227,6 @@ async fn schedule(
         // Calls in flight finish even when a stop comes meanwhile.
         while calls.join_next().await.is_some() {}
     }
-    events.abort();
     Ok(())
 }
 

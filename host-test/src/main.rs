@@ -1,5 +1,5 @@
 //! The host-test CLI: `demo` tells the story, `run FILE` runs a scenario,
-//! `host` runs a durable host on the wall clock.
+//! `host` runs a durable host on the wall clock, `serve` the HTTP service.
 
 use clap::{Parser, Subcommand};
 use host_test::demo::{self, Twilio};
@@ -72,6 +72,73 @@ enum Command {
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
         lease_seconds: u64,
     },
+    /// The extension as an HTTP service: a JSON API under /v1 (operator
+    /// token), CometChat's legacy webhooks, Twilio's status callbacks,
+    /// /healthz and /metrics. Timers fire on the wall clock.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "SMS_BIND", default_value = "127.0.0.1:8080")]
+        bind: std::net::SocketAddr,
+        /// Where tenants' data lives: sqlite:PATH (one process) or
+        /// postgres://… (several processes may share it).
+        #[arg(long, env = "SMS_DB", default_value = "sqlite:sms-notification.db")]
+        db: String,
+        /// The operator's bearer token for /v1 (`Authorization: Bearer …`).
+        #[arg(long, env = "SMS_OPERATOR_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Serve without an operator token: only on a loopback address.
+        #[arg(long)]
+        insecure_no_auth: bool,
+        /// USER:PASSWORD CometChat sends as Basic auth on webhooks.
+        #[arg(long, env = "SMS_WEBHOOK_CREDENTIALS", hide_env_values = true)]
+        webhook_credentials: Option<String>,
+        /// Twilio's base URL (another server may stand in for it).
+        #[arg(long, env = "SMS_TWILIO_URL", default_value = "https://api.twilio.com")]
+        twilio_url: String,
+        /// Use the in-process fake Twilio instead (no account needed);
+        /// what it received: GET /v1/fake-twilio/sms.
+        #[arg(long)]
+        fake_twilio: bool,
+        /// The public base URL Twilio calls status callbacks on (for their
+        /// signatures), e.g. https://sms.example.com; default: the
+        /// request's Host header.
+        #[arg(long, env = "SMS_PUBLIC_URL")]
+        public_url: Option<String>,
+        /// Largest request body, in bytes (larger: 413).
+        #[arg(long, default_value_t = host_test::serve::MAX_BODY)]
+        max_body: usize,
+        /// Log format on stderr.
+        #[arg(long, value_enum, default_value = "human")]
+        log_format: LogFormat,
+        /// Runtimes tenants are spread over.
+        #[arg(long, default_value_t = 4)]
+        shards: usize,
+        /// The file holding the key that seals settings at rest (32 bytes,
+        /// base64). SMS_SETTINGS_KEY (the key itself) takes precedence.
+        /// Default for sqlite:PATH: PATH.key, created on first use.
+        #[arg(long, env = "SMS_SETTINGS_KEY_FILE")]
+        settings_key_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+/// `--twilio-url` as the outbound mode, or why it is not one.
+fn twilio_mode(fake: bool, url: &str) -> Result<Mode, String> {
+    if fake {
+        return Ok(Mode::Fake);
+    }
+    if url.trim_end_matches('/') == "https://api.twilio.com" {
+        return Ok(Mode::Live);
+    }
+    match url.parse::<http::Uri>() {
+        Ok(uri) if uri.scheme().is_some() && uri.authority().is_some() => Ok(Mode::Forward(uri)),
+        _ => Err(format!("--twilio-url {url:?} is not an http(s) URL")),
+    }
 }
 
 #[tokio::main]
@@ -107,19 +174,11 @@ async fn main() -> ExitCode {
             settings_key_file,
             lease_seconds,
         } => {
-            let mode = if fake_twilio {
-                Mode::Fake
-            } else if twilio_url.trim_end_matches('/') == "https://api.twilio.com" {
-                Mode::Live
-            } else {
-                match twilio_url.parse::<http::Uri>() {
-                    Ok(uri) if uri.scheme().is_some() && uri.authority().is_some() => {
-                        Mode::Forward(uri)
-                    }
-                    _ => {
-                        eprintln!("error: --twilio-url {twilio_url:?} is not an http(s) URL");
-                        return ExitCode::FAILURE;
-                    }
+            let mode = match twilio_mode(fake_twilio, &twilio_url) {
+                Ok(mode) => mode,
+                Err(why) => {
+                    eprintln!("error: {why}");
+                    return ExitCode::FAILURE;
                 }
             };
             let Some(storage) = open(&db, settings_key_file.as_deref()).await else {
@@ -135,6 +194,65 @@ async fn main() -> ExitCode {
                 lease_ms: lease_seconds * 1000,
             };
             match live::host(storage, options).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Serve {
+            bind,
+            db,
+            token,
+            insecure_no_auth,
+            webhook_credentials,
+            twilio_url,
+            fake_twilio,
+            public_url,
+            max_body,
+            log_format,
+            shards,
+            settings_key_file,
+        } => {
+            let token = token.filter(|t| !t.is_empty());
+            if token.is_none() && !(insecure_no_auth && bind.ip().is_loopback()) {
+                eprintln!(
+                    "error: serve needs an operator token (--token or SMS_OPERATOR_TOKEN); \
+                     without one it only starts on a loopback address with --insecure-no-auth"
+                );
+                return ExitCode::FAILURE;
+            }
+            if let Some(c) = &webhook_credentials
+                && !c.contains(':')
+            {
+                eprintln!("error: --webhook-credentials must be USER:PASSWORD");
+                return ExitCode::FAILURE;
+            }
+            let mode = match twilio_mode(fake_twilio, &twilio_url) {
+                Ok(mode) => mode,
+                Err(why) => {
+                    eprintln!("error: {why}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let Some(storage) = open(&db, settings_key_file.as_deref()).await else {
+                return ExitCode::FAILURE;
+            };
+            let options = host_test::serve::Options {
+                token,
+                webhook_credentials,
+                max_body,
+                shards,
+                policy: Policy {
+                    mode,
+                    ..Policy::default()
+                },
+                lease_ms: host_test::runtime::LEASE_MS,
+                public_url,
+                json_logs: matches!(log_format, LogFormat::Json),
+            };
+            match host_test::serve::run(bind, storage, options).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");

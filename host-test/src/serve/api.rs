@@ -1,0 +1,734 @@
+//! The handlers: each checks who is asking, parses what was sent (a bad
+//! body is a 400 naming the field), runs one call on the tenant's runtime
+//! and answers with its JSON. Secrets are write-only: no response echoes
+//! the auth token or the API key's secret.
+
+use super::App;
+use super::cometchat::{self, Event};
+use crate::bindings::sms_notification::extension::types::{
+    ConversationKind, Message, MessageFormat, Presence, Receipt, Sample, User,
+};
+use crate::json;
+use crate::runtime::Call;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+type Answer = Result<Response, Failure>;
+
+/// An error response: a status and what went wrong.
+pub struct Failure(StatusCode, Value);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(self.1)).into_response()
+    }
+}
+
+fn fail(status: StatusCode, message: impl Into<String>) -> Failure {
+    Failure(status, json!({ "error": message.into() }))
+}
+
+fn ok(value: Value) -> Answer {
+    Ok((StatusCode::OK, axum::Json(value)).into_response())
+}
+
+/// Settings fields no response may show.
+const SECRETS: [&str; 2] = ["twilioAuthToken", "twilioApiKeySecret"];
+
+/// The bearer token, compared in constant time.
+fn operator(app: &App, headers: &HeaderMap) -> Result<(), Failure> {
+    let Some(token) = &app.options.token else {
+        return Ok(());
+    };
+    let given = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if bool::from(subtle::ConstantTimeEq::ct_eq(
+        given.as_bytes(),
+        token.as_bytes(),
+    )) {
+        Ok(())
+    } else {
+        Err(fail(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong operator token: send Authorization: Bearer TOKEN",
+        ))
+    }
+}
+
+/// A tenant or user id from the path: what a state key can hold.
+fn name(what: &str, value: &str) -> Result<(), Failure> {
+    let fine = !value.is_empty()
+        && value.len() <= 128
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'));
+    if fine {
+        Ok(())
+    } else {
+        Err(fail(
+            StatusCode::BAD_REQUEST,
+            format!("{what} {value:?} is not valid: 1 to 128 of A-Z, a-z, 0-9, - _ . @"),
+        ))
+    }
+}
+
+/// The tenant exists: it has saved settings.
+async fn known(app: &App, tenant: &str) -> Result<(), Failure> {
+    name("tenant", tenant)?;
+    match app.storage.settings(tenant).await {
+        Ok((Some(_), _)) => Ok(()),
+        Ok((None, _)) => Err(fail(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no tenant {tenant:?}: save its settings first (PUT /v1/tenants/{tenant}/settings)"
+            ),
+        )),
+        Err(e) => Err(fail(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+    }
+}
+
+/// A JSON body as `T`, or a 400 naming the field and why.
+fn body<T: for<'de> Deserialize<'de>>(bytes: &Bytes) -> Result<T, Failure> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        fail(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not what this route takes: {e}"),
+        )
+    })
+}
+
+fn storage_error(e: impl std::fmt::Display) -> Failure {
+    fail(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+}
+
+/// Runs `call` on the tenant's runtime, within its concurrency bound.
+async fn on_tenant<T>(
+    app: &App,
+    tenant: &str,
+    call: impl AsyncFnOnce(&mut crate::runtime::Runtime) -> T,
+) -> Result<T, Failure> {
+    let limit = app.limit(tenant);
+    let Ok(_permit) = limit.try_acquire() else {
+        return Err(fail(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "tenant {tenant:?} has {} calls in flight; try again shortly",
+                super::TENANT_CONCURRENCY
+            ),
+        ));
+    };
+    let shard = app.shards.of(tenant);
+    let mut rt = shard.lock().await;
+    Ok(call(&mut rt).await)
+}
+
+/// A call's answer as HTTP: 200 with the outcome; 422 for settings or
+/// input the component refused; 403 for an unverified report; 503 when
+/// the host's store failed; 500 for a trap.
+fn answer(app: &App, tenant: &str, call: &str, result: Call) -> Answer {
+    let mut line = crate::scenario::call_line(now(), call, None, result);
+    line["tenant"] = Value::String(tenant.to_owned());
+    let _ = app.lines.send(line.clone());
+    let status = match line.get("error").and_then(|e| e.as_object()) {
+        None if line.get("trap").is_some() => StatusCode::INTERNAL_SERVER_ERROR,
+        None => StatusCode::OK,
+        Some(e) if e.contains_key("host") => StatusCode::SERVICE_UNAVAILABLE,
+        Some(e) if e.contains_key("unauthenticated") => StatusCode::FORBIDDEN,
+        Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    if let Some(obj) = line.as_object_mut() {
+        obj.remove("at");
+    }
+    Ok((status, axum::Json(line)).into_response())
+}
+
+fn now() -> u64 {
+    crate::clock::Clock::wall().now()
+}
+
+pub async fn not_found(uri: Uri) -> Failure {
+    fail(StatusCode::NOT_FOUND, format!("no route {}", uri.path()))
+}
+
+pub async fn healthz(State(app): State<Arc<App>>) -> Answer {
+    match app.storage.next_due(0).await {
+        Ok(_) => ok(json!({
+            "database": "reachable",
+            "component": crate::engine::prepared().map(|p| p.version()).unwrap_or("not loaded"),
+        })),
+        Err(e) => Err(fail(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the database is not reachable: {e}"),
+        )),
+    }
+}
+
+pub async fn metrics(State(app): State<Arc<App>>) -> Response {
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        app.metrics.render(),
+    )
+        .into_response()
+}
+
+/// `PUT /v1/tenants/{tenant}/settings`: validated by the component (422
+/// with every problem), then stored. A secret left out of the body keeps
+/// the stored one (a settings page never holds it); `null` removes it.
+pub async fn put_settings(
+    State(app): State<Arc<App>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Answer {
+    operator(&app, &headers)?;
+    name("tenant", &tenant)?;
+    let mut settings: serde_json::Map<String, Value> = body(&bytes)?;
+    let stored = app
+        .storage
+        .settings(&tenant)
+        .await
+        .map_err(storage_error)?
+        .0
+        .and_then(|s| serde_json::from_str::<serde_json::Map<String, Value>>(&s).ok());
+    for secret in SECRETS {
+        match settings.get(secret) {
+            Some(Value::Null) => {
+                settings.remove(secret);
+            }
+            Some(_) => {}
+            None => {
+                if let Some(kept) = stored.as_ref().and_then(|s| s.get(secret)) {
+                    settings.insert(secret.to_owned(), kept.clone());
+                }
+            }
+        }
+    }
+    let text = Value::Object(settings).to_string();
+    let result = on_tenant(&app, &tenant, async |rt| {
+        rt.validate_settings(&tenant, &text).await
+    })
+    .await?;
+    match result {
+        Ok(Ok(())) => {
+            app.storage
+                .save_settings(&tenant, &text)
+                .await
+                .map_err(storage_error)?;
+            ok(json!({ "saved": true }))
+        }
+        Ok(Err(problems)) => Err(Failure(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({ "problems": json::problems(&problems) }),
+        )),
+        Err(trap) => Err(fail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the component trapped: {trap:#}"),
+        )),
+    }
+}
+
+/// `GET /v1/tenants/{tenant}/settings`: as saved, without secrets; which
+/// secrets are set is listed instead.
+pub async fn get_settings(
+    State(app): State<Arc<App>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
+    operator(&app, &headers)?;
+    known(&app, &tenant).await?;
+    let text = app
+        .storage
+        .settings(&tenant)
+        .await
+        .map_err(storage_error)?
+        .0
+        .unwrap_or_default();
+    let mut settings: serde_json::Map<String, Value> =
+        serde_json::from_str(&text).unwrap_or_default();
+    let set: Vec<&str> = SECRETS
+        .into_iter()
+        .filter(|s| settings.remove(*s).is_some())
+        .collect();
+    ok(json!({ "settings": settings, "secrets_set": set }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    presence: Option<PresenceBody>,
+    /// A JSON object; `{"@private": {"contactNumber": "+1…", "timeZone": "…"}}`.
+    #[serde(default)]
+    metadata: Option<serde_json::Map<String, Value>>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum PresenceBody {
+    Online,
+    Offline,
+}
+
+impl From<PresenceBody> for Presence {
+    fn from(p: PresenceBody) -> Self {
+        match p {
+            PresenceBody::Online => Presence::Online,
+            PresenceBody::Offline => Presence::Offline,
+        }
+    }
+}
+
+/// `PUT /v1/tenants/{tenant}/users/{uid}`: creates or replaces a user.
+pub async fn put_user(
+    State(app): State<Arc<App>>,
+    Path((tenant, uid)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Answer {
+    operator(&app, &headers)?;
+    known(&app, &tenant).await?;
+    name("user", &uid)?;
+    let user: UserBody = body(&bytes)?;
+    let record = User {
+        name: user.name.unwrap_or_else(|| uid.clone()),
+        presence: user.presence.unwrap_or(PresenceBody::Offline).into(),
+        metadata: Value::Object(user.metadata.unwrap_or_default()).to_string(),
+        uid,
+    };
+    app.storage
+        .put_user(&tenant, &record)
+        .await
+        .map_err(storage_error)?;
+    ok(json!({ "saved": true }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresenceChange {
+    presence: PresenceBody,
+}
+
+/// `POST /v1/tenants/{tenant}/users/{uid}/presence`: `{"presence": "online"}`.
+pub async fn post_presence(
+    State(app): State<Arc<App>>,
+    Path((tenant, uid)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Answer {
+    operator(&app, &headers)?;
+    known(&app, &tenant).await?;
+    name("user", &uid)?;
+    let change: PresenceChange = body(&bytes)?;
+    set_presence(&app, &tenant, &uid, change.presence.into()).await?;
+    ok(json!({ "saved": true }))
+}
+
+async fn set_presence(app: &App, tenant: &str, uid: &str, p: Presence) -> Result<(), Failure> {
+    let mut user = app
+        .storage
+        .find_user(tenant, uid)
+        .await
+        .map_err(storage_error)?
+        .ok_or_else(|| {
+            fail(
+                StatusCode::NOT_FOUND,
+                format!("no user {uid:?}: PUT /v1/tenants/{tenant}/users/{uid} first"),
+            )
+        })?;
+    user.presence = p;
+    app.storage
+        .put_user(tenant, &user)
+        .await
+        .map_err(storage_error)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessageBody {
+    id: String,
+    conversation: String,
+    sender: String,
+    receiver: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    group: bool,
+    /// `text` (default), `image`, `video`, `audio`, `file`, `custom`.
+    #[serde(default)]
+    format: Option<String>,
+    /// Milliseconds since the epoch; now by default.
+    #[serde(default)]
+    sent_at: Option<u64>,
+}
+
+/// `POST /v1/tenants/{tenant}/messages`: answers with the outcome.
+pub async fn post_message(
+    State(app): State<Arc<App>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Answer {
+    operator(&app, &headers)?;
+    known(&app, &tenant).await?;
+    let m: MessageBody = body(&bytes)?;
+    let format = match m.format.as_deref().unwrap_or("text") {
+        "text" => MessageFormat::Text,
+        "image" => MessageFormat::Image,
+        "video" => MessageFormat::Video,
+        "audio" => MessageFormat::Audio,
+        "file" => MessageFormat::File,
+        "custom" => MessageFormat::Custom,
+        other => {
+            return Err(fail(
+                StatusCode::BAD_REQUEST,
+                format!("format {other:?} is not one of text, image, video, audio, file, custom"),
+            ));
+        }
+    };
+    let message = Message {
+        id: m.id,
+        conversation: m.conversation,
+        kind: if m.group {
+            ConversationKind::Group
+        } else {
+            ConversationKind::OneOnOne
+        },
+        format,
+        sender: m.sender,
+        receiver: m.receiver,
+        text: m.text,
+        sent_at: m.sent_at.unwrap_or_else(now),
+    };
+    let result = on_tenant(&app, &tenant, async |rt| {
+        rt.on_message(&tenant, &message).await
+    })
+    .await?;
+    answer(&app, &tenant, "on-message", result)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReceiptBody {
+    conversation: String,
+    reader: String,
+    message: String,
+    #[serde(default)]
+    read_at: Option<u64>,
+}
+
+/// `POST /v1/tenants/{tenant}/receipts`: answers with the outcome.
+pub async fn post_receipt(
+    State(app): State<Arc<App>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Answer {
+    operator(&app, &headers)?;
+    known(&app, &tenant).await?;
+    let r: ReceiptBody = body(&bytes)?;
+    let receipt = Receipt {
+        conversation: r.conversation,
+        reader: r.reader,
+        message: r.message,
+        read_at: r.read_at.unwrap_or_else(now),
+    };
+    let result = on_tenant(&app, &tenant, async |rt| {
+        rt.on_read(&tenant, &receipt).await
+    })
+    .await?;
+    answer(&app, &tenant, "on-read", result)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreviewBody {
+    /// Settings to preview with; the saved ones by default (with their
+    /// secrets, which never leave the server).
+    #[serde(default)]
+    settings: Option<serde_json::Map<String, Value>>,
+    sender_name: String,
+    text: String,
+    #[serde(default)]
+    unread: Option<u32>,
+}
+
+/// `POST /v1/tenants/{tenant}/preview`: the SMS the settings would send.
+pub async fn post_preview(
+    State(app): State<Arc<App>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Answer {
+    operator(&app, &headers)?;
+    name("tenant", &tenant)?;
+    let p: PreviewBody = body(&bytes)?;
+    let stored = app
+        .storage
+        .settings(&tenant)
+        .await
+        .map_err(storage_error)?
+        .0;
+    let settings = match p.settings {
+        Some(mut given) => {
+            // A page previews unsaved settings without their secrets.
+            let stored: serde_json::Map<String, Value> = stored
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or_default();
+            for secret in SECRETS {
+                if !given.contains_key(secret)
+                    && let Some(v) = stored.get(secret)
+                {
+                    given.insert(secret.to_owned(), v.clone());
+                }
+            }
+            Value::Object(given).to_string()
+        }
+        None => stored.ok_or_else(|| {
+            fail(
+                StatusCode::NOT_FOUND,
+                format!("no tenant {tenant:?}: save its settings first, or send settings"),
+            )
+        })?,
+    };
+    let sample = Sample {
+        sender_name: p.sender_name,
+        text: p.text,
+        unread: p.unread.unwrap_or(1),
+    };
+    let result = on_tenant(&app, &tenant, async |rt| {
+        rt.preview(&tenant, &settings, &sample).await
+    })
+    .await?;
+    match result {
+        Ok(Ok(preview)) => ok(json::preview(&preview)),
+        Ok(Err(problems)) => Err(Failure(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({ "problems": json::problems(&problems) }),
+        )),
+        Err(trap) => Err(fail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the component trapped: {trap:#}"),
+        )),
+    }
+}
+
+/// `GET /v1/tenants/{tenant}/state`: pending notifications, recent SMS with
+/// Twilio's status, suppressed numbers, the pause, unreadable records;
+/// read by the component (`inspect`), numbers masked.
+pub async fn get_state(
+    State(app): State<Arc<App>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
+    operator(&app, &headers)?;
+    known(&app, &tenant).await?;
+    let result = on_tenant(&app, &tenant, async |rt| rt.inspect(&tenant).await).await?;
+    match result {
+        Ok(Some(i)) => ok(json::inspection(&i)),
+        Ok(None) => Err(fail(
+            StatusCode::NOT_IMPLEMENTED,
+            "this component's contract has no inspect",
+        )),
+        Err(e) => Err(fail(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LogsQuery {
+    #[serde(default)]
+    after: u64,
+}
+
+/// `GET /v1/tenants/{tenant}/logs?after=N`: the tenant's recent log lines
+/// (numbers masked by the component), each with its position.
+pub async fn get_logs(
+    State(app): State<Arc<App>>,
+    Path(tenant): Path<String>,
+    Query(q): Query<LogsQuery>,
+    headers: HeaderMap,
+) -> Answer {
+    operator(&app, &headers)?;
+    known(&app, &tenant).await?;
+    let lines = app
+        .storage
+        .logs(&tenant, q.after, 200)
+        .await
+        .map_err(storage_error)?;
+    let lines: Vec<Value> = lines
+        .into_iter()
+        .map(|(n, line)| {
+            let mut v = json::log(&line)["log"].clone();
+            v["n"] = json!(n);
+            v
+        })
+        .collect();
+    ok(json!({ "lines": lines }))
+}
+
+/// `GET /v1/fake-twilio/sms`: what the in-process fake Twilio received
+/// (with `--fake-twilio`), oldest first.
+pub async fn get_fake_sms(State(app): State<Arc<App>>, headers: HeaderMap) -> Answer {
+    operator(&app, &headers)?;
+    if !app.fake {
+        return Err(fail(
+            StatusCode::NOT_FOUND,
+            "the fake Twilio is off: start serve with --fake-twilio",
+        ));
+    }
+    let sms: Vec<Value> = app.fake_sms.lock().unwrap().iter().cloned().collect();
+    ok(json!({ "sms": sms }))
+}
+
+/// `POST /twilio/{tenant}/status`: Twilio's status callback. Its signature
+/// is its authentication (checked by the component): 204 when recorded or
+/// harmless, 403 when it does not verify.
+pub async fn post_status(
+    State(app): State<Arc<App>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    bytes: Bytes,
+) -> Answer {
+    known(&app, &tenant).await?;
+    let path = uri
+        .path_and_query()
+        .map_or(uri.path(), |p| p.as_str())
+        .to_owned();
+    let base = match &app.options.public_url {
+        Some(base) => base.trim_end_matches('/').to_owned(),
+        None => {
+            let host = headers
+                .get("host")
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost");
+            let scheme = headers
+                .get("x-forwarded-proto")
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("http");
+            format!("{scheme}://{host}")
+        }
+    };
+    let signature = headers
+        .get("x-twilio-signature")
+        .and_then(|h| h.to_str().ok());
+    let report = crate::report::received(&format!("{base}{path}"), &bytes, signature);
+    let result = on_tenant(&app, &tenant, async |rt| {
+        rt.on_delivery_status(&tenant, &report).await
+    })
+    .await?;
+    let response = answer(&app, &tenant, "on-delivery-status", result)?;
+    if response.status() == StatusCode::OK {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    Ok(response)
+}
+
+/// `POST /cometchat/{tenant}/webhook`: CometChat's legacy webhooks, with
+/// the Basic auth CometChat sends.
+pub async fn post_cometchat(
+    State(app): State<Arc<App>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Answer {
+    webhook_auth(&app, &headers)?;
+    known(&app, &tenant).await?;
+    let payload: Value = body(&bytes)?;
+    let event = cometchat::parse(&payload, now()).map_err(|e| fail(StatusCode::BAD_REQUEST, e))?;
+    match event {
+        Event::Ignored(trigger) => ok(json!({ "ignored": trigger })),
+        Event::Presence { uid, presence } => {
+            match set_presence(&app, &tenant, &uid, presence).await {
+                // A user this service was never told about: nothing to keep.
+                Err(Failure(StatusCode::NOT_FOUND, _)) => ok(json!({ "ignored": "unknown user" })),
+                Err(e) => Err(e),
+                Ok(()) => ok(json!({ "saved": true })),
+            }
+        }
+        Event::Read(receipt) => {
+            let result = on_tenant(&app, &tenant, async |rt| {
+                rt.on_read(&tenant, &receipt).await
+            })
+            .await?;
+            answer(&app, &tenant, "on-read", result)
+        }
+        Event::Message { message, users } => {
+            for (uid, name, presence) in users {
+                if self::name("user", &uid).is_err() {
+                    continue;
+                }
+                let found = app
+                    .storage
+                    .find_user(&tenant, &uid)
+                    .await
+                    .map_err(storage_error)?;
+                let mut user = found.unwrap_or(User {
+                    uid: uid.clone(),
+                    name: uid.clone(),
+                    presence: Presence::Offline,
+                    metadata: "{}".into(),
+                });
+                if let Some(name) = name {
+                    user.name = name;
+                }
+                if let Some(p) = presence {
+                    user.presence = p;
+                }
+                app.storage
+                    .put_user(&tenant, &user)
+                    .await
+                    .map_err(storage_error)?;
+            }
+            let result = on_tenant(&app, &tenant, async |rt| {
+                rt.on_message(&tenant, &message).await
+            })
+            .await?;
+            answer(&app, &tenant, "on-message", result)
+        }
+    }
+}
+
+/// CometChat's Basic auth, against `--webhook-credentials`.
+fn webhook_auth(app: &App, headers: &HeaderMap) -> Result<(), Failure> {
+    use base64::Engine as _;
+    let Some(expected) = &app.options.webhook_credentials else {
+        if app.options.token.is_none() {
+            return Ok(());
+        }
+        return Err(fail(
+            StatusCode::UNAUTHORIZED,
+            "webhooks are off: start serve with --webhook-credentials USER:PASSWORD",
+        ));
+    };
+    let given = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|v| {
+            base64::engine::general_purpose::STANDARD
+                .decode(v.trim())
+                .ok()
+        })
+        .unwrap_or_default();
+    if bool::from(subtle::ConstantTimeEq::ct_eq(
+        given.as_slice(),
+        expected.as_bytes(),
+    )) {
+        Ok(())
+    } else {
+        Err(fail(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong Basic auth (the user and password set for this webhook in CometChat)",
+        ))
+    }
+}

@@ -1,0 +1,116 @@
+//! `GET /metrics`: counters in Prometheus' text format, fed by the lines
+//! every call produces (the same lines the log prints).
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+#[derive(Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Calls by export and by what they answered (an outcome's kind, an
+    /// error's kind, or `trap`).
+    calls: BTreeMap<(String, String), u64>,
+    /// Requests the fake Twilio took.
+    requests: u64,
+    http: BTreeMap<(String, u16), u64>,
+}
+
+/// The kind of a call line's answer.
+fn answer(line: &Value) -> String {
+    let first = |v: &Value| {
+        v.as_object()
+            .and_then(|o| o.keys().next().cloned())
+            .or_else(|| v.as_str().map(str::to_owned))
+    };
+    if let Some(kind) = line.get("outcome").and_then(first) {
+        kind
+    } else if let Some(kind) = line.get("error").and_then(first) {
+        format!("error:{kind}")
+    } else if line.get("trap").is_some() {
+        "trap".into()
+    } else {
+        "unknown".into()
+    }
+}
+
+impl Metrics {
+    /// Counts one line of the call log.
+    pub fn line(&self, line: &Value) {
+        let mut m = self.inner.lock().unwrap();
+        if line.get("sms").is_some() {
+            m.requests += 1;
+        } else if let Some(call) = line.get("call").and_then(Value::as_str) {
+            *m.calls.entry((call.to_owned(), answer(line))).or_default() += 1;
+        }
+    }
+
+    /// Counts one HTTP response.
+    pub fn http(&self, route: &str, status: u16) {
+        let mut m = self.inner.lock().unwrap();
+        *m.http.entry((route.to_owned(), status)).or_default() += 1;
+    }
+
+    pub fn render(&self) -> String {
+        let m = self.inner.lock().unwrap();
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP sms_calls_total Calls into the component, by export and answer (outcome kind, error:KIND, trap).\n# TYPE sms_calls_total counter"
+        );
+        for ((call, answer), n) in &m.calls {
+            let _ = writeln!(
+                out,
+                "sms_calls_total{{call=\"{call}\",answer=\"{answer}\"}} {n}"
+            );
+        }
+        let count = |answer: &str| -> u64 {
+            m.calls
+                .iter()
+                .filter(|((_, a), _)| a == answer)
+                .map(|(_, n)| n)
+                .sum()
+        };
+        for (name, help, answer) in [
+            ("sms_sent_total", "SMS Twilio accepted.", "sent"),
+            ("sms_failed_total", "Notifications given up.", "failed"),
+            (
+                "sms_retried_total",
+                "Attempts Twilio asked to repeat.",
+                "retrying",
+            ),
+            (
+                "sms_traps_total",
+                "Calls that trapped (the sandbox was replaced).",
+                "trap",
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                count(answer)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP sms_fake_twilio_requests_total Requests the in-process fake Twilio took.\n# TYPE sms_fake_twilio_requests_total counter\nsms_fake_twilio_requests_total {}",
+            m.requests
+        );
+        let _ = writeln!(
+            out,
+            "# HELP sms_http_responses_total HTTP responses by route and status.\n# TYPE sms_http_responses_total counter"
+        );
+        for ((route, status), n) in &m.http {
+            let _ = writeln!(
+                out,
+                "sms_http_responses_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+            );
+        }
+        out
+    }
+}

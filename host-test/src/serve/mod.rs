@@ -1,0 +1,219 @@
+//! `host-test serve`: the extension as an HTTP service any chat server can
+//! call. A JSON API under `/v1` (operator bearer token), CometChat's legacy
+//! webhooks, Twilio's status callbacks, `/healthz` and `/metrics`. Calls go
+//! to the tenants' runtimes ([`crate::live::Shards`]); due timers fire on
+//! the wall clock from the same scheduler `host` uses. Product decisions
+//! stay in the component: this module only translates HTTP.
+
+mod api;
+pub mod cometchat;
+mod metrics;
+
+use crate::live::{self, Shards};
+use crate::outbound::{Policy, Traffic};
+use crate::storage::Storage;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+use metrics::Metrics;
+use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{Semaphore, mpsc};
+
+/// Default cap on a request body.
+pub const MAX_BODY: usize = 1 << 20;
+/// Calls one tenant may have waiting or running at once; past it, 429. A
+/// flood from one tenant then cannot queue ahead of others on its runtime
+/// for long.
+pub const TENANT_CONCURRENCY: usize = 32;
+/// SMS the fake Twilio keeps for `GET /v1/fake-twilio/sms`.
+const KEEP_FAKE_SMS: usize = 200;
+
+pub struct Options {
+    /// The operator's bearer token for `/v1`; `None` only with
+    /// `--insecure-no-auth` on loopback (checked by the CLI).
+    pub token: Option<String>,
+    /// `user:password` CometChat sends as Basic auth; `None`: webhooks are
+    /// refused (unless there is no token either).
+    pub webhook_credentials: Option<String>,
+    pub max_body: usize,
+    pub shards: usize,
+    pub policy: Policy,
+    pub lease_ms: u64,
+    /// The public base URL (`https://sms.example.com`) Twilio calls status
+    /// callbacks on, for their signatures; by default the request's Host.
+    pub public_url: Option<String>,
+    /// Print call lines as JSON (else one human line each).
+    pub json_logs: bool,
+}
+
+/// What every handler shares.
+pub struct App {
+    shards: Arc<Shards>,
+    storage: Arc<dyn Storage>,
+    options: Options,
+    metrics: Metrics,
+    lines: mpsc::UnboundedSender<Value>,
+    /// What the fake Twilio received, newest last.
+    fake_sms: Mutex<VecDeque<Value>>,
+    fake: bool,
+    limits: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl App {
+    fn limit(&self, tenant: &str) -> Arc<Semaphore> {
+        self.limits
+            .lock()
+            .unwrap()
+            .entry(tenant.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(TENANT_CONCURRENCY)))
+            .clone()
+    }
+}
+
+/// The service's routes on `app`.
+pub fn router(app: Arc<App>) -> Router {
+    let max_body = app.options.max_body;
+    Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(api::metrics))
+        .route(
+            "/v1/tenants/{tenant}/settings",
+            put(api::put_settings).get(api::get_settings),
+        )
+        .route("/v1/tenants/{tenant}/users/{uid}", put(api::put_user))
+        .route(
+            "/v1/tenants/{tenant}/users/{uid}/presence",
+            post(api::post_presence),
+        )
+        .route("/v1/tenants/{tenant}/messages", post(api::post_message))
+        .route("/v1/tenants/{tenant}/receipts", post(api::post_receipt))
+        .route("/v1/tenants/{tenant}/preview", post(api::post_preview))
+        .route("/v1/tenants/{tenant}/state", get(api::get_state))
+        .route("/v1/tenants/{tenant}/logs", get(api::get_logs))
+        .route("/v1/fake-twilio/sms", get(api::get_fake_sms))
+        .route("/twilio/{tenant}/status", post(api::post_status))
+        .route("/cometchat/{tenant}/webhook", post(api::post_cometchat))
+        .route_layer(axum::middleware::from_fn_with_state(app.clone(), count))
+        .fallback(api::not_found)
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(app)
+}
+
+/// Counts every response by route and status.
+async fn count(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+    matched: Option<axum::extract::MatchedPath>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = matched.map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let response = next.run(request).await;
+    app.metrics.http(&route, response.status().as_u16());
+    response
+}
+
+/// Serves on `listener` until `shutdown` resolves: then it stops accepting,
+/// lets calls in flight (requests and timers) finish, and returns. Timers
+/// stay in the store for the next start.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    storage: Arc<dyn Storage>,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> wasmtime::Result<()> {
+    let fake = matches!(options.policy.mode, crate::outbound::Mode::Fake);
+    let shards = Arc::new(Shards::new(&storage, &options.policy, options.shards)?);
+    // One fake Twilio for every runtime, so its SMS are listed in one place.
+    let traffic = Traffic::default();
+    for rt in shards.all() {
+        rt.lock().await.traffic = traffic.clone();
+    }
+    let (lines, mut printed) = mpsc::unbounded_channel::<Value>();
+    let json_logs = options.json_logs;
+    let lease_ms = options.lease_ms;
+    let app = Arc::new(App {
+        shards,
+        storage: storage.clone(),
+        options,
+        metrics: Metrics::default(),
+        lines: lines.clone(),
+        fake_sms: Mutex::new(VecDeque::new()),
+        fake,
+        limits: Mutex::new(HashMap::new()),
+    });
+    // The call log: counted, printed (numbers already masked by the
+    // component; the fake Twilio's own lines mask theirs), and the fake
+    // Twilio's SMS kept for the API.
+    let logger = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            while let Some(line) = printed.recv().await {
+                app.metrics.line(&line);
+                if let Some(sms) = line.get("sms") {
+                    let mut kept = app.fake_sms.lock().unwrap();
+                    kept.push_back(sms.clone());
+                    while kept.len() > KEEP_FAKE_SMS {
+                        kept.pop_front();
+                    }
+                }
+                print_line(&line, json_logs);
+            }
+        })
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let scheduler = {
+        let app = app.clone();
+        let shards = app.shards.clone();
+        tokio::spawn(async move {
+            live::schedule(shards, storage, lines, stopped, lease_ms, None).await
+        })
+    };
+    let addr = listener.local_addr()?;
+    eprintln!("serving on http://{addr}");
+    axum::serve(listener, router(app.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    let _ = stop.send(true);
+    scheduler.await??;
+    drop(app);
+    let _ = logger.await;
+    Ok(())
+}
+
+/// One call line on stderr.
+fn print_line(line: &Value, json: bool) {
+    if json {
+        eprintln!("{line}");
+        return;
+    }
+    if let Some(sms) = line.get("sms") {
+        let to = sms["form"]["To"].as_str().unwrap_or("");
+        eprintln!(
+            "[{}] fake Twilio took an SMS to {}",
+            sms["tenant"].as_str().unwrap_or(""),
+            crate::json::mask(to)
+        );
+        return;
+    }
+    let tenant = line["tenant"].as_str().unwrap_or("");
+    let call = line["call"].as_str().unwrap_or("?");
+    let what = line
+        .get("outcome")
+        .or_else(|| line.get("error"))
+        .or_else(|| line.get("trap"))
+        .map(Value::to_string)
+        .unwrap_or_default();
+    eprintln!("[{tenant}] {call}: {what}");
+}
+
+/// `serve` from the CLI: the signal stops it.
+pub async fn run(
+    bind: std::net::SocketAddr,
+    storage: Arc<dyn Storage>,
+    options: Options,
+) -> wasmtime::Result<()> {
+    let listener = tokio::net::TcpListener::bind(bind).await?;
+    serve(listener, storage, options, live::shutdown_signal()).await
+}
