@@ -53,10 +53,10 @@ pub struct App {
     shards: Arc<Shards>,
     storage: Arc<dyn Storage>,
     options: Options,
-    metrics: Metrics,
+    metrics: Arc<Metrics>,
     lines: mpsc::UnboundedSender<Value>,
     /// What the fake Twilio received, newest last.
-    fake_sms: Mutex<VecDeque<Value>>,
+    fake_sms: Arc<Mutex<VecDeque<Value>>>,
     fake: bool,
     limits: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
@@ -137,22 +137,23 @@ pub async fn serve(
         shards,
         storage: storage.clone(),
         options,
-        metrics: Metrics::default(),
+        metrics: Arc::new(Metrics::default()),
         lines: lines.clone(),
-        fake_sms: Mutex::new(VecDeque::new()),
+        fake_sms: Arc::new(Mutex::new(VecDeque::new())),
         fake,
         limits: Mutex::new(HashMap::new()),
     });
     // The call log: counted, printed (numbers already masked by the
     // component; the fake Twilio's own lines mask theirs), and the fake
     // Twilio's SMS kept for the API.
+    // It ends once every sender is gone: the app's and the scheduler's.
     let logger = {
-        let app = app.clone();
+        let (metrics, fake_sms) = (app.metrics.clone(), app.fake_sms.clone());
         tokio::spawn(async move {
             while let Some(line) = printed.recv().await {
-                app.metrics.line(&line);
+                metrics.line(&line);
                 if let Some(sms) = line.get("sms") {
-                    let mut kept = app.fake_sms.lock().unwrap();
+                    let mut kept = fake_sms.lock().unwrap();
                     kept.push_back(sms.clone());
                     while kept.len() > KEEP_FAKE_SMS {
                         kept.pop_front();
@@ -164,7 +165,6 @@ pub async fn serve(
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let scheduler = {
-        let app = app.clone();
         let shards = app.shards.clone();
         tokio::spawn(async move {
             live::schedule(shards, storage, lines, stopped, lease_ms, None).await

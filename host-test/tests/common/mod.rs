@@ -3,4 +3,5 @@
 
 pub mod host;
 pub mod pg;
+pub mod serve;
 pub mod twilio;

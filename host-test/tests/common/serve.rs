@@ -1,0 +1,148 @@
+//! A `host-test serve` child process and a plain HTTP/1.1 client for it.
+
+use serde_json::Value;
+use std::io::{BufRead, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const TOKEN: &str = "operator-token-for-tests";
+pub const WEBHOOK: &str = "cometchat:hook-password";
+
+pub struct Serve {
+    child: Child,
+    pub addr: String,
+    /// Everything it printed on stderr so far.
+    pub log: Arc<Mutex<String>>,
+}
+
+impl Serve {
+    /// Starts `serve` on a free loopback port over `db`, sending SMS to
+    /// `twilio`, with the test token and webhook credentials.
+    pub fn start(db: &str, twilio: &str, flags: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_host-test"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--db", db])
+            .args(["--twilio-url", twilio, "--log-format", "json"])
+            .args(flags)
+            .env("SMS_OPERATOR_TOKEN", TOKEN)
+            .env("SMS_WEBHOOK_CREDENTIALS", WEBHOOK)
+            .env(
+                "SMS_SETTINGS_KEY",
+                "c2VydmUtdGVzdHMtc2V0dGluZ3Mta2V5LTMyLWJ5dGU=",
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("host-test starts");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (found, addr) = std::sync::mpsc::channel();
+        let lines = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(a) = line.strip_prefix("serving on http://") {
+                    let _ = found.send(a.to_owned());
+                }
+                let mut log = lines.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let addr = addr
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("serve did not start: {}", log.lock().unwrap()));
+        Self { child, addr, log }
+    }
+
+    /// One request; the status and the body (JSON when it is).
+    pub fn call(&self, method: &str, path: &str, auth: Option<&str>, body: &str) -> (u16, Value) {
+        request(&self.addr, method, path, &auth_header(auth), body)
+    }
+
+    /// With the operator token.
+    pub fn api(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
+        self.call(method, path, Some(&format!("Bearer {TOKEN}")), body)
+    }
+
+    /// SIGTERM, then its exit status.
+    pub fn stop(mut self) -> ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn auth_header(auth: Option<&str>) -> String {
+    auth.map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default()
+}
+
+/// Basic auth as CometChat sends it.
+pub fn basic(credentials: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(credentials)
+    )
+}
+
+/// A request over a fresh connection (`Connection: close`).
+pub fn request(addr: &str, method: &str, path: &str, headers: &str, body: &str) -> (u16, Value) {
+    raw(addr, method, path, headers, body.as_bytes())
+}
+
+pub fn raw(addr: &str, method: &str, path: &str, headers: &str, body: &[u8]) -> (u16, Value) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n{headers}\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    // A server may answer (413) before reading a large body: a failed
+    // write is then not the test's failure.
+    let _ = stream.write_all(body);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response);
+    let status: u16 = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP answer: {text:?}"));
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let json = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned()));
+    (status, json)
+}
+
+/// Waits until `done` holds, for at most `limit`.
+pub fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    done()
+}

@@ -1,0 +1,435 @@
+//! `serve` end to end: the real binary as a child process, real HTTP on
+//! loopback, a SQLite file, the real `.wasm`, and a fake Twilio on
+//! loopback that counts what it took.
+
+mod common;
+
+use common::serve::{Serve, TOKEN, WEBHOOK, basic, raw, request, wait_for};
+use common::twilio::FakeTwilio;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const AUTH_TOKEN: &str = "tw-auth-token-never-echoed";
+
+fn settings(delay: u64) -> String {
+    json!({
+        "twilioAccountSid": "AC0123456789abcdef0123456789abcdef",
+        "twilioAuthToken": AUTH_TOKEN,
+        "fromMobileNo": "+15005550006",
+        "delaySeconds": delay,
+        "cooldownMinutes": 0,
+    })
+    .to_string()
+}
+
+fn db(dir: &tempfile::TempDir) -> String {
+    format!("sqlite:{}", dir.path().join("sms.db").display())
+}
+
+/// Settings and Alice (online) and Bob (offline, with a number).
+fn tenant(s: &Serve, delay: u64) {
+    assert_eq!(
+        s.api("PUT", "/v1/tenants/acme/settings", &settings(delay))
+            .0,
+        200
+    );
+    let alice = json!({ "name": "Alice", "presence": "online" }).to_string();
+    assert_eq!(s.api("PUT", "/v1/tenants/acme/users/alice", &alice).0, 200);
+    let bob =
+        json!({ "name": "Bob", "metadata": { "@private": { "contactNumber": "+14155552671" } } })
+            .to_string();
+    assert_eq!(s.api("PUT", "/v1/tenants/acme/users/bob", &bob).0, 200);
+}
+
+fn message(id: &str, text: &str) -> String {
+    json!({ "id": id, "conversation": "alice_bob", "sender": "alice", "receiver": "bob", "text": text })
+        .to_string()
+}
+
+#[test]
+fn alice_and_bob_through_the_json_api() {
+    let twilio = FakeTwilio::start(Duration::ZERO, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Serve::start(&db(&dir), &twilio.url, &[]);
+    tenant(&s, 1);
+    let (status, body) = s.api(
+        "POST",
+        "/v1/tenants/acme/messages",
+        &message("m1", "dinner?"),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["outcome"]["scheduled"]["recipient"], "bob");
+    assert!(wait_for(Duration::from_secs(20), || twilio.total() == 1));
+    // Read it now: nothing more goes out.
+    let read = json!({ "conversation": "alice_bob", "reader": "bob", "message": "m1" });
+    let (status, body) = s.api("POST", "/v1/tenants/acme/receipts", &read.to_string());
+    assert_eq!(status, 200, "{body}");
+    let (status, state) = s.api("GET", "/v1/tenants/acme/state", "");
+    assert_eq!(status, 200);
+    assert_eq!(state["sends"][0]["status"], "queued");
+    assert_eq!(state["sends"][0]["to"], "+14*******71");
+    let (_, logs) = s.api("GET", "/v1/tenants/acme/logs", "");
+    let logs = logs.to_string();
+    assert!(logs.contains("sent SMS SM"), "{logs}");
+    assert!(!logs.contains("4155552671"), "numbers are masked: {logs}");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(twilio.counts()["+14155552671"], 1);
+    let (_, metrics) = s.call("GET", "/metrics", None, "");
+    let metrics = metrics.as_str().unwrap().to_owned();
+    assert!(metrics.contains("sms_sent_total 1"), "{metrics}");
+    assert!(
+        metrics.contains("sms_calls_total{call=\"on-message\",answer=\"scheduled\"} 1"),
+        "{metrics}"
+    );
+    let (status, health) = s.call("GET", "/healthz", None, "");
+    assert_eq!((status, health["component"].as_str()), (200, Some("0.3.0")));
+    let log = s.log.lock().unwrap().clone();
+    assert!(!log.contains(AUTH_TOKEN), "the auth token reached the log");
+    assert!(s.stop().success());
+}
+
+/// Twilio's status callback, signed as Twilio signs: recorded; forged: 403.
+#[test]
+fn delivery_reports_over_http() {
+    let twilio = FakeTwilio::start(Duration::ZERO, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Serve::start(&db(&dir), &twilio.url, &[]);
+    let callback = format!("http://{}/twilio/acme/status", s.addr);
+    let mut with_callback: Value = serde_json::from_str(&settings(1)).unwrap();
+    with_callback["statusCallbackURL"] = json!(callback);
+    tenant(&s, 1);
+    assert_eq!(
+        s.api(
+            "PUT",
+            "/v1/tenants/acme/settings",
+            &with_callback.to_string()
+        )
+        .0,
+        200
+    );
+    s.api("POST", "/v1/tenants/acme/messages", &message("m1", "hi"));
+    assert!(wait_for(Duration::from_secs(20), || twilio.total() == 1));
+    let url = format!("{callback}?recipient=bob");
+    let params = vec![
+        ("MessageSid".to_owned(), format!("SM{:032x}", 1)),
+        ("MessageStatus".to_owned(), "undelivered".to_owned()),
+        ("ErrorCode".to_owned(), "30006".to_owned()),
+    ];
+    let form: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params.iter())
+        .finish();
+    let path = "/twilio/acme/status?recipient=bob";
+    let forged = host_test::report::sign("not-the-token", &url, &params);
+    let headers = |sig: &str| {
+        format!("X-Twilio-Signature: {sig}\r\nContent-Type: application/x-www-form-urlencoded\r\n")
+    };
+    let (status, body) = request(&s.addr, "POST", path, &headers(&forged), &form);
+    assert_eq!(status, 403, "{body}");
+    let (_, state) = s.api("GET", "/v1/tenants/acme/state", "");
+    assert_eq!(state["sends"][0]["status"], "queued", "nothing recorded");
+    let signed = host_test::report::sign(AUTH_TOKEN, &url, &params);
+    let (status, body) = request(&s.addr, "POST", path, &headers(&signed), &form);
+    assert_eq!(status, 204, "{body}");
+    let (_, state) = s.api("GET", "/v1/tenants/acme/state", "");
+    assert_eq!(state["sends"][0]["status"], "undelivered");
+    assert_eq!(state["suppressions"][0]["reason"], "undeliverable-number");
+    // The number is not texted again.
+    s.api(
+        "POST",
+        "/v1/tenants/acme/messages",
+        &message("m2", "again?"),
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(twilio.total(), 1);
+    assert!(s.stop().success());
+}
+
+fn fixture(name: &str) -> Value {
+    let path = format!(
+        "{}/tests/fixtures/cometchat/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn webhook(s: &Serve, payload: &Value) -> (u16, Value) {
+    s.call(
+        "POST",
+        "/cometchat/acme/webhook",
+        Some(&basic(WEBHOOK)),
+        &payload.to_string(),
+    )
+}
+
+fn now_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[test]
+fn alice_and_bob_through_cometchat_webhooks() {
+    let twilio = FakeTwilio::start(Duration::ZERO, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Serve::start(&db(&dir), &twilio.url, &[]);
+    tenant(&s, 1);
+    // As CometChat posts it (sent long ago: due at once).
+    let (status, body) = webhook(&s, &fixture("after_message"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["outcome"]["scheduled"]["conversation"],
+        "alice_user_bob"
+    );
+    assert!(wait_for(Duration::from_secs(20), || twilio.total() == 1));
+    // A message read within the delay: no SMS.
+    let mut second = fixture("after_message");
+    second["data"]["id"] = json!("102");
+    second["data"]["sentAt"] = json!(now_seconds());
+    assert_eq!(webhook(&s, &second).0, 200);
+    let mut read = fixture("message_read_receipt");
+    read["data"]["messageId"] = json!("102");
+    let (status, body) = webhook(&s, &read);
+    assert_eq!(status, 200, "{body}");
+    assert!(body["outcome"]["cancelled"].is_object(), "{body}");
+    // Bob comes online.
+    let (status, _) = webhook(&s, &fixture("user_connection_status_change"));
+    assert_eq!(status, 200);
+    let mut third = fixture("after_message");
+    third["data"]["id"] = json!("103");
+    third["data"]["sentAt"] = json!(now_seconds());
+    // The payload's own presence for Bob is what CometChat says: online now.
+    third["data"]["data"]["entities"]["receiver"]["entity"]["status"] = json!("online");
+    assert_eq!(webhook(&s, &third).0, 200);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(twilio.total(), 1, "read in time, then online: one SMS only");
+    // Other triggers are acknowledged; malformed ones are 400.
+    let (status, body) = webhook(&s, &json!({ "trigger": "before_message", "data": {} }));
+    assert_eq!(
+        (status, body["ignored"].as_str()),
+        (200, Some("before_message"))
+    );
+    let (status, body) = webhook(
+        &s,
+        &json!({ "trigger": "after_message", "data": { "sender": "alice" } }),
+    );
+    assert_eq!(status, 400);
+    assert!(
+        body["error"].as_str().unwrap().contains("receiver"),
+        "{body}"
+    );
+    let (status, _) = s.call(
+        "POST",
+        "/cometchat/acme/webhook",
+        Some(&basic("cometchat:wrong")),
+        &fixture("after_message").to_string(),
+    );
+    assert_eq!(status, 401);
+    assert!(s.stop().success());
+}
+
+#[test]
+fn a_restart_between_message_and_due_time_still_sends_once() {
+    let twilio = FakeTwilio::start(Duration::ZERO, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Serve::start(&db(&dir), &twilio.url, &[]);
+    tenant(&s, 3);
+    let (status, _) = s.api("POST", "/v1/tenants/acme/messages", &message("m1", "ping"));
+    assert_eq!(status, 200);
+    assert!(s.stop().success(), "SIGTERM: exit 0");
+    assert_eq!(twilio.total(), 0);
+    let s = Serve::start(&db(&dir), &twilio.url, &[]);
+    assert!(wait_for(Duration::from_secs(20), || twilio.total() == 1));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(twilio.total(), 1);
+    assert!(s.stop().success());
+}
+
+#[test]
+fn bad_input_gets_clear_errors_and_loses_nothing() {
+    let twilio = FakeTwilio::start(Duration::ZERO, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Serve::start(&db(&dir), &twilio.url, &[]);
+    tenant(&s, 600);
+    let m = message("m1", "x");
+    // Who is asking.
+    assert_eq!(s.call("POST", "/v1/tenants/acme/messages", None, &m).0, 401);
+    let wrong = s.call(
+        "POST",
+        "/v1/tenants/acme/messages",
+        Some("Bearer operator-token-for-testz"),
+        &m,
+    );
+    assert_eq!(wrong.0, 401);
+    // What was sent.
+    let (status, body) = s.api("POST", "/v1/tenants/acme/messages", "{\"id\": \"m1\"");
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = s.api("POST", "/v1/tenants/acme/messages", "{\"id\": \"m1\"}");
+    assert_eq!(status, 400);
+    assert!(
+        body["error"].as_str().unwrap().contains("conversation"),
+        "{body}"
+    );
+    let (status, body) = s.api(
+        "POST",
+        "/v1/tenants/acme/messages",
+        &json!({ "id": "m1", "conversation": "c", "sender": "a", "receiver": "b", "colour": 1 })
+            .to_string(),
+    );
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("colour"), "{body}");
+    let (status, body) = s.api(
+        "POST",
+        "/v1/tenants/acme/messages",
+        &json!({ "id": "", "conversation": "c", "sender": "a", "receiver": "b" }).to_string(),
+    );
+    assert_eq!(status, 422, "the component's own check: {body}");
+    assert_eq!(s.api("POST", "/v1/tenants/nobody/messages", &m).0, 404);
+    assert_eq!(s.api("POST", "/v1/tenants/bad%20name/messages", &m).0, 400);
+    assert_eq!(s.api("GET", "/v1/nothing-here", "").0, 404);
+    let big = vec![b'a'; (1 << 20) + 1];
+    let auth = format!("Authorization: Bearer {TOKEN}\r\n");
+    assert_eq!(
+        raw(&s.addr, "POST", "/v1/tenants/acme/messages", &auth, &big).0,
+        413
+    );
+    // Settings: every problem, each naming its field; the stored ones stay.
+    let (status, body) = s.api(
+        "PUT",
+        "/v1/tenants/acme/settings",
+        &json!({ "twilioAccountSid": "AC1", "delaySeconds": -1 }).to_string(),
+    );
+    assert_eq!(status, 422);
+    let fields: Vec<&str> = body["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["field"].as_str().unwrap())
+        .collect();
+    assert!(
+        fields.contains(&"twilioAccountSid") && fields.contains(&"delaySeconds"),
+        "{fields:?}"
+    );
+    let (status, got) = s.api("GET", "/v1/tenants/acme/settings", "");
+    assert_eq!(status, 200);
+    assert_eq!(
+        got["settings"]["delaySeconds"], 600,
+        "the saved settings stay"
+    );
+    assert_eq!(got["secrets_set"], json!(["twilioAuthToken"]));
+    assert!(!got.to_string().contains(AUTH_TOKEN), "write-only secret");
+    // Saving other fields keeps the token.
+    let mut without: Value = serde_json::from_str(&settings(30)).unwrap();
+    without.as_object_mut().unwrap().remove("twilioAuthToken");
+    assert_eq!(
+        s.api("PUT", "/v1/tenants/acme/settings", &without.to_string())
+            .0,
+        200
+    );
+    let (_, got) = s.api("GET", "/v1/tenants/acme/settings", "");
+    assert_eq!(got["settings"]["delaySeconds"], 30);
+    assert_eq!(got["secrets_set"], json!(["twilioAuthToken"]));
+    // Nothing stored was lost: a message still schedules.
+    let (status, body) = s.api("POST", "/v1/tenants/acme/messages", &m);
+    assert_eq!(status, 200, "{body}");
+    let log = s.log.lock().unwrap().clone();
+    assert!(!log.contains(AUTH_TOKEN));
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(s.stop().success());
+}
+
+#[test]
+fn serve_needs_a_token_off_loopback() {
+    for flags in [
+        vec!["--bind", "0.0.0.0:0"],
+        vec!["--bind", "0.0.0.0:0", "--insecure-no-auth"],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_host-test"))
+            .arg("serve")
+            .args(&flags)
+            .args(["--db", "memory:"])
+            .env_remove("SMS_OPERATOR_TOKEN")
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("operator token"), "{err}");
+    }
+}
+
+/// A bounded load: concurrent clients, a few thousand events, every one
+/// answered with an outcome, none lost.
+#[test]
+fn concurrent_clients_get_every_outcome() {
+    let clients: usize = std::env::var("SMS_SERVE_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    let per_client: usize = std::env::var("SMS_SERVE_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(250);
+    let twilio = FakeTwilio::start(Duration::ZERO, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Serve::start(&db(&dir), &twilio.url, &[]);
+    tenant(&s, 3600);
+    let addr = s.addr.clone();
+    let outcomes: Vec<Vec<String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..clients)
+            .map(|c| {
+                let addr = addr.clone();
+                scope.spawn(move || {
+                    let auth = format!("Authorization: Bearer {TOKEN}\r\n");
+                    (0..per_client)
+                        .map(|i| {
+                            let body = json!({
+                                "id": format!("m{c}-{i}"),
+                                "conversation": format!("c{c}-{}", i % 10),
+                                "sender": "alice",
+                                "receiver": "bob",
+                                "text": "load",
+                            });
+                            let (status, answer) = request(
+                                &addr,
+                                "POST",
+                                "/v1/tenants/acme/messages",
+                                &auth,
+                                &body.to_string(),
+                            );
+                            assert_eq!(status, 200, "{answer}");
+                            answer["outcome"]
+                                .as_object()
+                                .and_then(|o| o.keys().next().cloned())
+                                .unwrap_or_default()
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let all: Vec<&String> = outcomes.iter().flatten().collect();
+    assert_eq!(all.len(), clients * per_client);
+    assert!(
+        all.iter().all(|o| *o == "scheduled"),
+        "every message scheduled or joined one"
+    );
+    let (_, state) = s.api("GET", "/v1/tenants/acme/state", "");
+    assert_eq!(
+        state["pending"].as_array().unwrap().len(),
+        clients * 10,
+        "one pending notification per conversation"
+    );
+    let unread: u64 = state["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["unread"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        unread as usize,
+        clients * per_client,
+        "every message counted"
+    );
+    assert!(s.stop().success());
+}
