@@ -433,3 +433,49 @@ fn concurrent_clients_get_every_outcome() {
     );
     assert!(s.stop().success());
 }
+
+/// The OpenAPI document the server serves names exactly the router's
+/// routes and methods, and each of them answers (not 404 or 405).
+#[test]
+fn the_openapi_document_matches_the_routes() {
+    let twilio = FakeTwilio::start(Duration::ZERO, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Serve::start(&db(&dir), &twilio.url, &["--fake-twilio"]);
+    tenant(&s, 600);
+    let (status, doc) = s.call("GET", "/openapi.json", None, "");
+    assert_eq!(status, 200);
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, methods) in doc["paths"].as_object().unwrap() {
+        for method in methods.as_object().unwrap().keys() {
+            documented.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    // The router's routes, from its source.
+    let source: String = include_str!("../src/serve/mod.rs")
+        .split_whitespace()
+        .collect();
+    let mut routed: Vec<(String, String)> = Vec::new();
+    for chunk in source.split(".route(\"").skip(1) {
+        let chunk = chunk.split(".route(").next().unwrap();
+        let (path, rest) = chunk.split_once('"').unwrap();
+        // Up to the next route, or the end of the router's function.
+        let handlers = &rest[..rest.find(".with_state").unwrap_or(rest.len())];
+        for method in ["get", "put", "post", "delete"] {
+            if handlers.contains(&format!("{method}(api::")) {
+                routed.push((method.to_uppercase(), path.to_owned()));
+            }
+        }
+    }
+    documented.sort();
+    routed.sort();
+    assert_eq!(documented, routed, "the document and the router differ");
+    for (method, path) in &documented {
+        let path = path.replace("{tenant}", "acme").replace("{uid}", "bob");
+        let (status, body) = s.api(method, &path, "{}");
+        assert!(
+            status != 404 && status != 405,
+            "{method} {path} answered {status}: {body}"
+        );
+    }
+    assert!(s.stop().success());
+}

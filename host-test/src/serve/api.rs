@@ -158,6 +158,16 @@ pub async fn not_found(uri: Uri) -> Failure {
     fail(StatusCode::NOT_FOUND, format!("no route {}", uri.path()))
 }
 
+/// The routes as an OpenAPI 3.1 document (`src/serve/openapi.json`; a
+/// test keeps it and the router in step).
+pub async fn openapi() -> Response {
+    (
+        [("content-type", "application/json")],
+        include_str!("openapi.json"),
+    )
+        .into_response()
+}
+
 pub async fn healthz(State(app): State<Arc<App>>) -> Answer {
     match app.storage.next_due(0).await {
         Ok(_) => ok(json!({

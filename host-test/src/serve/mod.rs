@@ -77,6 +77,7 @@ pub fn router(app: Arc<App>) -> Router {
     let max_body = app.options.max_body;
     Router::new()
         .route("/healthz", get(api::healthz))
+        .route("/openapi.json", get(api::openapi))
         .route("/metrics", get(api::metrics))
         .route(
             "/v1/tenants/{tenant}/settings",
