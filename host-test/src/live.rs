@@ -207,6 +207,8 @@ pub async fn schedule(
         for claim in claims {
             let shard = shards.of(&claim.tenant);
             let lines = lines.clone();
+            // How late the call starts (a backlog, a busy runtime).
+            let lag = clock.now().saturating_sub(claim.due_at);
             calls.spawn(async move {
                 let (fired, sms) = {
                     let mut rt = shard.lock().await;
@@ -215,7 +217,9 @@ pub async fn schedule(
                 };
                 match fired {
                     Ok(fired) => {
-                        let _ = lines.send(fired_line(fired));
+                        let mut line = fired_line(fired);
+                        line["lag_ms"] = json!(lag);
+                        let _ = lines.send(line);
                     }
                     Err(e) => eprintln!("firing a timer: {e:#}"),
                 }

@@ -111,7 +111,7 @@ enum Command {
         #[arg(long, value_enum, default_value = "human")]
         log_format: LogFormat,
         /// Runtimes tenants are spread over.
-        #[arg(long, default_value_t = 4)]
+        #[arg(long, default_value_t = 32)]
         shards: usize,
         /// The file holding the key that seals settings at rest (32 bytes,
         /// base64). SMS_SETTINGS_KEY (the key itself) takes precedence.

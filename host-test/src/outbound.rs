@@ -123,6 +123,33 @@ pub struct Traffic {
     pub crash: Arc<tokio::sync::Notify>,
     /// The timer key whose call is running, while one is.
     pub firing: Arc<Mutex<Option<String>>>,
+    /// How long Twilio (or its stand-in) took to answer, forwarded and
+    /// live requests only.
+    pub latency: Arc<Mutex<Latency>>,
+}
+
+/// Upper bounds of [`Latency`]'s buckets, in milliseconds.
+pub const LATENCY_BUCKETS_MS: [u64; 9] = [25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+
+/// A histogram of answer times: counts per bucket (cumulative when read as
+/// Prometheus' `le`), their sum and count.
+#[derive(Clone, Debug, Default)]
+pub struct Latency {
+    pub buckets: [u64; LATENCY_BUCKETS_MS.len()],
+    pub sum_ms: u64,
+    pub count: u64,
+}
+
+impl Latency {
+    pub fn record(&mut self, ms: u64) {
+        for (bucket, bound) in self.buckets.iter_mut().zip(LATENCY_BUCKETS_MS) {
+            if ms <= bound {
+                *bucket += 1;
+            }
+        }
+        self.sum_ms += ms;
+        self.count += 1;
+    }
 }
 
 impl Traffic {
@@ -221,17 +248,9 @@ impl WasiHttpHooks for Outbound {
                     Ok(uri) => *request.uri_mut() = uri,
                     Err(_) => return Box::new(async { Err(Error::HttpRequestUriInvalid) }),
                 }
-                Box::new(async move {
-                    let (response, io) =
-                        wasmtime_wasi_http::default_send_request(request, options).await?;
-                    Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Io))
-                })
+                timed(self.traffic.latency.clone(), request, options)
             }
-            Mode::Live => Box::new(async move {
-                let (response, io) =
-                    wasmtime_wasi_http::default_send_request(request, options).await?;
-                Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Io))
-            }),
+            Mode::Live => timed(self.traffic.latency.clone(), request, options),
             Mode::Fake => {
                 let tenant = self.tenant.clone();
                 let at = self.clock.now();
@@ -266,6 +285,25 @@ impl WasiHttpHooks for Outbound {
             }
         }
     }
+}
+
+/// Sends `request` through wasmtime-wasi-http's sender, recording how long
+/// the answer's head took.
+fn timed(
+    latency: Arc<Mutex<Latency>>,
+    request: http::Request<WasiBody>,
+    options: Option<RequestOptions>,
+) -> Sent {
+    Box::new(async move {
+        let started = std::time::Instant::now();
+        let sent = wasmtime_wasi_http::default_send_request(request, options).await;
+        latency
+            .lock()
+            .unwrap()
+            .record(started.elapsed().as_millis() as u64);
+        let (response, io) = sent?;
+        Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Io))
+    })
 }
 
 /// The fake Twilio's answer to a received request.

@@ -116,12 +116,17 @@ async fn on_tenant<T>(
     call: impl AsyncFnOnce(&mut crate::runtime::Runtime) -> T,
 ) -> Result<T, Failure> {
     let limit = app.limit(tenant);
-    let Ok(_permit) = limit.try_acquire() else {
+    // At most TENANT_CONCURRENCY of one tenant's calls wait at its runtime:
+    // another tenant's call never queues behind more than that. The rest
+    // wait here, for a while.
+    let waited = tokio::time::timeout(super::TENANT_WAIT, limit.acquire()).await;
+    let Ok(Ok(_permit)) = waited else {
         return Err(fail(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
-                "tenant {tenant:?} has {} calls in flight; try again shortly",
-                super::TENANT_CONCURRENCY
+                "tenant {tenant:?} has had {} calls in flight for {:?}; try again shortly",
+                super::TENANT_CONCURRENCY,
+                super::TENANT_WAIT
             ),
         ));
     };
@@ -184,7 +189,8 @@ pub async fn healthz(State(app): State<Arc<App>>) -> Answer {
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     (
         [("content-type", "text/plain; version=0.0.4")],
-        app.metrics.render(),
+        app.metrics
+            .render(&app.traffic.latency.lock().unwrap().clone()),
     )
         .into_response()
 }

@@ -1,6 +1,7 @@
 //! `GET /metrics`: counters in Prometheus' text format, fed by the lines
 //! every call produces (the same lines the log prints).
 
+use crate::outbound::{LATENCY_BUCKETS_MS, Latency};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -19,6 +20,8 @@ struct Inner {
     /// Requests the fake Twilio took.
     requests: u64,
     http: BTreeMap<(String, u16), u64>,
+    /// How late due timers' calls started.
+    lag: Latency,
 }
 
 /// The kind of a call line's answer.
@@ -47,6 +50,9 @@ impl Metrics {
             m.requests += 1;
         } else if let Some(call) = line.get("call").and_then(Value::as_str) {
             *m.calls.entry((call.to_owned(), answer(line))).or_default() += 1;
+            if let Some(lag) = line.get("lag_ms").and_then(Value::as_u64) {
+                m.lag.record(lag);
+            }
         }
     }
 
@@ -56,7 +62,7 @@ impl Metrics {
         *m.http.entry((route.to_owned(), status)).or_default() += 1;
     }
 
-    pub fn render(&self) -> String {
+    pub fn render(&self, twilio: &Latency) -> String {
         let m = self.inner.lock().unwrap();
         let mut out = String::new();
         let _ = writeln!(
@@ -101,6 +107,18 @@ impl Metrics {
             "# HELP sms_fake_twilio_requests_total Requests the in-process fake Twilio took.\n# TYPE sms_fake_twilio_requests_total counter\nsms_fake_twilio_requests_total {}",
             m.requests
         );
+        histogram(
+            &mut out,
+            "sms_twilio_latency_seconds",
+            "How long Twilio took to answer an SMS request (its head).",
+            twilio,
+        );
+        histogram(
+            &mut out,
+            "sms_timer_lag_seconds",
+            "How late a due timer's call started.",
+            &m.lag,
+        );
         let _ = writeln!(
             out,
             "# HELP sms_http_responses_total HTTP responses by route and status.\n# TYPE sms_http_responses_total counter"
@@ -113,4 +131,19 @@ impl Metrics {
         }
         out
     }
+}
+
+/// A Prometheus histogram from millisecond buckets.
+fn histogram(out: &mut String, name: &str, help: &str, h: &Latency) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    for (bound, n) in LATENCY_BUCKETS_MS.iter().zip(h.buckets) {
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{le=\"{}\"}} {n}",
+            *bound as f64 / 1000.0
+        );
+    }
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", h.count);
+    let _ = writeln!(out, "{name}_sum {}", h.sum_ms as f64 / 1000.0);
+    let _ = writeln!(out, "{name}_count {}", h.count);
 }

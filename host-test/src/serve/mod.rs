@@ -23,10 +23,12 @@ use tokio::sync::{Semaphore, mpsc};
 
 /// Default cap on a request body.
 pub const MAX_BODY: usize = 1 << 20;
-/// Calls one tenant may have waiting or running at once; past it, 429. A
-/// flood from one tenant then cannot queue ahead of others on its runtime
-/// for long.
+/// Calls of one tenant that may wait at (or run on) its runtime at once: a
+/// flood from one tenant cannot queue more than this ahead of another
+/// tenant's call. Past it, calls wait their turn for up to
+/// [`TENANT_WAIT`], then get 429.
 pub const TENANT_CONCURRENCY: usize = 32;
+pub const TENANT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// SMS the fake Twilio keeps for `GET /v1/fake-twilio/sms`.
 const KEEP_FAKE_SMS: usize = 200;
 
@@ -59,6 +61,8 @@ pub struct App {
     fake_sms: Arc<Mutex<VecDeque<Value>>>,
     fake: bool,
     limits: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// The runtimes' shared outbound traffic (Twilio's answer times).
+    traffic: Traffic,
 }
 
 impl App {
@@ -143,6 +147,7 @@ pub async fn serve(
         fake_sms: Arc::new(Mutex::new(VecDeque::new())),
         fake,
         limits: Mutex::new(HashMap::new()),
+        traffic,
     });
     // The call log: counted, printed (numbers already masked by the
     // component; the fake Twilio's own lines mask theirs), and the fake

@@ -1,0 +1,167 @@
+//! What the benchmarks share: the tenant's settings, the native core on an
+//! in-memory host, and the loopback webhook baseline (the same core behind
+//! plain HTTP), which `events` and `serve` both measure against.
+#![allow(dead_code)]
+
+use sms_notification::memory::Memory;
+use sms_notification::model;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+pub fn settings() -> String {
+    r#"{"twilioAccountSid":"AC0123456789abcdef0123456789abcdef","twilioAuthToken":"bench-token",
+        "fromMobileNo":"+15005550006","delaySeconds":60,"cooldownMinutes":0,
+        "conversationSmsPerDay":100,"recipientSmsPerDay":1000,"websiteURL":"https://chat.example.com"}"#
+        .into()
+}
+
+pub const BOB_METADATA: &str = r#"{"@private":{"contactNumber":"+14155552671"}}"#;
+
+pub fn tokio() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+pub fn native() -> Memory {
+    let mut m = Memory {
+        settings: Some(settings()),
+        ..Memory::default()
+    };
+    for (uid, presence, metadata) in [
+        ("alice", model::Presence::Online, "{}"),
+        ("bob", model::Presence::Offline, BOB_METADATA),
+    ] {
+        m.users.insert(
+            uid.into(),
+            model::User {
+                uid: uid.into(),
+                name: uid.into(),
+                presence,
+                metadata: metadata.into(),
+            },
+        );
+    }
+    m
+}
+
+/// A minimal webhook service on loopback: each event is a JSON POST, run
+/// through the same core on an in-memory host, answered with the outcome.
+pub mod webhook {
+    use super::*;
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::Incoming;
+    use wasmtime_wasi_http::io::TokioIo;
+
+    pub struct Client {
+        sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    }
+
+    pub fn serve() -> std::net::SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        listener.set_nonblocking(true).unwrap();
+        std::thread::spawn(move || {
+            // The in-memory host is not `Send`: one thread, local tasks.
+            let rt = tokio();
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&rt, async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let host = Rc::new(RefCell::new(native()));
+                loop {
+                    let (stream, _) = listener.accept().await.unwrap();
+                    let host = host.clone();
+                    tokio::task::spawn_local(async move {
+                        let service =
+                            hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+                                let host = host.clone();
+                                async move {
+                                    let body = req.into_body().collect().await?.to_bytes();
+                                    let event: serde_json::Value =
+                                        serde_json::from_slice(&body).unwrap();
+                                    let answer = handle(&mut host.borrow_mut(), &event);
+                                    Ok::<_, hyper::Error>(hyper::Response::new(Full::new(
+                                        Bytes::from(answer),
+                                    )))
+                                }
+                            });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .keep_alive(true)
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+        });
+        addr
+    }
+
+    fn handle(m: &mut Memory, event: &serde_json::Value) -> String {
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+        let outcome = if let Some(e) = event.get("message") {
+            m.now = e["sent_at"].as_u64().unwrap_or(0);
+            m.on_message(&model::Message {
+                id: text(&e["id"]),
+                conversation: text(&e["conversation"]),
+                kind: model::ConversationKind::OneOnOne,
+                format: model::Format::Text,
+                sender: text(&e["sender"]),
+                receiver: text(&e["receiver"]),
+                text: text(&e["text"]),
+                sent_at: m.now,
+            })
+        } else {
+            let e = &event["read"];
+            m.on_read(&model::Receipt {
+                conversation: text(&e["conversation"]),
+                reader: text(&e["reader"]),
+                message: text(&e["message"]),
+                read_at: 0,
+            })
+        };
+        format!("{{\"outcome\":{:?}}}", format!("{outcome:?}"))
+    }
+
+    pub async fn connect(addr: std::net::SocketAddr) -> Client {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        Client { sender }
+    }
+
+    impl Client {
+        pub async fn post(&mut self, event: serde_json::Value) {
+            self.post_to("/events", None, event).await;
+        }
+
+        /// Posts `event` to `path`, with an `Authorization` header if given.
+        pub async fn post_to(&mut self, path: &str, auth: Option<&str>, event: serde_json::Value) {
+            let mut request = hyper::Request::post(path).header("content-type", "application/json");
+            if let Some(auth) = auth {
+                request = request.header("authorization", auth);
+            }
+            let request = request
+                .body(Full::new(Bytes::from(event.to_string())))
+                .unwrap();
+            let response = self.sender.send_request(request).await.unwrap();
+            assert!(response.status().is_success());
+            response.into_body().collect().await.unwrap();
+        }
+    }
+
+    pub fn message_event(i: u64, at: u64) -> serde_json::Value {
+        serde_json::json!({ "message": {
+            "id": format!("m{i}"), "conversation": format!("c{i}"), "sender": "alice",
+            "receiver": "bob", "text": "Are we still on for dinner at 8?", "sent_at": at,
+        }})
+    }
+
+    pub fn read_event(i: u64) -> serde_json::Value {
+        serde_json::json!({ "read": { "conversation": format!("c{i}"), "reader": "bob", "message": format!("m{i}") } })
+    }
+}
