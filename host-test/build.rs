@@ -25,6 +25,7 @@ fn main() {
     }
     println!("cargo:rerun-if-env-changed=SMS_NOTIFICATION_WASM");
     postgres_tests();
+    browser_tests();
 
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").unwrap());
     // An operator may point the host at a component built elsewhere.
@@ -133,4 +134,48 @@ fn postgres_tests() {
             "cargo:warning=PostgreSQL not found: its tests are ignored (apt-get install postgresql to run them)"
         );
     }
+}
+
+/// The browser test drives Debian's Chromium through `playwright-core`
+/// (installed by `npm ci --prefix host-test/tests/browser`) with Node.js.
+/// Without them it is compiled as ignored, and the build says so in one
+/// line. `SMS_REQUIRE_BROWSER=1` (set by `.ci/run`) makes their absence a
+/// build error.
+fn browser_tests() {
+    println!("cargo:rustc-check-cfg=cfg(browser_found)");
+    println!("cargo:rerun-if-env-changed=SMS_REQUIRE_BROWSER");
+    // The folder is in git (a missing path would rerun this script on every
+    // build); `npm ci` changes it.
+    println!("cargo:rerun-if-changed=tests/browser");
+    let chromium = std::path::Path::new("/usr/bin/chromium").exists();
+    if chromium {
+        println!("cargo:rerun-if-changed=/usr/bin/chromium");
+    }
+    let playwright = std::path::Path::new("tests/browser/node_modules/playwright-core").exists();
+    let node = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if chromium && playwright && node {
+        println!("cargo:rustc-cfg=browser_found");
+        return;
+    }
+    let missing: Vec<&str> = [
+        (!chromium).then_some("/usr/bin/chromium (apt-get install chromium)"),
+        (!node).then_some("node"),
+        (!playwright).then_some("playwright-core (npm ci --prefix host-test/tests/browser)"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if env::var_os("SMS_REQUIRE_BROWSER").is_some() {
+        panic!(
+            "SMS_REQUIRE_BROWSER is set, but the browser test lacks: {}",
+            missing.join(", ")
+        );
+    }
+    println!(
+        "cargo:warning=browser test ignored: missing {} (after installing: touch host-test/build.rs)",
+        missing.join(", ")
+    );
 }

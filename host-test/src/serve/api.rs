@@ -195,21 +195,13 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
         .into_response()
 }
 
-/// `PUT /v1/tenants/{tenant}/settings`: validated by the component (422
-/// with every problem), then stored. A secret left out of the body keeps
-/// the stored one (a settings page never holds it); `null` removes it.
-pub async fn put_settings(
-    State(app): State<Arc<App>>,
-    Path(tenant): Path<String>,
-    headers: HeaderMap,
-    bytes: Bytes,
-) -> Answer {
-    operator(&app, &headers)?;
-    name("tenant", &tenant)?;
-    let mut settings: serde_json::Map<String, Value> = body(&bytes)?;
+/// The settings in `bytes` with the saved secrets they leave out (a
+/// settings page never holds them); a secret given as `null` is removed.
+async fn with_saved_secrets(app: &App, tenant: &str, bytes: &Bytes) -> Result<String, Failure> {
+    let mut settings: serde_json::Map<String, Value> = body(bytes)?;
     let stored = app
         .storage
-        .settings(&tenant)
+        .settings(tenant)
         .await
         .map_err(storage_error)?
         .0
@@ -227,28 +219,86 @@ pub async fn put_settings(
             }
         }
     }
-    let text = Value::Object(settings).to_string();
-    let result = on_tenant(&app, &tenant, async |rt| {
-        rt.validate_settings(&tenant, &text).await
+    Ok(Value::Object(settings).to_string())
+}
+
+/// `validate-settings` on the tenant's runtime: its problems (none: valid).
+async fn problems_of(
+    app: &App,
+    tenant: &str,
+    text: &str,
+) -> Result<Vec<crate::bindings::sms_notification::extension::types::Problem>, Failure> {
+    let result = on_tenant(app, tenant, async |rt| {
+        rt.validate_settings(tenant, text).await
     })
     .await?;
     match result {
-        Ok(Ok(())) => {
-            app.storage
-                .save_settings(&tenant, &text)
-                .await
-                .map_err(storage_error)?;
-            ok(json!({ "saved": true }))
-        }
-        Ok(Err(problems)) => Err(Failure(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            json!({ "problems": json::problems(&problems) }),
-        )),
+        Ok(Ok(())) => Ok(Vec::new()),
+        Ok(Err(problems)) => Ok(problems),
         Err(trap) => Err(fail(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("the component trapped: {trap:#}"),
         )),
     }
+}
+
+/// `PUT /v1/tenants/{tenant}/settings`: validated by the component (422
+/// with every problem), then stored. A secret left out of the body keeps
+/// the stored one (a settings page never holds it); `null` removes it.
+pub async fn put_settings(
+    State(app): State<Arc<App>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Answer {
+    operator(&app, &headers)?;
+    name("tenant", &tenant)?;
+    let text = with_saved_secrets(&app, &tenant, &bytes).await?;
+    let problems = problems_of(&app, &tenant, &text).await?;
+    if !problems.is_empty() {
+        return Err(Failure(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({ "problems": json::problems(&problems) }),
+        ));
+    }
+    app.storage
+        .save_settings(&tenant, &text)
+        .await
+        .map_err(storage_error)?;
+    ok(json!({ "saved": true }))
+}
+
+/// `POST /v1/tenants/{tenant}/settings/validate`: what saving these
+/// settings would say, without saving: `{"problems": [...]}`, empty when
+/// they are valid. For a settings page, on every change.
+pub async fn validate_settings(
+    State(app): State<Arc<App>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Answer {
+    operator(&app, &headers)?;
+    name("tenant", &tenant)?;
+    let text = with_saved_secrets(&app, &tenant, &bytes).await?;
+    let problems = problems_of(&app, &tenant, &text).await?;
+    ok(json!({ "problems": json::problems(&problems) }))
+}
+
+/// `GET /tenants/{tenant}`: the dashboard page (static; it asks for the
+/// operator token and calls the API with it).
+pub async fn page() -> Response {
+    (
+        [
+            ("content-type", "text/html; charset=utf-8"),
+            (
+                "content-security-policy",
+                "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
+            ),
+            ("referrer-policy", "no-referrer"),
+        ],
+        include_str!("page.html"),
+    )
+        .into_response()
 }
 
 /// `GET /v1/tenants/{tenant}/settings`: as saved, without secrets; which
@@ -488,33 +538,24 @@ pub async fn post_preview(
     operator(&app, &headers)?;
     name("tenant", &tenant)?;
     let p: PreviewBody = body(&bytes)?;
-    let stored = app
-        .storage
-        .settings(&tenant)
-        .await
-        .map_err(storage_error)?
-        .0;
     let settings = match p.settings {
-        Some(mut given) => {
-            // A page previews unsaved settings without their secrets.
-            let stored: serde_json::Map<String, Value> = stored
-                .and_then(|s| serde_json::from_str(&s).ok())
-                .unwrap_or_default();
-            for secret in SECRETS {
-                if !given.contains_key(secret)
-                    && let Some(v) = stored.get(secret)
-                {
-                    given.insert(secret.to_owned(), v.clone());
-                }
-            }
-            Value::Object(given).to_string()
+        // A page previews unsaved settings without their secrets.
+        Some(given) => {
+            let given = Bytes::from(Value::Object(given).to_string());
+            with_saved_secrets(&app, &tenant, &given).await?
         }
-        None => stored.ok_or_else(|| {
-            fail(
-                StatusCode::NOT_FOUND,
-                format!("no tenant {tenant:?}: save its settings first, or send settings"),
-            )
-        })?,
+        None => app
+            .storage
+            .settings(&tenant)
+            .await
+            .map_err(storage_error)?
+            .0
+            .ok_or_else(|| {
+                fail(
+                    StatusCode::NOT_FOUND,
+                    format!("no tenant {tenant:?}: save its settings first, or send settings"),
+                )
+            })?,
     };
     let sample = Sample {
         sender_name: p.sender_name,

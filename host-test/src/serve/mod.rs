@@ -87,6 +87,11 @@ pub fn router(app: Arc<App>) -> Router {
             "/v1/tenants/{tenant}/settings",
             put(api::put_settings).get(api::get_settings),
         )
+        .route(
+            "/v1/tenants/{tenant}/settings/validate",
+            post(api::validate_settings),
+        )
+        .route("/tenants/{tenant}", get(api::page))
         .route("/v1/tenants/{tenant}/users/{uid}", put(api::put_user))
         .route(
             "/v1/tenants/{tenant}/users/{uid}/presence",

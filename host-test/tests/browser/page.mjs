@@ -1,0 +1,113 @@
+// The dashboard page in Debian's Chromium, driven by playwright-core (the
+// system browser; playwright never downloads its own). Run by
+// host-test/tests/page.rs against a `serve --fake-twilio` it started:
+//   node page.mjs BASE_URL TOKEN SCREENSHOT_DIR
+// Each step asserts what a user would see; a screenshot of each state is
+// written for review.
+import { chromium } from "playwright-core";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+
+const [base, token, shots] = process.argv.slice(2);
+mkdirSync(shots, { recursive: true });
+const page_url = `${base}/tenants/acme`;
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-dev-shm-usage"],
+});
+const step = (name) => console.log(`step: ${name}`);
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  const shot = (name) => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+
+  step("without a token, the login form");
+  await page.goto(page_url);
+  await page.locator("#login").waitFor({ state: "visible" });
+  assert.equal(await page.locator("#app").isVisible(), false);
+  await shot("1-login");
+
+  step("the token in the fragment signs in, and leaves the URL");
+  await page.goto(`${page_url}#token=${encodeURIComponent(token)}`);
+  await page.locator("#app").waitFor({ state: "visible" });
+  assert.ok(!page.url().includes(token), "the token must not stay in the URL");
+
+  step("every control has a label");
+  const unlabelled = await page.evaluate(() =>
+    [...document.querySelectorAll("#app input, #app textarea")].filter((i) => i.labels.length === 0).map((i) => i.id));
+  assert.deepEqual(unlabelled, []);
+
+  step("an invalid account SID: the problem beside its field, Save refused");
+  await page.fill("#f-twilioAccountSid", "AC123");
+  await page.locator("#problem-f-twilioAccountSid", { hasText: "32 hexadecimal" }).waitFor();
+  assert.equal(await page.locator("#save").isDisabled(), true);
+  await shot("2-invalid");
+
+  step("fixed: no problem left, saved");
+  await page.fill("#f-twilioAccountSid", "AC0123456789abcdef0123456789abcdef");
+  await page.fill("#f-twilioAuthToken", "page-test-auth-token");
+  await page.fill("#f-fromMobileNo", "+15005550006");
+  await page.fill("#f-delaySeconds", "4");
+  await page.fill("#f-cooldownMinutes", "0");
+  await page.waitForFunction(() => !document.querySelector("#save").disabled);
+  assert.equal(await page.locator("#problem-f-twilioAccountSid").textContent(), "");
+  await page.click("#save");
+  await page.locator("#save-status", { hasText: "Saved." }).waitFor();
+
+  step("reloaded: kept, the token shown as set, never its value");
+  await page.reload();
+  await page.locator("#app").waitFor({ state: "visible" });
+  await page.waitForFunction(() => document.querySelector("#f-twilioAccountSid").value.startsWith("AC0123"));
+  assert.equal(await page.inputValue("#f-twilioAuthToken"), "");
+  await page.locator("#badge-f-twilioAuthToken", { hasText: "set" }).waitFor();
+  assert.ok(!(await page.content()).includes("page-test-auth-token"), "the token must never reach the page");
+  assert.equal(await page.inputValue("#f-delaySeconds"), "4");
+  await shot("3-saved");
+
+  step("the preview: GSM-7, then UCS-2 with an emoji");
+  await page.fill("#sample-text", "See you at 8");
+  await page.locator("#preview-body", { hasText: "1 new message from Alice: See you at 8" }).waitFor();
+  assert.match(await page.locator("#preview-meta").textContent(), /GSM-7 · 1 of 1 segment/);
+  await page.fill("#sample-text", "See you at 8 🙂 " + "and then some more words ".repeat(3));
+  await page.locator("#preview-meta", { hasText: "UCS-2" }).waitFor();
+  const meta = await page.locator("#preview-meta").textContent();
+  assert.match(meta, /1 of 1 segment/);
+  assert.match(meta, /shortened to fit/);
+  await shot("4-preview");
+
+  step("try it: Alice writes, Bob is offline: the countdown");
+  await page.click("#try-send");
+  await page.locator("#try-status", { hasText: "scheduled" }).waitFor();
+  await page.locator("#pending li", { hasText: "bob" }).waitFor();
+  await page.locator("#pending .countdown", { hasText: "SMS in" }).waitFor();
+  await shot("5-countdown");
+
+  step("the SMS in the phone panel, the activity line, the log");
+  await page.locator("#phone .sms", { hasText: "Dinner at 8?" }).waitFor({ timeout: 20000 });
+  await page.locator("#sends li", { hasText: "queued" }).waitFor();
+  await page.locator("#log", { hasText: "sent SMS" }).waitFor();
+  assert.ok(!(await page.locator("#log").textContent()).includes("4155552671"), "numbers masked in the log");
+  await page.locator("#pending li", { hasText: "Nothing pending" }).waitFor();
+  await shot("6-sms");
+
+  step("keyboard: Tab reaches the settings form's first control");
+  await page.focus("body");
+  for (let i = 0; i < 40; i++) {
+    await page.keyboard.press("Tab");
+    if (await page.evaluate(() => document.activeElement && document.activeElement.id === "f-twilioAccountSid")) break;
+  }
+  assert.equal(await page.evaluate(() => document.activeElement.id), "f-twilioAccountSid");
+
+  step("readable at 360 px: nothing wider than the screen");
+  await page.setViewportSize({ width: 360, height: 800 });
+  const width = await page.evaluate(() => document.scrollingElement.scrollWidth);
+  assert.ok(width <= 361, `the page is ${width} px wide at 360`);
+  await shot("7-narrow");
+
+  assert.deepEqual(errors, [], "no script errors");
+  console.log("page: every step passed");
+} finally {
+  await browser.close();
+}
