@@ -30,6 +30,18 @@ fn forms(settings: &Settings) -> Vec<String> {
             .to_string(),
         secret.to_owned(),
     ];
+    // With an API key, the auth token saved for delivery reports too.
+    if let Some(token) = &settings.report_token
+        && token.expose() != secret
+    {
+        let token = token.expose();
+        forms.push(b64.encode(token));
+        forms.push(
+            percent_encoding::utf8_percent_encode(token, percent_encoding::NON_ALPHANUMERIC)
+                .to_string(),
+        );
+        forms.push(token.to_owned());
+    }
     forms.retain(|f| !f.is_empty());
     forms
 }
@@ -57,6 +69,21 @@ pub fn scrub(text: &str, settings: &Settings, number: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_report_token_beside_an_api_key_is_scrubbed_too() {
+        let mut s = Settings::new(
+            "AC0123456789abcdef0123456789abcdef",
+            Credentials::ApiKey {
+                sid: "SK0123456789abcdef0123456789abcdef".into(),
+                secret: Secret::new("key-secret"),
+            },
+            Sender::Number("+14155552671".into()),
+        );
+        s.report_token = Some(Secret::new("account-auth-token"));
+        let out = scrub("echo: account-auth-token and key-secret", &s, None);
+        assert_eq!(out, "echo: [redacted] and [redacted]");
+    }
     use crate::settings::{Secret, Sender};
 
     #[test]
