@@ -158,6 +158,7 @@ fn main() {
             lease_ms: host_test::runtime::LEASE_MS,
             public_url: None,
             json_logs: true,
+            wasm: None,
         };
         let server = tokio::spawn(serve::serve(listener, store, options, async {
             let _ = stopped.await;

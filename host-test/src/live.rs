@@ -43,9 +43,13 @@ pub struct Options {
 pub struct Shards(Vec<Arc<Mutex<Runtime>>>);
 
 impl Shards {
-    /// `n` runtimes on the wall clock over one store.
-    pub fn new(storage: &Arc<dyn Storage>, policy: &Policy, n: usize) -> wasmtime::Result<Self> {
-        let pre = engine::prepared()?;
+    /// `n` runtimes on the wall clock over one store, running `pre`.
+    pub fn new(
+        storage: &Arc<dyn Storage>,
+        policy: &Policy,
+        n: usize,
+        pre: crate::contract::Pre,
+    ) -> wasmtime::Result<Self> {
         Ok(Self(
             (0..n.max(1))
                 .map(|_| {
@@ -75,7 +79,12 @@ impl Shards {
 /// Runs until stdin closes and (with `until_idle`) no timer is left, or
 /// until SIGTERM / Ctrl-C: then calls in flight finish and it returns.
 pub async fn host(storage: Arc<dyn Storage>, options: Options) -> wasmtime::Result<()> {
-    let shards = Arc::new(Shards::new(&storage, &options.policy, options.shards)?);
+    let shards = Arc::new(Shards::new(
+        &storage,
+        &options.policy,
+        options.shards,
+        engine::prepared()?,
+    )?);
     let (lines, mut printed) = mpsc::unbounded_channel::<Value>();
     let printer = tokio::spawn(async move {
         use std::io::Write;

@@ -104,6 +104,10 @@ enum Command {
         /// request's Host header.
         #[arg(long, env = "SMS_PUBLIC_URL")]
         public_url: Option<String>,
+        /// The component's .wasm (any contract version this host loads);
+        /// default: the one this build made.
+        #[arg(long, env = "SMS_WASM")]
+        wasm: Option<String>,
         /// Largest request body, in bytes (larger: 413).
         #[arg(long, default_value_t = host_test::serve::MAX_BODY)]
         max_body: usize,
@@ -210,6 +214,7 @@ async fn main() -> ExitCode {
             twilio_url,
             fake_twilio,
             public_url,
+            wasm,
             max_body,
             log_format,
             shards,
@@ -251,6 +256,7 @@ async fn main() -> ExitCode {
                 lease_ms: host_test::runtime::LEASE_MS,
                 public_url,
                 json_logs: matches!(log_format, LogFormat::Json),
+                wasm,
             };
             match host_test::serve::run(bind, storage, options).await {
                 Ok(()) => ExitCode::SUCCESS,

@@ -479,3 +479,33 @@ fn the_openapi_document_matches_the_routes() {
     }
     assert!(s.stop().success());
 }
+
+/// A tenant's component may be an older build: `--wasm` loads the
+/// released 0.2.0 `.wasm`, and the story works the same over HTTP.
+#[test]
+fn serve_runs_a_020_component() {
+    let twilio = FakeTwilio::start(Duration::ZERO, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/components/sms-notification-0.2.0.wasm"
+    );
+    // A copy: the compiled component is cached beside the .wasm.
+    let copy = dir.path().join("old.wasm");
+    std::fs::copy(wasm, &copy).unwrap();
+    let s = Serve::start(&db(&dir), &twilio.url, &["--wasm", copy.to_str().unwrap()]);
+    let (status, health) = s.call("GET", "/healthz", None, "");
+    assert_eq!((status, health["component"].as_str()), (200, Some("0.2.0")));
+    tenant(&s, 1);
+    let (status, body) = s.api(
+        "POST",
+        "/v1/tenants/acme/messages",
+        &message("m1", "old build"),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(wait_for(Duration::from_secs(20), || twilio.total() == 1));
+    // What 0.2.0 lacks is a clear answer, not a failure.
+    let (status, body) = s.api("GET", "/v1/tenants/acme/state", "");
+    assert_eq!(status, 501, "{body}");
+    assert!(s.stop().success());
+}

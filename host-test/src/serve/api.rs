@@ -177,7 +177,7 @@ pub async fn healthz(State(app): State<Arc<App>>) -> Answer {
     match app.storage.next_due(0).await {
         Ok(_) => ok(json!({
             "database": "reachable",
-            "component": crate::engine::prepared().map(|p| p.version()).unwrap_or("not loaded"),
+            "component": app.contract,
         })),
         Err(e) => Err(fail(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -48,6 +48,9 @@ pub struct Options {
     pub public_url: Option<String>,
     /// Print call lines as JSON (else one human line each).
     pub json_logs: bool,
+    /// The component to run: a `.wasm` of any contract version this host
+    /// loads; the one this build made by default.
+    pub wasm: Option<String>,
 }
 
 /// What every handler shares.
@@ -63,6 +66,8 @@ pub struct App {
     limits: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// The runtimes' shared outbound traffic (Twilio's answer times).
     traffic: Traffic,
+    /// The contract version of the component being run.
+    contract: &'static str,
 }
 
 impl App {
@@ -134,7 +139,16 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> wasmtime::Result<()> {
     let fake = matches!(options.policy.mode, crate::outbound::Mode::Fake);
-    let shards = Arc::new(Shards::new(&storage, &options.policy, options.shards)?);
+    let pre = match &options.wasm {
+        Some(path) => crate::engine::prepare_file(&crate::engine::engine()?, path)?,
+        None => crate::engine::prepared()?,
+    };
+    let contract = pre.version();
+    eprintln!(
+        "component {} (contract {contract})",
+        options.wasm.as_deref().unwrap_or(crate::COMPONENT)
+    );
+    let shards = Arc::new(Shards::new(&storage, &options.policy, options.shards, pre)?);
     // One fake Twilio for every runtime, so its SMS are listed in one place.
     let traffic = Traffic::default();
     for rt in shards.all() {
@@ -153,6 +167,7 @@ pub async fn serve(
         fake,
         limits: Mutex::new(HashMap::new()),
         traffic,
+        contract,
     });
     // The call log: counted, printed (numbers already masked by the
     // component; the fake Twilio's own lines mask theirs), and the fake
