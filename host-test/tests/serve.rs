@@ -509,3 +509,45 @@ fn serve_runs_a_020_component() {
     assert_eq!(status, 501, "{body}");
     assert!(s.stop().success());
 }
+
+/// A record the component cannot read is kept aside, listed, and cleared
+/// by the operator over HTTP; nothing else is lost.
+#[test]
+fn quarantined_records_are_listed_and_cleared() {
+    let twilio = FakeTwilio::start(Duration::ZERO, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Serve::start(&db(&dir), &twilio.url, &[]);
+    tenant(&s, 600);
+    // A conversation record from a newer build (layout version 9), written
+    // behind the server's back.
+    let conn = rusqlite::Connection::open(dir.path().join("sms.db")).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn.execute(
+        "INSERT INTO state (tenant, key, value) VALUES ('acme', 'conversation/alice_bob', x'4309ff')",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let (status, body) = s.api("POST", "/v1/tenants/acme/messages", &message("m1", "hi"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["outcome"]["scheduled"]["unread"], 1, "started afresh");
+    let (status, kept) = s.api("GET", "/v1/tenants/acme/quarantine", "");
+    assert_eq!(status, 200);
+    let key = kept["records"][0]["key"].as_str().unwrap().to_owned();
+    assert_eq!(key, "quarantine/conversation/alice_bob");
+    assert_eq!(kept["records"][0]["bytes"], "Qwn/");
+    let (_, state) = s.api("GET", "/v1/tenants/acme/state", "");
+    assert_eq!(state["unreadable"], json!([key]));
+    assert_eq!(state["pending"][0]["unread"], 1);
+    let (status, _) = s.api("DELETE", "/v1/tenants/acme/quarantine?key=settings", "");
+    assert_eq!(status, 400, "only quarantined keys");
+    let path = format!(
+        "/v1/tenants/acme/quarantine?key={}",
+        key.replace('/', "%2F")
+    );
+    assert_eq!(s.api("DELETE", &path, "").0, 200);
+    assert_eq!(s.api("DELETE", &path, "").0, 404);
+    let (_, kept) = s.api("GET", "/v1/tenants/acme/quarantine", "");
+    assert_eq!(kept["records"], json!([]));
+    assert!(s.stop().success());
+}

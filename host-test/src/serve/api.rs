@@ -600,6 +600,71 @@ pub async fn get_state(
     }
 }
 
+/// `GET /v1/tenants/{tenant}/quarantine`: records the component could not
+/// read and kept aside, with their bytes (base64), for an operator to look
+/// at before clearing them.
+pub async fn get_quarantine(
+    State(app): State<Arc<App>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
+    use base64::Engine as _;
+    operator(&app, &headers)?;
+    known(&app, &tenant).await?;
+    let kept = app
+        .storage
+        .state_prefix(&tenant, crate::runtime::QUARANTINE)
+        .await
+        .map_err(storage_error)?;
+    let records: Vec<Value> = kept
+        .into_iter()
+        .map(|(key, bytes)| {
+            json!({ "key": key, "bytes": base64::engine::general_purpose::STANDARD.encode(bytes) })
+        })
+        .collect();
+    ok(json!({ "records": records }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClearQuery {
+    key: String,
+}
+
+/// `DELETE /v1/tenants/{tenant}/quarantine?key=KEY`: clears one kept-aside
+/// record (only keys under `quarantine/`).
+pub async fn delete_quarantine(
+    State(app): State<Arc<App>>,
+    Path(tenant): Path<String>,
+    Query(q): Query<ClearQuery>,
+    headers: HeaderMap,
+) -> Answer {
+    operator(&app, &headers)?;
+    known(&app, &tenant).await?;
+    if !q.key.starts_with(crate::runtime::QUARANTINE) {
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "only quarantined records can be cleared here: keys starting with {:?}",
+                crate::runtime::QUARANTINE
+            ),
+        ));
+    }
+    let cleared = app
+        .storage
+        .state_delete(&tenant, &q.key)
+        .await
+        .map_err(storage_error)?;
+    if cleared {
+        ok(json!({ "cleared": q.key }))
+    } else {
+        Err(fail(
+            StatusCode::NOT_FOUND,
+            format!("no quarantined record {:?}", q.key),
+        ))
+    }
+}
+
 #[derive(Deserialize)]
 pub struct LogsQuery {
     #[serde(default)]

@@ -107,6 +107,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/tenants/{tenant}/preview", post(api::post_preview))
         .route("/v1/tenants/{tenant}/state", get(api::get_state))
         .route("/v1/tenants/{tenant}/logs", get(api::get_logs))
+        .route(
+            "/v1/tenants/{tenant}/quarantine",
+            get(api::get_quarantine).delete(api::delete_quarantine),
+        )
         .route("/v1/fake-twilio/sms", get(api::get_fake_sms))
         .route("/twilio/{tenant}/status", post(api::post_status))
         .route("/cometchat/{tenant}/webhook", post(api::post_cometchat))
