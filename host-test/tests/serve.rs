@@ -77,6 +77,11 @@ fn alice_and_bob_through_the_json_api() {
     let (_, metrics) = s.call("GET", "/metrics", None, "");
     let metrics = metrics.as_str().unwrap().to_owned();
     assert!(metrics.contains("sms_sent_total 1"), "{metrics}");
+    assert!(metrics.contains("\nsms_timers 0\n"), "{metrics}");
+    assert!(
+        metrics.contains("sms_timer_lag_seconds_count 1"),
+        "{metrics}"
+    );
     assert!(
         metrics.contains("sms_calls_total{call=\"on-message\",answer=\"scheduled\"} 1"),
         "{metrics}"

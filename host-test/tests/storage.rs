@@ -121,6 +121,7 @@ async fn contract(db: &Arc<dyn Storage>) {
         .unwrap();
     db.commit("u", &[timer("early", 50)]).await.unwrap();
     assert_eq!(db.next_due(0).await.unwrap(), Some(50));
+    assert_eq!(db.timer_count().await.unwrap(), 3, "all tenants' timers");
     let claims = db.claim(60, 0, 10, 1_000).await.unwrap();
     let got: Vec<(&str, &str)> = claims
         .iter()

@@ -187,10 +187,12 @@ pub async fn healthz(State(app): State<Arc<App>>) -> Answer {
 }
 
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
+    // Left out when the database does not answer.
+    let timers = app.storage.timer_count().await.ok();
+    let twilio = app.traffic.latency.lock().unwrap().clone();
     (
         [("content-type", "text/plain; version=0.0.4")],
-        app.metrics
-            .render(&app.traffic.latency.lock().unwrap().clone()),
+        app.metrics.render(&twilio, timers),
     )
         .into_response()
 }

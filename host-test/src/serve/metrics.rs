@@ -62,7 +62,7 @@ impl Metrics {
         *m.http.entry((route.to_owned(), status)).or_default() += 1;
     }
 
-    pub fn render(&self, twilio: &Latency) -> String {
+    pub fn render(&self, twilio: &Latency, timers: Option<u64>) -> String {
         let m = self.inner.lock().unwrap();
         let mut out = String::new();
         let _ = writeln!(
@@ -107,6 +107,12 @@ impl Metrics {
             "# HELP sms_fake_twilio_requests_total Requests the in-process fake Twilio took.\n# TYPE sms_fake_twilio_requests_total counter\nsms_fake_twilio_requests_total {}",
             m.requests
         );
+        if let Some(timers) = timers {
+            let _ = writeln!(
+                out,
+                "# HELP sms_timers Timers set, all tenants: pending notifications, retries, waits.\n# TYPE sms_timers gauge\nsms_timers {timers}"
+            );
+        }
         histogram(
             &mut out,
             "sms_twilio_latency_seconds",

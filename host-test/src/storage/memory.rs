@@ -159,6 +159,14 @@ impl Storage for Memory {
         }))
     }
 
+    async fn timer_count(&self) -> Result<u64> {
+        Ok(self
+            .all()
+            .into_iter()
+            .map(|(_, data)| data.lock().unwrap().timers.len() as u64)
+            .sum())
+    }
+
     async fn next_due(&self, now: u64) -> Result<Option<u64>> {
         Ok(self
             .all()

@@ -420,6 +420,14 @@ impl Storage for Postgres {
     }
 
     /// Walks the due-time index to the first unleased row.
+    async fn timer_count(&self) -> Result<u64> {
+        let row = self
+            .query_opt("SELECT COUNT(*) FROM timers", &[])
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(row.map_or(0, |r| r.get::<_, i64>(0) as u64))
+    }
+
     async fn next_due(&self, now: u64) -> Result<Option<u64>> {
         let row = self
             .query_opt(

@@ -474,6 +474,14 @@ impl Storage for Sqlite {
 
     /// Walks the due-time index to the first unleased row (an idle
     /// scheduler asks often; `min()` with this filter would scan them all).
+    async fn timer_count(&self) -> Result<u64> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT COUNT(*) FROM timers")?
+                .query_row([], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+        })
+    }
+
     async fn next_due(&self, now: u64) -> Result<Option<u64>> {
         self.read(|conn| {
             conn.prepare_cached(
