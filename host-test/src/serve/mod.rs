@@ -212,9 +212,13 @@ pub async fn serve(
     Ok(())
 }
 
-/// One call line on stderr.
+/// One call line on stderr; the number an SMS went to masked.
 fn print_line(line: &Value, json: bool) {
     if json {
+        let mut line = line.clone();
+        if let Some(to) = line.pointer_mut("/sms/form/To") {
+            *to = Value::String(crate::json::mask(to.as_str().unwrap_or("")));
+        }
         eprintln!("{line}");
         return;
     }
