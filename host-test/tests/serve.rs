@@ -90,7 +90,10 @@ fn alice_and_bob_through_the_json_api() {
     assert_eq!((status, health["component"].as_str()), (200, Some("0.3.0")));
     let log = s.log.lock().unwrap().clone();
     assert!(!log.contains(AUTH_TOKEN), "the auth token reached the log");
-    assert!(!log.contains("4155552671"), "numbers are masked in the log: {log}");
+    assert!(
+        !log.contains("4155552671"),
+        "numbers are masked in the log: {log}"
+    );
     assert!(s.stop().success());
 }
 
