@@ -1,6 +1,6 @@
 //! A host on the wall clock: `host-test host --db URL`. It reads events as
-//! JSON lines on stdin (the scenario format's `tenant`, `settings`, `user`,
-//! `message`, `read` and `fire` steps), fires due timers as they come due,
+//! JSON lines on stdin (the scenario format's steps but `advance` and
+//! `time`), fires due timers as they come due,
 //! and prints one JSON line per call. It is the durable storage's test bed
 //! (the kill and multi-process tests start it as a child process) and the
 //! core that `serve` will put behind HTTP.
@@ -150,9 +150,9 @@ async fn read_events(
                 continue;
             }
         };
-        if matches!(step, Step::Advance(_)) {
+        if matches!(step, Step::Advance(_) | Step::Time(_)) {
             let _ = lines.send(json!({ "line": n,
-                "error": "advance moves a virtual clock; this host runs on the wall clock" }));
+                "error": "advance and time move a virtual clock; this host runs on the wall clock" }));
             continue;
         }
         let shard = match &step {

@@ -100,3 +100,38 @@ fn a_malformed_step_is_reported_with_its_line() {
     assert!(!missing.status.success());
     assert!(text(&missing.stderr).contains("cannot read"));
 }
+
+/// The wall-clock host refuses the steps that move a virtual clock (a
+/// `time` step would otherwise fire timers early), line by line, and goes
+/// on.
+#[test]
+fn the_wall_clock_host_refuses_virtual_time() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("sms.db").display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_host-test"))
+        .args(["host", "--db", &db, "--fake-twilio", "--until-idle"])
+        .env(
+            "SMS_SETTINGS_KEY",
+            "Y2xpLXRlc3RzLXNldHRpbmdzLWtleS0zMi1ieXRlcyE=",
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"{\"advance\": 60}\n{\"time\": \"2030-01-01T00:00:00Z\"}\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let stdout = text(&out.stdout);
+    let errors: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("runs on the wall clock"))
+        .collect();
+    assert_eq!(errors.len(), 2, "{stdout}");
+    assert!(errors[1].contains("\"line\":2"), "{stdout}");
+}
