@@ -80,12 +80,14 @@ fn name(what: &str, value: &str) -> Result<(), Failure> {
     }
 }
 
-/// The tenant exists: it has saved settings.
+/// The tenant exists: it has saved settings (a revision above 0). Its
+/// revision, not its settings: an event must not read and unseal them
+/// twice (the component keeps them by revision).
 async fn known(app: &App, tenant: &str) -> Result<(), Failure> {
     name("tenant", tenant)?;
-    match app.storage.settings(tenant).await {
-        Ok((Some(_), _)) => Ok(()),
-        Ok((None, _)) => Err(fail(
+    match app.storage.revision(tenant).await {
+        Ok(1..) => Ok(()),
+        Ok(0) => Err(fail(
             StatusCode::NOT_FOUND,
             format!(
                 "no tenant {tenant:?}: save its settings first (PUT /v1/tenants/{tenant}/settings)"
