@@ -60,9 +60,49 @@ async fn contract(db: &Arc<dyn Storage>) {
     db.put_user("t", &online).await.unwrap();
     assert_eq!(
         found(db.find_user("t", "bob").await.unwrap()),
-        found(Some(online))
+        found(Some(online.clone()))
     );
     assert!(db.find_user("other", "bob").await.unwrap().is_none());
+    // Presence as of a time: a late (older) event changes nothing.
+    let presence =
+        async |db: &Arc<dyn Storage>| db.find_user("t", "bob").await.unwrap().unwrap().presence;
+    assert_eq!(
+        db.set_presence("t", "bob", Presence::Offline, 2_000)
+            .await
+            .unwrap(),
+        Some(true)
+    );
+    assert!(matches!(presence(db).await, Presence::Offline));
+    assert_eq!(
+        db.set_presence("t", "bob", Presence::Online, 1_000)
+            .await
+            .unwrap(),
+        Some(false)
+    );
+    assert!(matches!(presence(db).await, Presence::Offline));
+    assert_eq!(
+        db.set_presence("t", "bob", Presence::Online, 2_000)
+            .await
+            .unwrap(),
+        Some(true),
+        "the same time again applies (a redelivery is the same event)"
+    );
+    assert!(matches!(presence(db).await, Presence::Online));
+    assert_eq!(
+        db.set_presence("t", "nobody", Presence::Online, 3_000)
+            .await
+            .unwrap(),
+        None
+    );
+    // Replacing the user keeps the time of the last presence event.
+    db.put_user("t", &bob).await.unwrap();
+    assert_eq!(
+        db.set_presence("t", "bob", Presence::Online, 1_500)
+            .await
+            .unwrap(),
+        Some(false)
+    );
+    db.put_user("t", &online).await.unwrap();
 
     // Commits: all or none, quota included.
     db.commit("t", &[put("a", b"1"), put("b", b"2")])
@@ -295,9 +335,10 @@ async fn a_database_from_a_newer_build_is_refused_untouched() {
         panic!("a newer schema must be refused");
     };
     assert!(
-        refused
-            .0
-            .contains("schema version 99, newer than this build's 2"),
+        refused.0.contains(&format!(
+            "schema version 99, newer than this build's {}",
+            storage::SCHEMA_VERSION
+        )),
         "{refused}"
     );
 }

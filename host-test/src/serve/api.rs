@@ -141,6 +141,12 @@ async fn on_tenant<T>(
 /// input the component refused; 403 for an unverified report; 503 when
 /// the host's store failed; 500 for a trap.
 fn answer(app: &App, tenant: &str, call: &str, result: Call) -> Answer {
+    answered(app, tenant, call, result).1
+}
+
+/// [`answer`], and what the call answered in one word (as `/metrics`
+/// counts it).
+fn answered(app: &App, tenant: &str, call: &str, result: Call) -> (String, Answer) {
     let mut line = crate::scenario::call_line(now(), call, None, result);
     line["tenant"] = Value::String(tenant.to_owned());
     let _ = app.lines.send(line.clone());
@@ -151,10 +157,11 @@ fn answer(app: &App, tenant: &str, call: &str, result: Call) -> Answer {
         Some(e) if e.contains_key("unauthenticated") => StatusCode::FORBIDDEN,
         Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
     };
+    let kind = super::metrics::answer(&line);
     if let Some(obj) = line.as_object_mut() {
         obj.remove("at");
     }
-    Ok((status, axum::Json(line)).into_response())
+    (kind, Ok((status, axum::Json(line)).into_response()))
 }
 
 fn now() -> u64 {
@@ -404,22 +411,18 @@ pub async fn post_presence(
 }
 
 async fn set_presence(app: &App, tenant: &str, uid: &str, p: Presence) -> Result<(), Failure> {
-    let mut user = app
+    match app
         .storage
-        .find_user(tenant, uid)
+        .set_presence(tenant, uid, p, now())
         .await
         .map_err(storage_error)?
-        .ok_or_else(|| {
-            fail(
-                StatusCode::NOT_FOUND,
-                format!("no user {uid:?}: PUT /v1/tenants/{tenant}/users/{uid} first"),
-            )
-        })?;
-    user.presence = p;
-    app.storage
-        .put_user(tenant, &user)
-        .await
-        .map_err(storage_error)
+    {
+        Some(_) => Ok(()),
+        None => Err(fail(
+            StatusCode::NOT_FOUND,
+            format!("no user {uid:?}: PUT /v1/tenants/{tenant}/users/{uid} first"),
+        )),
+    }
 }
 
 #[derive(Deserialize)]
@@ -759,69 +762,144 @@ pub async fn post_status(
     Ok(response)
 }
 
-/// `POST /cometchat/{tenant}/webhook`: CometChat's legacy webhooks, with
-/// the Basic auth CometChat sends.
+/// `POST /cometchat/{tenant}/webhook`: CometChat's webhooks, legacy and
+/// current, with the Basic auth CometChat sends. Counted in `/metrics` by
+/// system, trigger and answer.
 pub async fn post_cometchat(
     State(app): State<Arc<App>>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Answer {
-    webhook_auth(&app, &headers)?;
+    let count = |system: Option<cometchat::System>, trigger: &str, answer: &str| {
+        app.metrics
+            .webhook(system.map_or("unknown", |s| s.as_str()), trigger, answer);
+    };
+    if let Err(refused) = webhook_auth(&app, &headers) {
+        count(None, "unknown", "unauthorized");
+        return Err(refused);
+    }
     known(&app, &tenant).await?;
-    let payload: Value = body(&bytes)?;
-    let event = cometchat::parse(&payload, now()).map_err(|e| fail(StatusCode::BAD_REQUEST, e))?;
-    match event {
-        Event::Ignored(trigger) => ok(json!({ "ignored": trigger })),
-        Event::Presence { uid, presence } => {
-            match set_presence(&app, &tenant, &uid, presence).await {
-                // A user this service was never told about: nothing to keep.
-                Err(Failure(StatusCode::NOT_FOUND, _)) => ok(json!({ "ignored": "unknown user" })),
-                Err(e) => Err(e),
-                Ok(()) => ok(json!({ "saved": true })),
-            }
+    let payload: Value = body(&bytes).inspect_err(|_| count(None, "unknown", "malformed"))?;
+    let webhook = match cometchat::parse(&payload, now()) {
+        Ok(webhook) => webhook,
+        Err(malformed) => {
+            count(
+                cometchat::system_of(&payload),
+                &malformed.trigger,
+                "malformed",
+            );
+            return Err(fail(StatusCode::BAD_REQUEST, malformed.to_string()));
+        }
+    };
+    let (system, trigger) = (webhook.system, webhook.trigger);
+    let answer = match webhook.event {
+        Event::Ignored(why) => {
+            count(system, &trigger, "ignored");
+            ok(json!({ "ignored": trigger, "why": why }))
+        }
+        Event::Unknown => {
+            count(system, &trigger, "unknown");
+            app.unknown_trigger(&tenant, &trigger).await;
+            ok(json!({ "ignored": trigger, "why": "a trigger this service does not know" }))
+        }
+        Event::Presence { uid, presence, at } => {
+            let applied = app
+                .storage
+                .set_presence(&tenant, &uid, presence, at)
+                .await
+                .map_err(storage_error)?;
+            let answer = match applied {
+                None => "unknown-user",
+                Some(true) => "presence",
+                Some(false) => "stale",
+            };
+            count(system, &trigger, answer);
+            ok(match applied {
+                None => {
+                    json!({ "ignored": trigger, "why": "a user this service was never told about" })
+                }
+                Some(applied) => json!({ "presence": presence_name(presence), "applied": applied }),
+            })
         }
         Event::Read(receipt) => {
             let result = on_tenant(&app, &tenant, async |rt| {
                 rt.on_read(&tenant, &receipt).await
             })
             .await?;
-            answer(&app, &tenant, "on-read", result)
+            let (kind, answer) = answered(&app, &tenant, "on-read", result);
+            count(system, &trigger, &kind);
+            answer
         }
         Event::Message { message, users } => {
-            for (uid, name, presence) in users {
-                if self::name("user", &uid).is_err() {
-                    continue;
-                }
-                let found = app
-                    .storage
-                    .find_user(&tenant, &uid)
-                    .await
-                    .map_err(storage_error)?;
-                let mut user = found.unwrap_or(User {
-                    uid: uid.clone(),
-                    name: uid.clone(),
-                    presence: Presence::Offline,
-                    metadata: "{}".into(),
-                });
-                if let Some(name) = name {
-                    user.name = name;
-                }
-                if let Some(p) = presence {
-                    user.presence = p;
-                }
-                app.storage
-                    .put_user(&tenant, &user)
-                    .await
-                    .map_err(storage_error)?;
+            for user in users {
+                remember(&app, &tenant, user, message.sent_at).await?;
             }
             let result = on_tenant(&app, &tenant, async |rt| {
                 rt.on_message(&tenant, &message).await
             })
             .await?;
-            answer(&app, &tenant, "on-message", result)
+            let (kind, answer) = answered(&app, &tenant, "on-message", result);
+            count(system, &trigger, &kind);
+            answer
         }
+    };
+    answer
+}
+
+fn presence_name(p: Presence) -> &'static str {
+    match p {
+        Presence::Online => "online",
+        Presence::Offline => "offline",
     }
+}
+
+/// A user a message's payload describes: created if new (offline, no
+/// number: the number comes from the chat server, never from a webhook),
+/// renamed if their name changed, their presence set as of the message's
+/// time (a newer presence event is kept).
+async fn remember(
+    app: &App,
+    tenant: &str,
+    user: cometchat::Profile,
+    sent_at: u64,
+) -> Result<(), Failure> {
+    if self::name("user", &user.uid).is_err() {
+        return Ok(());
+    }
+    let found = app
+        .storage
+        .find_user(tenant, &user.uid)
+        .await
+        .map_err(storage_error)?;
+    let record = match found {
+        None => Some(User {
+            uid: user.uid.clone(),
+            name: user.name.clone().unwrap_or_else(|| user.uid.clone()),
+            presence: Presence::Offline,
+            metadata: "{}".into(),
+        }),
+        Some(known) => match &user.name {
+            Some(name) if *name != known.name => Some(User {
+                name: name.clone(),
+                ..known
+            }),
+            _ => None,
+        },
+    };
+    if let Some(record) = record {
+        app.storage
+            .put_user(tenant, &record)
+            .await
+            .map_err(storage_error)?;
+    }
+    if let Some(presence) = user.presence {
+        app.storage
+            .set_presence(tenant, &user.uid, presence, sent_at)
+            .await
+            .map_err(storage_error)?;
+    }
+    Ok(())
 }
 
 /// CometChat's Basic auth, against `--webhook-credentials`.

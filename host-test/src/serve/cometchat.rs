@@ -1,59 +1,141 @@
-//! CometChat's legacy webhooks, mapped to the component's calls: a
-//! CometChat app points its `after_message`, `message_read_receipt` and
-//! `user_connection_status_change` webhooks at `POST
-//! /cometchat/{tenant}/webhook` and gets the SMS extension back, self-hosted.
+//! CometChat's webhooks, both systems, mapped to the component's calls: a
+//! CometChat app points its webhooks at `POST /cometchat/{tenant}/webhook`
+//! and gets the SMS extension back, self-hosted.
 //!
-//! Payload shapes follow CometChat's documented legacy events
-//! (cometchat.com/docs/webhooks/webhooks-legacy-events; fixtures in
-//! `host-test/tests/fixtures/cometchat/`). CometChat retries what is not
-//! acknowledged, so other triggers are acknowledged and ignored; a payload
-//! that is not one of these shapes is a 400 naming what is missing.
+//! - **Legacy webhooks** ("Webhooks (Legacy) > Events"): `after_message`
+//!   (the message is `data`), `message_read_receipt` and
+//!   `message_delivery_receipt` (`data.receiptSender` is the reader,
+//!   `data.messageSender` the author), the presence event
+//!   `after_connection_status_changed` (documented under the heading
+//!   `user_connection_status_change`, accepted under both names), and
+//!   `before_message`.
+//! - **Webhooks** ("Webhooks > Events", the ones CometChat tells new apps
+//!   to use): `message_sent` (the message is `data.message`),
+//!   `message_read_receipt` and `message_delivery_receipt` (`data.sender`
+//!   is the reader, `data.body.{messageId, timestamp}`),
+//!   `user_connection_status_changed`, `message_edited`,
+//!   `message_deleted`, and the group, call, reaction and moderation
+//!   events.
+//!
+//! Both systems name their read receipt `message_read_receipt`: the shape
+//! tells them apart (`data.body` is the current system's). Payload shapes
+//! follow CometChat's documented examples, kept as fixtures in
+//! `host-test/tests/fixtures/cometchat/` with their source. CometChat wants
+//! a 200 for what it sends, and retries what it does not get one for: a
+//! trigger with nothing to do is acknowledged ([`Event::Ignored`]), an
+//! unknown one too ([`Event::Unknown`], counted and logged by the caller);
+//! a known trigger that lacks a field the extension needs is [`Malformed`],
+//! naming it.
 
 use crate::bindings::sms_notification::extension::types::{
     ConversationKind, Message, MessageFormat, Presence, Receipt,
 };
 use serde_json::Value;
 
+/// Which of CometChat's two webhook systems a payload came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum System {
+    /// "Webhooks (Legacy)".
+    Legacy,
+    /// "Webhooks", the current system.
+    Current,
+}
+
+impl System {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Legacy => "legacy",
+            Self::Current => "current",
+        }
+    }
+}
+
+/// A webhook, read: which system and trigger, and what it asks for.
+#[derive(Debug)]
+pub struct Webhook {
+    /// `None` for a trigger neither system documents.
+    pub system: Option<System>,
+    pub trigger: String,
+    pub event: Event,
+}
+
+/// A user as a webhook describes them (a message's `entities`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Profile {
+    pub uid: String,
+    pub name: Option<String>,
+    pub presence: Option<Presence>,
+}
+
 /// What a webhook asks of the extension.
 #[derive(Debug)]
 pub enum Event {
+    /// A message reached its recipient (`on-message`), with what the
+    /// payload says about its sender and receiver.
     Message {
         message: Message,
-        /// Names and presence CometChat sent along (`entities`).
-        users: Vec<(String, Option<String>, Option<Presence>)>,
+        users: Vec<Profile>,
     },
+    /// A read receipt (`on-read`).
     Read(Receipt),
+    /// A user connected or disconnected, at `at` (milliseconds).
     Presence {
         uid: String,
         presence: Presence,
+        at: u64,
     },
-    /// Another trigger: acknowledged, nothing done.
-    Ignored(String),
+    /// A documented trigger with nothing for the extension to do, and why.
+    Ignored(&'static str),
+    /// A trigger neither system documents.
+    Unknown,
 }
 
-fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    path.iter().try_fold(v, |v, key| v.get(key))?.as_str()
+/// A payload of a known trigger without what the extension needs from it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Malformed {
+    pub trigger: String,
+    /// The JSON path of the field, e.g. `data.body.messageId`.
+    pub field: String,
+    pub why: &'static str,
 }
 
-/// A CometChat id: a string, or a number (message ids are numeric strings
-/// in some payloads, numbers in others).
-fn id(v: &Value, path: &[&str]) -> Option<String> {
-    let v = path.iter().try_fold(v, |v, key| v.get(key))?;
-    match v {
+impl std::fmt::Display for Malformed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: `{}` {}", self.trigger, self.field, self.why)
+    }
+}
+
+/// The value at a dotted path.
+fn at<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(v, |v, key| v.get(key))
+}
+
+fn text<'a>(v: &'a Value, path: &str) -> Option<&'a str> {
+    at(v, path)?.as_str()
+}
+
+/// A CometChat id: a non-empty string, or a number (message ids are
+/// numeric strings in CometChat's examples; a number is read the same).
+fn id(v: &Value, path: &str) -> Option<String> {
+    match at(v, path)? {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
 }
 
-/// Seconds (CometChat's unit) as milliseconds, or `now`.
-fn millis(v: &Value, path: &[&str], now: u64) -> u64 {
-    path.iter()
-        .try_fold(v, |v, key| v.get(key))
-        .and_then(Value::as_u64)
-        .map_or(now, |s| s.saturating_mul(1000))
+/// A time: a number, or a string of digits (the legacy presence event
+/// documents its times as strings). Anything else is absent.
+fn time(v: &Value, path: &str) -> Option<u64> {
+    match at(v, path)? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
 }
 
+/// CometChat's user statuses: `available` is what its message entities
+/// say of a connected user.
 fn presence(status: &str) -> Option<Presence> {
     match status {
         "online" | "available" => Some(Presence::Online),
@@ -62,99 +144,411 @@ fn presence(status: &str) -> Option<Presence> {
     }
 }
 
+/// The system a payload's trigger (and, for receipts, its shape) belongs
+/// to, if either documents it.
+pub fn system_of(body: &Value) -> Option<System> {
+    let trigger = body.get("trigger").and_then(Value::as_str)?;
+    match trigger {
+        "after_message"
+        | "before_message"
+        | "user_connection_status_change"
+        | "after_connection_status_changed" => Some(System::Legacy),
+        "message_read_receipt" | "message_delivery_receipt" => Some(match at(body, "data.body") {
+            Some(_) => System::Current,
+            None => System::Legacy,
+        }),
+        t if documented(t) => Some(System::Current),
+        _ => None,
+    }
+}
+
 /// CometChat's id of a one-on-one conversation: both uids, sorted, joined
-/// by `_user_`.
+/// by `_user_` (`cometchat-uid-4_user_cometchat-uid-5`).
 pub fn conversation_id(a: &str, b: &str) -> String {
     let (first, second) = if a <= b { (a, b) } else { (b, a) };
     format!("{first}_user_{second}")
 }
 
-/// The event a webhook body carries, or what is wrong with it.
-pub fn parse(body: &Value, now: u64) -> Result<Event, String> {
-    let trigger = body
-        .get("trigger")
-        .and_then(Value::as_str)
-        .ok_or("`trigger` is missing or not a string")?;
-    let data = body.get("data").ok_or("`data` is missing")?;
-    let need = |what: Option<String>, name: &str| {
-        what.ok_or_else(|| format!("{trigger}: `data.{name}` is missing or empty"))
+/// Reads a webhook body; `now` (milliseconds) stands in for a time the
+/// payload does not carry.
+pub fn parse(body: &Value, now: u64) -> Result<Webhook, Malformed> {
+    let trigger = match body.get("trigger").and_then(Value::as_str) {
+        Some(t) => t.to_owned(),
+        None => {
+            return Err(Malformed {
+                trigger: "webhook".into(),
+                field: "trigger".into(),
+                why: "is missing or not a string",
+            });
+        }
     };
-    match trigger {
-        "after_message" => {
-            let sender = need(id(data, &["sender"]), "sender")?;
-            let receiver = need(id(data, &["receiver"]), "receiver")?;
-            let group = text(data, &["receiverType"]) == Some("group");
-            let conversation = id(data, &["conversationId"])
-                .unwrap_or_else(|| conversation_id(&sender, &receiver));
-            let category = text(data, &["category"]).unwrap_or("message");
-            let format = match (category, text(data, &["type"]).unwrap_or("")) {
-                ("message", "text") => MessageFormat::Text,
-                ("message", "image") => MessageFormat::Image,
-                ("message", "video") => MessageFormat::Video,
-                ("message", "audio") => MessageFormat::Audio,
-                ("message", "file") => MessageFormat::File,
-                _ => MessageFormat::Custom,
-            };
-            let message = Message {
-                id: need(id(data, &["id"]), "id")?,
-                conversation,
-                kind: if group {
-                    ConversationKind::Group
-                } else {
-                    ConversationKind::OneOnOne
-                },
-                format,
-                text: text(data, &["data", "text"]).unwrap_or("").to_owned(),
-                sender,
-                receiver,
-                sent_at: millis(data, &["sentAt"], now),
-            };
-            let mut users = Vec::new();
-            if let Some(entities) = data.get("data").and_then(|d| d.get("entities")) {
-                for side in ["sender", "receiver"] {
-                    let entity = &entities[side];
-                    if entity["entityType"] != "user" {
-                        continue;
-                    }
-                    if let Some(uid) = id(entity, &["entity", "uid"]) {
-                        users.push((
-                            uid,
-                            text(entity, &["entity", "name"]).map(str::to_owned),
-                            text(entity, &["entity", "status"]).and_then(presence),
-                        ));
-                    }
-                }
+    let data = body.get("data").unwrap_or(&Value::Null);
+    let need = |what: Option<String>, field: &str| {
+        what.ok_or_else(|| Malformed {
+            trigger: trigger.clone(),
+            field: field.to_owned(),
+            why: "is missing or empty",
+        })
+    };
+    let webhook = |system, event| Webhook {
+        system: Some(system),
+        trigger: trigger.clone(),
+        event,
+    };
+    use Event::Ignored;
+    use System::{Current, Legacy};
+    Ok(match trigger.as_str() {
+        "after_message" => webhook(Legacy, message(data, "data", &need, now)?),
+        "message_sent" => webhook(
+            Current,
+            message(
+                data.get("message").unwrap_or(&Value::Null),
+                "data.message",
+                &need,
+                now,
+            )?,
+        ),
+        // A message moderation let through reaches its recipient: one
+        // already seen as `message_sent` is the same message.
+        "moderation_engine_approved" | "moderation_manual_approved" => webhook(
+            Current,
+            message(
+                data.get("message").unwrap_or(&Value::Null),
+                "data.message",
+                &need,
+                now,
+            )?,
+        ),
+        "before_message" => webhook(
+            Legacy,
+            Ignored("a message in flight, not yet sent (after_message carries it)"),
+        ),
+        "message_read_receipt" | "message_delivery_receipt" => {
+            let read = trigger == "message_read_receipt";
+            let current = data.get("body").is_some();
+            let system = if current { Current } else { Legacy };
+            if !read {
+                return Ok(webhook(system, Ignored("a delivery receipt is not a read")));
             }
-            Ok(Event::Message { message, users })
-        }
-        "message_read_receipt" => {
-            // The receipt's sender is the reader; its receiver the other
-            // participant (the author of what was read).
-            let reader = need(id(data, &["sender"]), "sender")?;
-            let other = need(id(data, &["receiver"]), "receiver")?;
-            if text(data, &["receiverType"]) == Some("group") {
-                return Ok(Event::Ignored(format!("{trigger} in a group")));
+            if text(data, "receiverType") == Some("group") {
+                return Ok(webhook(system, Ignored("a receipt in a group")));
             }
-            let conversation =
-                id(data, &["conversationId"]).unwrap_or_else(|| conversation_id(&reader, &other));
-            Ok(Event::Read(Receipt {
-                conversation,
-                message: need(id(data, &["messageId"]), "messageId")?,
-                reader,
-                read_at: millis(data, &["readAt"], now),
-            }))
+            webhook(system, receipt(data, current, &need, now)?)
         }
-        "user_connection_status_change" => {
-            let user = data.get("user").unwrap_or(data);
-            let uid = need(id(user, &["uid"]), "user.uid")?;
-            let status = text(user, &["status"])
-                .or_else(|| text(data, &["status"]))
-                .ok_or_else(|| format!("{trigger}: `data.user.status` is missing"))?;
-            let presence = presence(status).ok_or_else(|| {
-                format!("{trigger}: status {status:?} is neither online nor offline")
+        "message_delivered_to_all" | "message_read_by_all" => {
+            webhook(Current, Ignored("a receipt in a group"))
+        }
+        "user_connection_status_change" | "after_connection_status_changed" => {
+            let uid = need(id(data, "user.uid"), "data.user.uid")?;
+            let status = need(
+                text(data, "user.status").map(str::to_owned),
+                "data.user.status",
+            )?;
+            let presence = presence(&status).ok_or_else(|| Malformed {
+                trigger: trigger.clone(),
+                field: "data.user.status".into(),
+                why: "is neither online nor offline",
             })?;
-            Ok(Event::Presence { uid, presence })
+            let at = time(data, "user.status_updated_at")
+                .or_else(|| time(data, "event.at"))
+                .unwrap_or(now);
+            webhook(Legacy, Event::Presence { uid, presence, at })
         }
-        other => Ok(Event::Ignored(other.to_owned())),
+        "user_connection_status_changed" => {
+            let uid = need(id(data, "user.uid"), "data.user.uid")?;
+            let (field, status) = match text(data, "status") {
+                Some(status) => ("data.status", status),
+                None => (
+                    "data.user.status",
+                    need(text(data, "user.status").map(str::to_owned), "data.status")
+                        .map(|_| text(data, "user.status").unwrap_or_default())?,
+                ),
+            };
+            let presence = presence(status).ok_or_else(|| Malformed {
+                trigger: trigger.clone(),
+                field: field.into(),
+                why: "is neither online nor offline",
+            })?;
+            let at = time(data, "timestamp").unwrap_or(now);
+            webhook(Current, Event::Presence { uid, presence, at })
+        }
+        "message_edited" | "message_deleted" => webhook(
+            Current,
+            Ignored("edits and deletions need a component of contract 0.4.0"),
+        ),
+        "message_reaction_added" | "message_reaction_removed" => {
+            webhook(Current, Ignored("a reaction is not a message"))
+        }
+        "user_mentioned" => webhook(
+            Current,
+            Ignored("a mention: its message arrives as message_sent"),
+        ),
+        "moderation_engine_blocked" => webhook(
+            Current,
+            Ignored("a message moderation blocked never reaches its recipient"),
+        ),
+        "user_blocked" | "user_unblocked" => {
+            webhook(Current, Ignored("blocking changes no message's state"))
+        }
+        t if t.starts_with("group_") && DOCUMENTED_GROUP.contains(&t) => webhook(
+            Current,
+            Ignored("a group event: only one-on-one messages are texted"),
+        ),
+        t if DOCUMENTED_CALLS.contains(&t) => webhook(
+            Current,
+            Ignored("a call or meeting: only unread text messages are texted"),
+        ),
+        _ => Webhook {
+            system: None,
+            trigger: trigger.clone(),
+            event: Event::Unknown,
+        },
+    })
+}
+
+/// The current system's group events.
+const DOCUMENTED_GROUP: [&str; 10] = [
+    "group_member_banned",
+    "group_member_unbanned",
+    "group_member_scope_changed",
+    "group_created",
+    "group_updated",
+    "group_deleted",
+    "group_member_joined",
+    "group_member_left",
+    "group_member_added",
+    "group_member_kicked",
+];
+
+/// The current system's call and meeting events.
+const DOCUMENTED_CALLS: [&str; 10] = [
+    "call_initiated",
+    "call_started",
+    "call_participant_joined",
+    "call_participant_left",
+    "call_ended",
+    "meeting_started",
+    "meeting_participant_joined",
+    "meeting_participant_left",
+    "meeting_ended",
+    "recording_generated",
+];
+
+/// Every trigger either system documents, for `/metrics` (an unknown
+/// trigger's name comes from outside: only a bounded number are counted
+/// by name).
+pub fn documented(trigger: &str) -> bool {
+    matches!(
+        trigger,
+        "after_message"
+            | "before_message"
+            | "message_sent"
+            | "message_edited"
+            | "message_deleted"
+            | "message_read_receipt"
+            | "message_delivery_receipt"
+            | "message_delivered_to_all"
+            | "message_read_by_all"
+            | "user_connection_status_change"
+            | "after_connection_status_changed"
+            | "user_connection_status_changed"
+            | "message_reaction_added"
+            | "message_reaction_removed"
+            | "user_mentioned"
+            | "user_blocked"
+            | "user_unblocked"
+            | "moderation_engine_approved"
+            | "moderation_engine_blocked"
+            | "moderation_manual_approved"
+            | "group_owner_transferred"
+    ) || DOCUMENTED_GROUP.contains(&trigger)
+        || DOCUMENTED_CALLS.contains(&trigger)
+}
+
+/// A message as both systems carry it (`m` is at `path`).
+fn message(
+    m: &Value,
+    path: &str,
+    need: &impl Fn(Option<String>, &str) -> Result<String, Malformed>,
+    now: u64,
+) -> Result<Event, Malformed> {
+    let field = |name: &str| format!("{path}.{name}");
+    if text(m, "category") == Some("action") {
+        return Ok(Event::Ignored(
+            "an action message (an edit, a deletion, a member change) is not a message between users",
+        ));
+    }
+    let sender = need(id(m, "sender"), &field("sender"))?;
+    let receiver = need(id(m, "receiver"), &field("receiver"))?;
+    let group = text(m, "receiverType") == Some("group");
+    let conversation =
+        id(m, "conversationId").unwrap_or_else(|| conversation_id(&sender, &receiver));
+    let category = text(m, "category").unwrap_or("message");
+    let format = match (category, text(m, "type").unwrap_or("")) {
+        ("message", "text") => MessageFormat::Text,
+        ("message", "image") => MessageFormat::Image,
+        ("message", "video") => MessageFormat::Video,
+        ("message", "audio") => MessageFormat::Audio,
+        ("message", "file") => MessageFormat::File,
+        // Custom messages, calls (`category: call`), anything newer.
+        _ => MessageFormat::Custom,
+    };
+    let body = match format {
+        MessageFormat::Text => need(text(m, "data.text").map(str::to_owned), &field("data.text"))?,
+        _ => String::new(),
+    };
+    let message = Message {
+        id: need(id(m, "id"), &field("id"))?,
+        conversation,
+        kind: if group {
+            ConversationKind::Group
+        } else {
+            ConversationKind::OneOnOne
+        },
+        format,
+        text: body,
+        sender,
+        receiver,
+        sent_at: time(m, "sentAt").map_or(now, |s| s.saturating_mul(1000)),
+    };
+    let mut users = Vec::new();
+    if !group {
+        for side in ["sender", "receiver"] {
+            let entity = at(m, "data.entities")
+                .and_then(|e| e.get(side))
+                .unwrap_or(&Value::Null);
+            if entity.get("entityType").and_then(Value::as_str) != Some("user") {
+                continue;
+            }
+            if let Some(uid) = id(entity, "entity.uid") {
+                users.push(Profile {
+                    uid,
+                    name: text(entity, "entity.name").map(str::to_owned),
+                    presence: text(entity, "entity.status").and_then(presence),
+                });
+            }
+        }
+    }
+    Ok(Event::Message { message, users })
+}
+
+/// A read receipt: the reader is the receipt's sender, the other
+/// participant the author of what was read.
+fn receipt(
+    data: &Value,
+    current: bool,
+    need: &impl Fn(Option<String>, &str) -> Result<String, Malformed>,
+    now: u64,
+) -> Result<Event, Malformed> {
+    let (reader, message, seconds) = if current {
+        (
+            need(id(data, "sender"), "data.sender")?,
+            need(id(data, "body.messageId"), "data.body.messageId")?,
+            time(data, "body.timestamp"),
+        )
+    } else {
+        (
+            need(id(data, "receiptSender"), "data.receiptSender")?,
+            need(id(data, "messageId"), "data.messageId")?,
+            time(data, "readAt"),
+        )
+    };
+    let (author, field) = if current {
+        (
+            id(data, "messageSender").or_else(|| id(data, "receiver")),
+            "data.messageSender",
+        )
+    } else {
+        (
+            id(data, "messageSender").or_else(|| id(data, "receiptReceiver")),
+            "data.messageSender",
+        )
+    };
+    let author = need(author, field)?;
+    Ok(Event::Read(Receipt {
+        conversation: conversation_id(&reader, &author),
+        reader,
+        message,
+        read_at: seconds.map_or(now, |s| s.saturating_mul(1000)),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn both_read_receipts_name_the_reader_and_the_conversation() {
+        let legacy = json!({ "trigger": "message_read_receipt", "data": {
+            "messageId": "7", "readAt": 10, "messageSender": "bob",
+            "receiptSender": "alice", "receiptReceiver": "bob", "receiverType": "user" } });
+        let current = json!({ "trigger": "message_read_receipt", "data": {
+            "receiver": "bob", "receiverType": "user", "sender": "alice", "messageSender": "bob",
+            "body": { "action": "read", "messageId": "7", "timestamp": 10 } } });
+        for (payload, system) in [(legacy, System::Legacy), (current, System::Current)] {
+            let w = parse(&payload, 0).unwrap();
+            assert_eq!(w.system, Some(system));
+            let Event::Read(r) = w.event else {
+                panic!("a read")
+            };
+            assert_eq!(
+                (
+                    r.reader.as_str(),
+                    r.message.as_str(),
+                    r.conversation.as_str(),
+                    r.read_at
+                ),
+                ("alice", "7", "alice_user_bob", 10_000)
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_field_is_named() {
+        let e = parse(
+            &json!({ "trigger": "message_read_receipt", "data": { "receiptSender": "a" } }),
+            0,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "data.messageId");
+        let e = parse(
+            &json!({ "trigger": "message_sent", "data": { "message": { "sender": "a" } } }),
+            0,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "message_sent: `data.message.receiver` is missing or empty"
+        );
+        let e = parse(&json!({ "data": {} }), 0).unwrap_err();
+        assert_eq!(e.field, "trigger");
+    }
+
+    #[test]
+    fn presence_times_may_be_strings_of_digits() {
+        let w = parse(
+            &json!({ "trigger": "after_connection_status_changed", "data": { "user": {
+                "uid": "u", "status": "offline", "status_updated_at": "1700000000123" } } }),
+            5,
+        )
+        .unwrap();
+        assert!(matches!(
+            w.event,
+            Event::Presence {
+                at: 1_700_000_000_123,
+                presence: Presence::Offline,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn unknown_triggers_are_not_errors() {
+        let w = parse(&json!({ "trigger": "something_new", "data": {} }), 0).unwrap();
+        assert!(matches!(w.event, Event::Unknown));
+        assert_eq!(w.system, None);
+        assert!(!documented("something_new"));
+        assert!(documented("group_member_kicked") && documented("meeting_ended"));
     }
 }

@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
+/// Unknown webhook triggers counted by name; later ones count as `other`.
+pub const UNKNOWN_NAMES: usize = 64;
+
 #[derive(Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
@@ -20,12 +23,16 @@ struct Inner {
     /// Requests the fake Twilio took.
     requests: u64,
     http: BTreeMap<(String, u16), u64>,
+    /// CometChat webhooks by system, trigger and answer.
+    webhooks: BTreeMap<(&'static str, String, String), u64>,
+    /// Names of unknown triggers counted so far (bounded).
+    unknown: std::collections::BTreeSet<String>,
     /// How late due timers' calls started.
     lag: Latency,
 }
 
 /// The kind of a call line's answer.
-fn answer(line: &Value) -> String {
+pub fn answer(line: &Value) -> String {
     let first = |v: &Value| {
         v.as_object()
             .and_then(|o| o.keys().next().cloned())
@@ -54,6 +61,32 @@ impl Metrics {
                 m.lag.record(lag);
             }
         }
+    }
+
+    /// Counts one CometChat webhook. A trigger neither system documents is
+    /// counted by its name (letters, digits, `_`, `-`, `.`; at most 64
+    /// characters) for the first [`UNKNOWN_NAMES`] names, then as `other`:
+    /// the names come from outside.
+    pub fn webhook(&self, system: &'static str, trigger: &str, answer: &str) {
+        let mut m = self.inner.lock().unwrap();
+        let trigger = if super::cometchat::documented(trigger) {
+            trigger.to_owned()
+        } else {
+            let clean: String = trigger
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+                .take(64)
+                .collect();
+            if m.unknown.contains(&clean) || m.unknown.len() < UNKNOWN_NAMES && !clean.is_empty() {
+                m.unknown.insert(clean.clone());
+                clean
+            } else {
+                "other".to_owned()
+            }
+        };
+        *m.webhooks
+            .entry((system, trigger, answer.to_owned()))
+            .or_default() += 1;
     }
 
     /// Counts one HTTP response.
@@ -125,6 +158,16 @@ impl Metrics {
             "How late a due timer's call started.",
             &m.lag,
         );
+        let _ = writeln!(
+            out,
+            "# HELP sms_webhooks_total CometChat webhooks by system (legacy, current, unknown), trigger and answer (an outcome's kind, ignored, unknown, presence, stale, unknown-user, malformed, unauthorized).\n# TYPE sms_webhooks_total counter"
+        );
+        for ((system, trigger, answer), n) in &m.webhooks {
+            let _ = writeln!(
+                out,
+                "sms_webhooks_total{{system=\"{system}\",trigger=\"{trigger}\",answer=\"{answer}\"}} {n}"
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP sms_http_responses_total HTTP responses by route and status.\n# TYPE sms_http_responses_total counter"

@@ -68,9 +68,43 @@ pub struct App {
     traffic: Traffic,
     /// The contract version of the component being run.
     contract: &'static str,
+    /// (tenant, trigger) pairs whose unknown trigger was logged.
+    unknown_logged: Mutex<std::collections::HashSet<(String, String)>>,
 }
 
+/// Most (tenant, trigger) pairs remembered as logged: past it, an unknown
+/// trigger is counted but no longer logged.
+const UNKNOWN_LOGGED: usize = 10_000;
+
 impl App {
+    /// An unknown trigger from CometChat: logged once per name and tenant,
+    /// in the tenant's log (the page shows it) and on stderr, so a webhook
+    /// set up with the wrong triggers is visible.
+    async fn unknown_trigger(&self, tenant: &str, trigger: &str) {
+        let new = {
+            let mut logged = self.unknown_logged.lock().unwrap();
+            logged.len() < UNKNOWN_LOGGED && logged.insert((tenant.to_owned(), trigger.to_owned()))
+        };
+        if !new {
+            return;
+        }
+        let shown: String = trigger.chars().take(64).collect();
+        let line = format!(
+            "CometChat sent a webhook with trigger {shown:?}, which this service does not know: \
+             acknowledged and ignored (check the webhook's triggers in CometChat's dashboard)"
+        );
+        eprintln!("[{tenant}] {line}");
+        let at = crate::clock::Clock::wall().now();
+        let level = crate::bindings::sms_notification::extension::types::Level::Warn;
+        if let Err(e) = self
+            .storage
+            .log(tenant, crate::storage::LogLine { at, level, line })
+            .await
+        {
+            eprintln!("[{tenant}] a log line was lost: {e}");
+        }
+    }
+
     fn limit(&self, tenant: &str) -> Arc<Semaphore> {
         self.limits
             .lock()
@@ -172,6 +206,7 @@ pub async fn serve(
         limits: Mutex::new(HashMap::new()),
         traffic,
         contract,
+        unknown_logged: Mutex::default(),
     });
     // The call log: counted, printed (numbers already masked by the
     // component; the fake Twilio's own lines mask theirs), and the fake

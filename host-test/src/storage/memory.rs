@@ -16,6 +16,8 @@ pub struct Tenant {
     /// Bumped by every save.
     pub settings_revision: u64,
     pub users: HashMap<String, types::User>,
+    /// When each user's presence was last set (see `set_presence`).
+    pub presence_at: HashMap<String, u64>,
     pub state: BTreeMap<String, Vec<u8>>,
     /// Timer key → due time (ms).
     pub timers: BTreeMap<String, u64>,
@@ -101,6 +103,25 @@ impl Storage for Memory {
     async fn put_user(&self, tenant: &str, user: &types::User) -> Result<()> {
         self.with(tenant, |t| t.users.insert(user.uid.clone(), user.clone()));
         Ok(())
+    }
+
+    async fn set_presence(
+        &self,
+        tenant: &str,
+        uid: &str,
+        presence: types::Presence,
+        at: u64,
+    ) -> Result<Option<bool>> {
+        Ok(self.with(tenant, |t| {
+            let user = t.users.get_mut(uid)?;
+            let last = t.presence_at.entry(uid.to_owned()).or_default();
+            if at < *last {
+                return Some(false);
+            }
+            *last = at;
+            user.presence = presence;
+            Some(true)
+        }))
     }
 
     async fn state_get(&self, tenant: &str, key: &str) -> Result<Option<Vec<u8>>> {

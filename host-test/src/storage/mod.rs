@@ -33,7 +33,7 @@ pub mod sqlite;
 pub use memory::Memory;
 
 /// The schema version this build writes (see `migrations/`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// A log line the component wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,7 +97,20 @@ pub trait Storage: Send + Sync {
     async fn set_quota(&self, tenant: &str, max_keys: Option<usize>) -> Result<()>;
 
     async fn find_user(&self, tenant: &str, uid: &str) -> Result<Option<types::User>>;
+    /// Creates or replaces a user (their presence too, keeping the time
+    /// of the last [`Storage::set_presence`]).
     async fn put_user(&self, tenant: &str, user: &types::User) -> Result<()>;
+    /// Sets a known user's presence as of `at` (milliseconds), unless a
+    /// presence of a later time is already recorded: a presence event that
+    /// arrives late (a webhook retried) never overwrites a newer one.
+    /// `None`: no such user; `Some(false)`: ignored as older.
+    async fn set_presence(
+        &self,
+        tenant: &str,
+        uid: &str,
+        presence: types::Presence,
+        at: u64,
+    ) -> Result<Option<bool>>;
 
     async fn state_get(&self, tenant: &str, key: &str) -> Result<Option<Vec<u8>>>;
     /// The tenant's state under `prefix`, in key order.

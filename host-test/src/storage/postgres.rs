@@ -27,9 +27,10 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row, Statement};
 
 /// Every released schema, in order; the version is the position + 1.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     include_str!("migrations/postgres/0001_initial.sql"),
     include_str!("migrations/postgres/0002_leases_and_logs.sql"),
+    include_str!("migrations/postgres/0003_presence_time.sql"),
 ];
 
 /// Connections for commits and reads. A commit waits for its WAL flush;
@@ -323,6 +324,29 @@ impl Storage for Postgres {
         .await
         .map(drop)
         .map_err(|e| self.err(e))
+    }
+
+    async fn set_presence(
+        &self,
+        tenant: &str,
+        uid: &str,
+        presence: types::Presence,
+        at: u64,
+    ) -> Result<Option<bool>> {
+        let code = presence_code(presence) as i16;
+        let at = ms(at);
+        // One statement: the update if not older, and whether the user exists.
+        let row = self
+            .query_opt(
+                "WITH updated AS (UPDATE users SET presence = $3, presence_at = $4
+                   WHERE tenant = $1 AND uid = $2 AND presence_at <= $4 RETURNING 1)
+                 SELECT EXISTS (SELECT 1 FROM updated),
+                        EXISTS (SELECT 1 FROM users WHERE tenant = $1 AND uid = $2)",
+                &[&tenant, &uid, &code, &at],
+            )
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(row.and_then(|r| r.get::<_, bool>(1).then(|| r.get::<_, bool>(0))))
     }
 
     async fn state_get(&self, tenant: &str, key: &str) -> Result<Option<Vec<u8>>> {

@@ -152,6 +152,15 @@ impl Storage for Sealed {
     async fn put_user(&self, tenant: &str, user: &types::User) -> Result<()> {
         self.inner.put_user(tenant, user).await
     }
+    async fn set_presence(
+        &self,
+        tenant: &str,
+        uid: &str,
+        presence: types::Presence,
+        at: u64,
+    ) -> Result<Option<bool>> {
+        self.inner.set_presence(tenant, uid, presence, at).await
+    }
     async fn state_get(&self, tenant: &str, key: &str) -> Result<Option<Vec<u8>>> {
         self.inner.state_get(tenant, key).await
     }

@@ -24,9 +24,10 @@ use std::sync::Mutex;
 use std::sync::mpsc;
 
 /// Every released schema, in order; the version is the position + 1.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     include_str!("migrations/sqlite/0001_initial.sql"),
     include_str!("migrations/sqlite/0002_leases_and_logs.sql"),
+    include_str!("migrations/sqlite/0003_presence_time.sql"),
 ];
 
 /// Log lines kept per tenant; older ones are dropped as new ones come.
@@ -402,6 +403,35 @@ impl Storage for Sqlite {
             })
             .map(drop)
             .map_err(|e| error(&path, e))
+        })
+        .await
+    }
+
+    async fn set_presence(
+        &self,
+        tenant: &str,
+        uid: &str,
+        presence: types::Presence,
+        at: u64,
+    ) -> Result<Option<bool>> {
+        let (tenant, uid, path) = (tenant.to_owned(), uid.to_owned(), self.path.clone());
+        let code = presence_code(presence);
+        self.write(move |conn| {
+            let applied = conn
+                .prepare_cached(
+                    "UPDATE users SET presence = ?3, presence_at = ?4
+                     WHERE tenant = ?1 AND uid = ?2 AND presence_at <= ?4",
+                )
+                .and_then(|mut s| s.execute(params![tenant, uid, code, ms(at)]))
+                .map_err(|e| error(&path, e))?;
+            if applied > 0 {
+                return Ok(Some(true));
+            }
+            let known = conn
+                .prepare_cached("SELECT 1 FROM users WHERE tenant = ?1 AND uid = ?2")
+                .and_then(|mut s| s.exists(params![tenant, uid]))
+                .map_err(|e| error(&path, e))?;
+            Ok(known.then_some(false))
         })
         .await
     }
