@@ -793,7 +793,7 @@ pub async fn post_cometchat(
         }
     };
     let (system, trigger) = (webhook.system, webhook.trigger);
-    let answer = match webhook.event {
+    match webhook.event {
         Event::Ignored(why) => {
             count(system, &trigger, "ignored");
             ok(json!({ "ignored": trigger, "why": why }))
@@ -843,8 +843,7 @@ pub async fn post_cometchat(
             count(system, &trigger, &kind);
             answer
         }
-    };
-    answer
+    }
 }
 
 fn presence_name(p: Presence) -> &'static str {
