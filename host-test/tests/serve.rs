@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::serve::{Serve, TOKEN, WEBHOOK, basic, raw, request, wait_for};
+use common::serve::{Serve, TOKEN, raw, request, wait_for};
 use common::twilio::FakeTwilio;
 use serde_json::{Value, json};
 use std::time::Duration;
