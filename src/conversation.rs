@@ -302,6 +302,57 @@ impl Conversation {
         }
     }
 
+    /// The index in `entries` of the newest remembered text to participant
+    /// `p`: the one `latest` quotes.
+    fn newest_text_to(&self, p: usize) -> Option<usize> {
+        self.entries
+            .iter()
+            .rposition(|e| e.text && usize::from(e.from) != p)
+    }
+
+    /// The remembered text `hash` (its index), and whom it was written to.
+    fn text_and_recipient(&self, hash: u64) -> Option<(usize, usize)> {
+        let i = self.entries.iter().rposition(|e| e.hash == hash)?;
+        let e = self.entries[i];
+        let to = (0..self.participants.len()).find(|&p| p != usize::from(e.from))?;
+        e.text.then_some((i, to))
+    }
+
+    /// The text `hash` now reads `text`: when it is the newest text to its
+    /// recipient, their preview quotes the new text. Whom it was written
+    /// to, when that changed anything.
+    pub fn edit(&mut self, hash: u64, text: &str) -> Option<usize> {
+        let (i, to) = self.text_and_recipient(hash)?;
+        if self.newest_text_to(to) != Some(i) {
+            return None;
+        }
+        let (line, cut) = one_line(text);
+        let part = &mut self.participants[to];
+        if part.latest == line && part.latest_cut == cut {
+            return None;
+        }
+        part.latest = line;
+        part.latest_cut = cut;
+        Some(to)
+    }
+
+    /// The text `hash` was deleted: it keeps its place (a redelivery is
+    /// still recognised) but is no longer a text, so it is never counted
+    /// unread; when it was the newest text to its recipient, their preview
+    /// quotes nothing. Whom it was written to, when it was a remembered
+    /// text.
+    pub fn delete(&mut self, hash: u64) -> Option<usize> {
+        let (i, to) = self.text_and_recipient(hash)?;
+        let newest = self.newest_text_to(to) == Some(i);
+        self.entries[i].text = false;
+        if newest {
+            let part = &mut self.participants[to];
+            part.latest.clear();
+            part.latest_cut = false;
+        }
+        Some(to)
+    }
+
     /// The other participant, if the conversation has seen one.
     pub fn other(&self, p: usize) -> Option<&Participant> {
         self.participants
@@ -446,6 +497,39 @@ mod tests {
         assert_eq!(reply, 2);
         assert_eq!(c.unread(1), 0);
         assert_eq!(c.unread(0), 1, "Alice has not read Bob's reply");
+    }
+
+    #[test]
+    fn an_edit_changes_the_preview_only_of_the_newest_text() {
+        let mut c = chat();
+        c.push(0, 1, id_hash("m1"), Some("one"));
+        c.push(0, 1, id_hash("m2"), Some("two"));
+        assert_eq!(c.edit(id_hash("m1"), "uno"), None, "not the newest");
+        assert_eq!(c.participants[1].latest, "two");
+        assert_eq!(c.edit(id_hash("m2"), "dos\n  dos"), Some(1));
+        assert_eq!(c.participants[1].latest, "dos dos");
+        assert_eq!(c.edit(id_hash("m2"), "dos dos"), None, "unchanged");
+        assert_eq!(c.edit(id_hash("nope"), "x"), None);
+        assert_eq!(c.unread(1), 2, "an edit reads nothing");
+    }
+
+    #[test]
+    fn a_deleted_text_is_no_longer_unread_nor_quoted() {
+        let mut c = chat();
+        c.push(0, 1, id_hash("m1"), Some("one"));
+        c.push(0, 1, id_hash("m2"), Some("two"));
+        assert_eq!(c.delete(id_hash("m1")), Some(1));
+        assert_eq!((c.unread(1), c.participants[1].latest.as_str()), (1, "two"));
+        assert_eq!(c.delete(id_hash("m2")), Some(1));
+        assert_eq!((c.unread(1), c.participants[1].latest.as_str()), (0, ""));
+        assert_eq!(c.delete(id_hash("m2")), None, "twice: nothing");
+        assert_eq!(c.seq_of(id_hash("m2")), Some(2), "still recognised");
+        // A newer text is quoted again.
+        c.push(0, 1, id_hash("m3"), Some("three"));
+        assert_eq!(
+            (c.unread(1), c.participants[1].latest.as_str()),
+            (1, "three")
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::history::History;
 use crate::keys;
 use crate::legacy::{self, Found};
 use crate::model::{
-    Change, Error, Level, Message, Millis, Outcome, Problem, Receipt, SkipReason, User,
+    Change, Deletion, Error, Level, Message, Millis, Outcome, Problem, Receipt, SkipReason, User,
 };
 use crate::notify::{self, Step};
 use crate::pause::Pause;
@@ -110,6 +110,25 @@ pub fn on_read(host: &mut impl Host, receipt: &Receipt) -> Result<Outcome, Error
     let _ = load_settings(host)?;
     let conversation = load_conversation(host, &receipt.conversation, &receipt.reader)?;
     apply(host, notify::on_read(receipt, conversation))
+}
+
+pub fn on_edit(host: &mut impl Host, message: &Message) -> Result<Outcome, Error> {
+    notify::check_message(message)?;
+    if let Err(reason) = notify::admit(message) {
+        return Ok(Outcome::Skipped(reason));
+    }
+    let _ = load_settings(host)?;
+    let conversation = load_conversation(host, &message.conversation, &message.receiver)?;
+    apply(host, notify::on_edit(message, conversation))
+}
+
+pub fn on_delete(host: &mut impl Host, deletion: &Deletion) -> Result<Outcome, Error> {
+    notify::check_deletion(deletion)?;
+    let _ = load_settings(host)?;
+    // Whom the message was to is in the record: a 0.2.0 conversation (no
+    // record yet) is converted by the next event that names its recipient.
+    let conversation = load_conversation(host, &deletion.conversation, "")?;
+    apply(host, notify::on_delete(deletion, conversation))
 }
 
 pub fn on_timer(host: &mut impl Host, key: &str) -> Result<Outcome, Error> {

@@ -174,26 +174,7 @@ impl Guest for Component {
     }
 
     fn on_message(message: types::Message) -> Result<types::Outcome, types::Error> {
-        let message = model::Message {
-            id: message.id,
-            conversation: message.conversation,
-            kind: match message.kind {
-                types::ConversationKind::OneOnOne => model::ConversationKind::OneOnOne,
-                types::ConversationKind::Group => model::ConversationKind::Group,
-            },
-            format: match message.format {
-                types::MessageFormat::Text => model::Format::Text,
-                types::MessageFormat::Image => model::Format::Image,
-                types::MessageFormat::Video => model::Format::Video,
-                types::MessageFormat::Audio => model::Format::Audio,
-                types::MessageFormat::File => model::Format::File,
-                types::MessageFormat::Custom => model::Format::Custom,
-            },
-            sender: message.sender,
-            receiver: message.receiver,
-            text: message.text,
-            sent_at: message.sent_at,
-        };
+        let message = message_in(message);
         convert(with_host(|host| driver::on_message(host, &message)))
     }
 
@@ -207,8 +188,46 @@ impl Guest for Component {
         convert(with_host(|host| driver::on_read(host, &receipt)))
     }
 
+    fn on_edit(message: types::Message) -> Result<types::Outcome, types::Error> {
+        let message = message_in(message);
+        convert(with_host(|host| driver::on_edit(host, &message)))
+    }
+
+    fn on_delete(deletion: types::Deletion) -> Result<types::Outcome, types::Error> {
+        let deletion = model::Deletion {
+            conversation: deletion.conversation,
+            message: deletion.message,
+            deleted_at: deletion.deleted_at,
+        };
+        convert(with_host(|host| driver::on_delete(host, &deletion)))
+    }
+
     fn on_timer(key: String) -> Result<types::Outcome, types::Error> {
         convert(with_host(|host| driver::on_timer(host, &key)))
+    }
+}
+
+/// A message as the core takes it.
+fn message_in(message: types::Message) -> model::Message {
+    model::Message {
+        id: message.id,
+        conversation: message.conversation,
+        kind: match message.kind {
+            types::ConversationKind::OneOnOne => model::ConversationKind::OneOnOne,
+            types::ConversationKind::Group => model::ConversationKind::Group,
+        },
+        format: match message.format {
+            types::MessageFormat::Text => model::Format::Text,
+            types::MessageFormat::Image => model::Format::Image,
+            types::MessageFormat::Video => model::Format::Video,
+            types::MessageFormat::Audio => model::Format::Audio,
+            types::MessageFormat::File => model::Format::File,
+            types::MessageFormat::Custom => model::Format::Custom,
+        },
+        sender: message.sender,
+        receiver: message.receiver,
+        text: message.text,
+        sent_at: message.sent_at,
     }
 }
 

@@ -46,6 +46,15 @@ pub struct Receipt {
     pub read_at: Millis,
 }
 
+/// A message the chat server deleted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deletion {
+    pub conversation: String,
+    /// The deleted message's id.
+    pub message: String,
+    pub deleted_at: Millis,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Presence {
     Online,

@@ -21,8 +21,8 @@ use crate::prelude::*;
 use crate::conversation::{Conversation, Held, id_hash};
 use crate::keys;
 use crate::model::{
-    Change, ConversationKind, Error, Format, Level, Log, Message, Outcome, PendingSummary, Problem,
-    Receipt, SkipReason,
+    Change, ConversationKind, Deletion, Error, Format, Level, Log, Message, Outcome,
+    PendingSummary, Problem, Receipt, SkipReason,
 };
 use crate::record::Record;
 use crate::settings::Settings;
@@ -83,6 +83,12 @@ pub fn check_receipt(receipt: &Receipt) -> Result<(), Error> {
     check_id("receipt.conversation", &receipt.conversation)?;
     check_id("receipt.reader", &receipt.reader)?;
     check_id("receipt.message", &receipt.message)
+}
+
+/// Checks the ids a deletion carries.
+pub fn check_deletion(deletion: &Deletion) -> Result<(), Error> {
+    check_id("deletion.conversation", &deletion.conversation)?;
+    check_id("deletion.message", &deletion.message)
 }
 
 fn check_id(field: &str, id: &str) -> Result<(), Error> {
@@ -269,6 +275,62 @@ pub fn on_read(receipt: &Receipt, conversation: Option<Conversation>) -> Step {
             conversation: id.clone(),
             recipient: receipt.reader.clone(),
             read,
+        }
+    } else if pending {
+        Outcome::Updated(summary(id, &c, p))
+    } else {
+        Outcome::Skipped(SkipReason::NothingPending)
+    };
+    step.changes.insert(0, put(id, &c));
+    step.result = Some(Ok(outcome));
+    step
+}
+
+/// A message was edited: when it is the newest text to its recipient, the
+/// record keeps the new text for their SMS. Its place, and what was read,
+/// stay as they were.
+pub fn on_edit(message: &Message, conversation: Option<Conversation>) -> Step {
+    let id = &message.conversation;
+    let Some(mut c) = conversation else {
+        return Step::skip(SkipReason::NothingPending);
+    };
+    let Some(p) = c.edit(id_hash(&message.id), &message.text) else {
+        return Step::skip(SkipReason::NothingPending);
+    };
+    let waiting = c.participants[p].due_at.is_some() && c.unread(p) > 0;
+    Step::new(Ok(if waiting {
+        Outcome::Updated(summary(id, &c, p))
+    } else {
+        Outcome::Skipped(SkipReason::NothingPending)
+    }))
+    .change(put(id, &c))
+}
+
+/// A message was deleted: it no longer counts as unread and is never
+/// quoted. A pending notification left with nothing unread ends (unless an
+/// attempt is in flight: its timer settles it).
+pub fn on_delete(deletion: &Deletion, conversation: Option<Conversation>) -> Step {
+    let id = &deletion.conversation;
+    let Some(mut c) = conversation else {
+        return Step::skip(SkipReason::NothingPending);
+    };
+    let Some(p) = c.delete(id_hash(&deletion.message)) else {
+        return Step::skip(SkipReason::NothingPending);
+    };
+    let pending = c.participants[p].due_at.is_some();
+    let mut step = Step::default();
+    let outcome = if end_if_read(id, &mut c, p, &mut step) {
+        step = step.log(
+            Level::Info,
+            format!(
+                "ended: deleted: {:?}'s last waiting message in {id:?} was deleted",
+                c.participants[p].uid
+            ),
+        );
+        Outcome::Cancelled {
+            conversation: id.clone(),
+            recipient: c.participants[p].uid.clone(),
+            read: 0,
         }
     } else if pending {
         Outcome::Updated(summary(id, &c, p))

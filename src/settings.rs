@@ -118,6 +118,11 @@ pub struct Settings {
     pub recipient_sms_per_day: u64,
     pub max_segments: u64,
     pub template: Template,
+    /// The template for a notification with no text to quote (its newest
+    /// message was deleted, or was empty): the default without the
+    /// preview, when the tenant kept the default template; `None` when
+    /// they wrote their own (it is used as written).
+    pub without_text: Option<Template>,
     pub include_text: bool,
     /// Writing in a conversation means having read it.
     pub reply_means_read: bool,
@@ -163,6 +168,9 @@ impl Settings {
             recipient_sms_per_day: DEFAULT_RECIPIENT_SMS_PER_DAY,
             max_segments: 1,
             template: Template::parse(template::DEFAULT).expect("the default template parses"),
+            without_text: Some(
+                Template::parse(template::DEFAULT_PRIVATE).expect("the default template parses"),
+            ),
             include_text: true,
             reply_means_read: true,
             quiet_hours: None,
@@ -379,6 +387,13 @@ pub fn parse(json: &str) -> Result<Settings, Vec<Problem>> {
             recipient_sms_per_day: recipient_sms_per_day?,
             max_segments: max_segments?,
             template: template?,
+            without_text: match (map.contains_key("template"), include_text?) {
+                (false, true) => Some(
+                    Template::parse(template::DEFAULT_PRIVATE)
+                        .expect("the default templates parse"),
+                ),
+                _ => None,
+            },
             include_text: include_text?,
             reply_means_read: reply_means_read?,
             report_token: report_token?,

@@ -1,13 +1,14 @@
-//! The host keeps loading components built against older contracts: the
-//! released 0.2.0 build (`host-test/tests/fixtures/components/`) runs the
-//! scenarios whose behaviour 0.3.0 did not change, through the one adapter
-//! (`host-test/src/contract/v0_2_0.rs`), and prints exactly what the
-//! current build prints; what 0.2.0 lacks is a typed answer, never a trap;
-//! and a tenant upgraded from the 0.2.0 build to this one, on the same
-//! database, gets its pending notification once.
+//! The host keeps loading components built against older contracts: each
+//! released build (`host-test/tests/fixtures/components/`: 0.2.0 and
+//! 0.3.0) runs the scenarios whose behaviour later versions did not
+//! change, through its one adapter (`host-test/src/contract/`), and
+//! prints exactly what the current build prints; what an older build
+//! lacks is a typed answer, never a trap; and a tenant upgraded from an
+//! older build to this one, on the same database, gets its pending
+//! notification once.
 
 use host_test::bindings::sms_notification::extension::types::{
-    DeliveryReport, Error, Message, MessageFormat, Outcome, Presence, Sample, User,
+    Deletion, DeliveryReport, Error, Message, MessageFormat, Outcome, Presence, Sample, User,
 };
 use host_test::contract::Pre;
 use host_test::outbound::Policy;
@@ -21,6 +22,10 @@ const V0_2_0: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/host-test/tests/fixtures/components/sms-notification-0.2.0.wasm"
 );
+const V0_3_0: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/host-test/tests/fixtures/components/sms-notification-0.3.0.wasm"
+);
 
 /// Scenarios that use what 0.3.0 added or changed (delivery reports, quiet
 /// hours, preview, the status callback's `recipient`, the settings list).
@@ -32,29 +37,37 @@ const CHANGED_IN_0_3_0: &[&str] = &[
     "quiet_hours",
 ];
 
+/// Scenarios that use what 0.4.0 added (edits and deletions).
+const CHANGED_IN_0_4_0: &[&str] = &["edits_and_deletions"];
+
+fn load(path: &str) -> Pre {
+    engine::prepare_file(&engine::engine().unwrap(), path).unwrap()
+}
+
 fn old() -> Pre {
-    engine::prepare_file(&engine::engine().unwrap(), V0_2_0).unwrap()
+    load(V0_2_0)
 }
 
 #[test]
-fn the_020_build_is_recognised_as_such() {
+fn the_released_builds_are_recognised_as_such() {
     assert_eq!(old().version(), "0.2.0");
-    assert_eq!(engine::prepared().unwrap().version(), "0.3.0");
+    assert_eq!(load(V0_3_0).version(), "0.3.0");
+    assert_eq!(engine::prepared().unwrap().version(), "0.4.0");
 }
 
-#[tokio::test]
-async fn the_020_build_prints_what_this_build_prints() {
+/// Runs every scenario not in `changed` through `pre` and compares it with
+/// what this build printed.
+async fn prints_what_this_build_prints(pre: Pre, changed: &[&str]) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".jsonl") && !n.ends_with(".expected.jsonl"))
         .map(|n| n.trim_end_matches(".jsonl").to_owned())
-        .filter(|n| !CHANGED_IN_0_3_0.contains(&n.as_str()))
+        .filter(|n| !changed.contains(&n.as_str()))
         .collect();
     names.sort();
     assert!(names.len() >= 30, "{names:?}");
-    let pre = old();
     for name in names {
         let script = std::fs::read_to_string(dir.join(format!("{name}.jsonl"))).unwrap();
         let store = storage::open("memory:").await.unwrap();
@@ -65,8 +78,50 @@ async fn the_020_build_prints_what_this_build_prints() {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        assert!(got == want, "{name} differs through the 0.2.0 build");
+        assert!(
+            got == want,
+            "{name} differs through the {} build",
+            pre.version()
+        );
     }
+}
+
+#[tokio::test]
+async fn the_030_build_prints_what_this_build_prints() {
+    prints_what_this_build_prints(load(V0_3_0), CHANGED_IN_0_4_0).await;
+}
+
+#[tokio::test]
+async fn the_020_build_prints_what_this_build_prints() {
+    let changed: Vec<&str> = CHANGED_IN_0_3_0
+        .iter()
+        .chain(CHANGED_IN_0_4_0)
+        .copied()
+        .collect();
+    prints_what_this_build_prints(old(), &changed).await;
+}
+
+#[tokio::test]
+async fn what_030_lacks_is_a_typed_answer() {
+    let store = storage::open("memory:").await.unwrap();
+    let mut rt = Runtime::on(Policy::default(), load(V0_3_0), store);
+    let m = message("m1", "edited");
+    let Ok(Err(Error::InvalidInput(why))) = rt.on_edit("t", &m).await else {
+        panic!("a typed error")
+    };
+    assert!(why.contains("0.3.0") && why.contains("on-edit"), "{why}");
+    let deletion = Deletion {
+        conversation: "alice_bob".into(),
+        message: "m1".into(),
+        deleted_at: 0,
+    };
+    let Ok(Err(Error::InvalidInput(why))) = rt.on_delete("t", &deletion).await else {
+        panic!("a typed error")
+    };
+    assert!(why.contains("0.3.0") && why.contains("on-delete"), "{why}");
+    // It still answers everything it has.
+    assert!(rt.inspect("t").await.unwrap().is_some());
+    assert!(rt.validate_settings("t", "{}").await.unwrap().is_err());
 }
 
 #[tokio::test]
@@ -125,6 +180,18 @@ fn message(id: &str, text: &str) -> Message {
 /// once; the first is never sent again.
 #[tokio::test]
 async fn an_upgrade_from_the_020_build_sends_what_was_pending_once() {
+    upgrade_from(old(), 1).await;
+}
+
+/// The same from the 0.3.0 build, whose SMS keep their SID on record.
+#[tokio::test]
+async fn an_upgrade_from_the_030_build_sends_what_was_pending_once() {
+    upgrade_from(load(V0_3_0), 2).await;
+}
+
+/// `old` sends one SMS and leaves one pending; this build sends the
+/// pending one once. `sends` SMS are then on record with their SID.
+async fn upgrade_from(old: Pre, sends: usize) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("sms.db").display());
     let key = || {
@@ -151,7 +218,7 @@ async fn an_upgrade_from_the_020_build_sends_what_was_pending_once() {
             };
             store.put_user(t, &user).await.unwrap();
         }
-        let mut rt = Runtime::on(Policy::default(), old(), store);
+        let mut rt = Runtime::on(Policy::default(), old, store);
         let mut m = message("m1", "first");
         rt.on_message(t, &m).await.unwrap().unwrap();
         let fired = rt.advance(60_000).await.unwrap();
@@ -169,9 +236,9 @@ async fn an_upgrade_from_the_020_build_sends_what_was_pending_once() {
     }
     let store = storage::open_sealed(&url, Some(key())).await.unwrap();
     let mut rt = Runtime::on(Policy::default(), engine::prepared().unwrap(), store);
-    assert_eq!(rt.contract(), "0.3.0");
+    assert_eq!(rt.contract(), "0.4.0");
     rt.clock.set(60_000);
-    // The 0.3.0 build reads the 0.2.0 build's records.
+    // This build reads the older build's records.
     let before = rt.inspect(t).await.unwrap().unwrap();
     assert_eq!(before.pending.len(), 1);
     assert_eq!(before.pending[0].due_at, 120_000);
@@ -188,9 +255,5 @@ async fn an_upgrade_from_the_020_build_sends_what_was_pending_once() {
     assert!(body.ends_with("second"), "{body}");
     let after = rt.inspect(t).await.unwrap().unwrap();
     assert!(after.pending.is_empty());
-    assert_eq!(
-        after.sends.len(),
-        1,
-        "only this build's send has a SID on record"
-    );
+    assert_eq!(after.sends.len(), sends, "{:?}", after.sends);
 }

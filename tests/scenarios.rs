@@ -82,6 +82,7 @@ scenarios! {
     cooldown,
     daily_limits,
     delivery_reports,
+    edits_and_deletions,
     emoji_name,
     failed_timer_rearms,
     gsm_vs_emoji,

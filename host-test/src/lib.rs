@@ -12,6 +12,7 @@ pub mod bindings;
 pub mod clock;
 pub mod contract;
 pub mod demo;
+pub mod directory;
 pub mod engine;
 pub mod json;
 pub mod live;

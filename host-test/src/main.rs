@@ -89,9 +89,17 @@ enum Command {
         /// Serve without an operator token: only on a loopback address.
         #[arg(long)]
         insecure_no_auth: bool,
-        /// USER:PASSWORD CometChat sends as Basic auth on webhooks.
-        #[arg(long, env = "SMS_WEBHOOK_CREDENTIALS", hide_env_values = true)]
-        webhook_credentials: Option<String>,
+        /// CometChat's REST API for tenants that saved their CometChat app:
+        /// a stand-in's base URL (`{URL}/v3/users/{uid}`); default
+        /// https://{appId}.api-{region}.cometchat.io.
+        #[arg(long, env = "SMS_COMETCHAT_URL")]
+        cometchat_url: Option<String>,
+        /// Serve an in-process stand-in for CometChat's REST API (no
+        /// CometChat app needed): it answers with the users pushed through
+        /// PUT /v1/tenants/{tenant}/users/{uid}, to the REST API key the
+        /// tenant saved.
+        #[arg(long)]
+        fake_cometchat: bool,
         /// Twilio's base URL (another server may stand in for it).
         #[arg(long, env = "SMS_TWILIO_URL", default_value = "https://api.twilio.com")]
         twilio_url: String,
@@ -210,7 +218,8 @@ async fn main() -> ExitCode {
             db,
             token,
             insecure_no_auth,
-            webhook_credentials,
+            cometchat_url,
+            fake_cometchat,
             twilio_url,
             fake_twilio,
             public_url,
@@ -228,12 +237,16 @@ async fn main() -> ExitCode {
                 );
                 return ExitCode::FAILURE;
             }
-            if let Some(c) = &webhook_credentials
-                && !c.contains(':')
-            {
-                eprintln!("error: --webhook-credentials must be USER:PASSWORD");
-                return ExitCode::FAILURE;
-            }
+            let cometchat = match cometchat_url {
+                None => host_test::serve::directory::Endpoint::CometChat,
+                Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                    host_test::serve::directory::Endpoint::At(url)
+                }
+                Some(url) => {
+                    eprintln!("error: --cometchat-url {url:?} is not an http(s) URL");
+                    return ExitCode::FAILURE;
+                }
+            };
             let mode = match twilio_mode(fake_twilio, &twilio_url) {
                 Ok(mode) => mode,
                 Err(why) => {
@@ -246,7 +259,8 @@ async fn main() -> ExitCode {
             };
             let options = host_test::serve::Options {
                 token,
-                webhook_credentials,
+                cometchat,
+                fake_cometchat,
                 max_body,
                 shards,
                 policy: Policy {

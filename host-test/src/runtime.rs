@@ -9,7 +9,8 @@
 
 use crate::bindings::sms_notification::extension::host::Entry;
 use crate::bindings::sms_notification::extension::types::{
-    DeliveryReport, Error, Inspection, Message, Outcome, Preview, Problem, Receipt, Sample,
+    Deletion, DeliveryReport, Error, Inspection, Message, Outcome, Preview, Problem, Receipt,
+    Sample,
 };
 use crate::clock::Clock;
 use crate::contract::{Extension, Pre};
@@ -109,6 +110,8 @@ pub struct Runtime {
     pub traffic: Traffic,
     sids: Arc<AtomicU64>,
     storage: Arc<dyn Storage>,
+    /// Where users are found; the store's users by default.
+    directory: Arc<dyn crate::directory::Directory>,
     /// The same store, when it is the in-memory one (for tests).
     memory: Option<Arc<Memory>>,
     sandboxes: HashMap<String, (Store<Sandbox>, Extension)>,
@@ -139,11 +142,19 @@ impl Runtime {
             policy,
             traffic: Traffic::default(),
             sids: Arc::new(AtomicU64::new(1)),
+            directory: Arc::new(crate::directory::Stored(storage.clone())),
             storage,
             memory: None,
             sandboxes: HashMap::new(),
             call_deadline: CALL_DEADLINE,
         }
+    }
+
+    /// Finds users in `directory` from now on (sandboxes made before are
+    /// dropped, so every call uses it).
+    pub fn set_directory(&mut self, directory: Arc<dyn crate::directory::Directory>) {
+        self.directory = directory;
+        self.sandboxes.clear();
     }
 
     /// The tenants' store.
@@ -199,6 +210,7 @@ impl Runtime {
             Sandbox::new(
                 tenant.to_owned(),
                 self.storage.clone(),
+                self.directory.clone(),
                 self.clock.clone(),
                 outbound,
             ),
@@ -292,17 +304,63 @@ impl Runtime {
         self.discard_on_trap(tenant, result)
     }
 
+    /// An edited message (`message` carries its new text).
+    pub async fn on_edit(
+        &mut self,
+        tenant: &str,
+        message: &Message,
+    ) -> Result<Result<Outcome, Error>> {
+        if let Some(why) = too_big(&[
+            ("message.text", &message.text),
+            ("message.id", &message.id),
+            ("message.conversation", &message.conversation),
+            ("message.sender", &message.sender),
+            ("message.receiver", &message.receiver),
+        ]) {
+            return Ok(Err(Error::InvalidInput(why)));
+        }
+        let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
+        let result = locked_call!(self, tenant, |store, instance| bounded(
+            &crash,
+            deadline,
+            instance.call_on_edit(store, message)
+        ));
+        self.discard_on_trap(tenant, result)
+    }
+
+    /// A deleted message.
+    pub async fn on_delete(
+        &mut self,
+        tenant: &str,
+        deletion: &Deletion,
+    ) -> Result<Result<Outcome, Error>> {
+        if let Some(why) = too_big(&[
+            ("deletion.conversation", &deletion.conversation),
+            ("deletion.message", &deletion.message),
+        ]) {
+            return Ok(Err(Error::InvalidInput(why)));
+        }
+        let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
+        let result = locked_call!(self, tenant, |store, instance| bounded(
+            &crash,
+            deadline,
+            instance.call_on_delete(store, deletion)
+        ));
+        self.discard_on_trap(tenant, result)
+    }
+
     pub async fn on_timer(&mut self, tenant: &str, key: &str) -> Result<Result<Outcome, Error>> {
         if let Some(why) = too_big(&[("the timer key", key)]) {
             return Ok(Err(Error::InvalidInput(why)));
         }
         let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
         *self.traffic.firing.lock().unwrap() = Some(key.to_owned());
-        let result = locked_call!(self, tenant, |store, instance| bounded(
-            &crash,
-            deadline,
-            instance.call_on_timer(store, key)
-        ));
+        let result = locked_call!(self, tenant, |store, instance| async {
+            store.data_mut().firing = true;
+            let result = bounded(&crash, deadline, instance.call_on_timer(&mut *store, key)).await;
+            store.data_mut().firing = false;
+            result
+        });
         *self.traffic.firing.lock().unwrap() = None;
         self.discard_on_trap(tenant, result)
     }

@@ -3,6 +3,7 @@
 
 use crate::bindings::sms_notification::extension::{host, types};
 use crate::clock::Clock;
+use crate::directory::Directory;
 use crate::outbound::Outbound;
 use crate::storage::{LogLine, Storage};
 use std::sync::Arc;
@@ -24,6 +25,11 @@ pub const MAX_NAME_BYTES: usize = 1024;
 pub struct Sandbox {
     pub tenant: String,
     pub storage: Arc<dyn Storage>,
+    /// Where users are found (`find-user`).
+    pub directory: Arc<dyn Directory>,
+    /// Set while a due timer's call runs: users are then read fresh (the
+    /// last check before an SMS).
+    pub firing: bool,
     pub clock: Clock,
     pub wasi: WasiCtx,
     pub http: WasiHttpCtx,
@@ -36,6 +42,7 @@ impl Sandbox {
     pub fn new(
         tenant: String,
         storage: Arc<dyn Storage>,
+        directory: Arc<dyn Directory>,
         clock: Clock,
         outbound: Outbound,
     ) -> Self {
@@ -50,6 +57,8 @@ impl Sandbox {
         Self {
             tenant,
             storage,
+            directory,
+            firing: false,
             clock,
             wasi,
             http: WasiHttpCtx::new(),
@@ -101,7 +110,12 @@ impl host::Host for Sandbox {
     /// withheld (handed over as empty) and a name over [`MAX_NAME_BYTES`] is
     /// cut, so no user's profile can make a sandbox trap.
     async fn find_user(&mut self, uid: String) -> wasmtime::Result<Option<types::User>> {
-        let Some(mut user) = self.storage.find_user(&self.tenant, &uid).await? else {
+        let found = self
+            .directory
+            .find_user(&self.tenant, &uid, self.firing)
+            .await
+            .map_err(|why| wasmtime::format_err!("finding user {uid:?}: {why}"))?;
+        let Some(mut user) = found else {
             return Ok(None);
         };
         let mut end = user.name.len().min(MAX_NAME_BYTES);

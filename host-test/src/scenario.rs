@@ -5,7 +5,8 @@
 //! reported with its line number and nothing half-runs.
 
 use crate::bindings::sms_notification::extension::types::{
-    ConversationKind, DeliveryReport, Message, MessageFormat, Presence, Receipt, Sample, User,
+    ConversationKind, Deletion, DeliveryReport, Message, MessageFormat, Presence, Receipt, Sample,
+    User,
 };
 use crate::json;
 use crate::outbound::Answer;
@@ -31,6 +32,10 @@ pub enum Step {
     Message(MessageStep),
     /// A read receipt, at the current virtual time.
     Read(ReadStep),
+    /// A message edited: its id and new text (`on-edit`).
+    Edit(MessageStep),
+    /// A message deleted (`on-delete`).
+    Delete(DeleteStep),
     /// Moves the clock forward this many seconds, firing due timers.
     Advance(u64),
     /// Scripts the fake Twilio's next answers to this tenant.
@@ -139,6 +144,32 @@ pub struct MessageStep {
     pub text: String,
 }
 
+impl MessageStep {
+    /// The message, sent at `now`.
+    pub fn message(self, now: u64) -> Message {
+        Message {
+            id: self.id,
+            conversation: self.conversation,
+            kind: match self.kind {
+                KindStep::OneOnOne => ConversationKind::OneOnOne,
+                KindStep::Group => ConversationKind::Group,
+            },
+            format: match self.format {
+                FormatStep::Text => MessageFormat::Text,
+                FormatStep::Image => MessageFormat::Image,
+                FormatStep::Video => MessageFormat::Video,
+                FormatStep::Audio => MessageFormat::Audio,
+                FormatStep::File => MessageFormat::File,
+                FormatStep::Custom => MessageFormat::Custom,
+            },
+            sender: self.sender,
+            receiver: self.receiver,
+            text: self.text,
+            sent_at: now,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, Clone, Copy)]
 #[serde(rename_all = "kebab-case")]
 pub enum KindStep {
@@ -163,6 +194,13 @@ pub enum FormatStep {
 
 fn text() -> FormatStep {
     FormatStep::Text
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteStep {
+    pub conversation: String,
+    pub message: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -291,28 +329,23 @@ impl Runner {
                 storage.put_user(&tenant, &record).await?;
             }
             Step::Message(m) => {
-                let message = Message {
-                    id: m.id,
-                    conversation: m.conversation,
-                    kind: match m.kind {
-                        KindStep::OneOnOne => ConversationKind::OneOnOne,
-                        KindStep::Group => ConversationKind::Group,
-                    },
-                    format: match m.format {
-                        FormatStep::Text => MessageFormat::Text,
-                        FormatStep::Image => MessageFormat::Image,
-                        FormatStep::Video => MessageFormat::Video,
-                        FormatStep::Audio => MessageFormat::Audio,
-                        FormatStep::File => MessageFormat::File,
-                        FormatStep::Custom => MessageFormat::Custom,
-                    },
-                    sender: m.sender,
-                    receiver: m.receiver,
-                    text: m.text,
-                    sent_at: now,
-                };
+                let message = m.message(now);
                 let result = runtime.on_message(&tenant, &message).await;
                 out(call_line(now, "on-message", None, result));
+            }
+            Step::Edit(m) => {
+                let message = m.message(now);
+                let result = runtime.on_edit(&tenant, &message).await;
+                out(call_line(now, "on-edit", None, result));
+            }
+            Step::Delete(d) => {
+                let deletion = Deletion {
+                    conversation: d.conversation,
+                    message: d.message,
+                    deleted_at: now,
+                };
+                let result = runtime.on_delete(&tenant, &deletion).await;
+                out(call_line(now, "on-delete", None, result));
             }
             Step::Read(r) => {
                 let receipt = Receipt {

@@ -48,6 +48,7 @@ fn tenant(s: &Serve, delay: u64) {
     });
     let (status, body) = s.api("PUT", "/v1/tenants/acme/settings", &settings.to_string());
     assert_eq!(status, 200, "{body}");
+    s.webhook_credentials("acme");
     for (uid, number) in [(SUSAN, "+14155552671"), (GEORGE, "+14155552672")] {
         let user = json!({ "metadata": { "@private": { "contactNumber": number } } });
         let (status, body) = s.api(
@@ -343,6 +344,47 @@ fn current_webhooks_tell_the_whole_story() {
     assert!(s.stop().success());
 }
 
+/// CometChat's documented `message_edited` and `message_deleted`: the SMS
+/// quotes the edited text; a notification whose only message was deleted
+/// ends without one.
+#[test]
+fn edited_and_deleted_messages() {
+    let twilio = FakeTwilio::start(Duration::ZERO, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Serve::start(
+        &format!("sqlite:{}", dir.path().join("sms.db").display()),
+        &twilio.url,
+        &[],
+    );
+    tenant(&s, 3);
+    let offline = |id: &str| {
+        let mut m = current_message(id, now_ms() / 1000);
+        m["data"]["message"]["data"]["entities"]["receiver"]["entity"]["status"] = json!("offline");
+        m
+    };
+    // The documented edit is of message "1", now reading "hello".
+    ok(&s, &offline("1"));
+    let edited = ok(&s, &fixture("current/message_edited"));
+    assert_eq!(
+        edited["outcome"]["updated"]["recipient"], GEORGE,
+        "{edited}"
+    );
+    assert!(wait_for(Duration::from_secs(30), || twilio.total() == 1));
+    assert_eq!(twilio.bodies(), ["1 new message from Andrew Joseph: hello"]);
+    settled(&s);
+    // The documented deletion is of message "2".
+    ok(&s, &offline("2"));
+    let deleted = ok(&s, &fixture("current/message_deleted"));
+    assert_eq!(deleted["outcome"]["cancelled"]["read"], 0, "{deleted}");
+    assert!(pending(&s).is_empty());
+    // CometChat retries: the same deletion again changes nothing.
+    let again = ok(&s, &fixture("current/message_deleted"));
+    assert_eq!(again["outcome"]["skipped"], "nothing-pending", "{again}");
+    settled(&s);
+    assert_eq!(twilio.total(), 1);
+    assert!(s.stop().success());
+}
+
 /// Every documented trigger of both systems, as documented (placeholders
 /// filled), gets a 200 and the answer it should: nothing for what the
 /// extension has no use for, never a 400.
@@ -395,7 +437,12 @@ fn every_documented_trigger_is_answered() {
                 | "message_sent"
                 | "moderation_engine_approved"
                 | "moderation_manual_approved" => "scheduled",
-                "message_read_receipt" => "skipped",
+                // Before any message of their conversation (files are
+                // posted in name order), or of a message never seen.
+                "message_read_receipt"
+                | "message_edited"
+                | "message_deleted"
+                | "moderation_engine_blocked" => "skipped",
                 "after_connection_status_changed" | "user_connection_status_changed" => {
                     if body["ignored"].is_string() {
                         "ignored" // Andrew, whom this tenant never saw

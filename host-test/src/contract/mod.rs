@@ -9,10 +9,12 @@
 //! typed error, never a trap.
 
 pub mod v0_2_0;
+pub mod v0_3_0;
 
 use crate::bindings::sms_notification::extension::host::Entry;
 use crate::bindings::sms_notification::extension::types::{
-    DeliveryReport, Error, Inspection, Message, Outcome, Preview, Problem, Receipt, Sample,
+    Deletion, DeliveryReport, Error, Inspection, Message, Outcome, Preview, Problem, Receipt,
+    Sample,
 };
 use crate::bindings::{SmsNotification, SmsNotificationPre};
 use crate::sandbox::Sandbox;
@@ -20,19 +22,21 @@ use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Engine, Result, Store, format_err};
 
 /// The newest contract's version.
-pub const LATEST: &str = "0.3.0";
+pub const LATEST: &str = "0.4.0";
 
 /// A compiled component, pre-instantiated against the contract it
 /// implements.
 #[derive(Clone)]
 pub enum Pre {
     Latest(SmsNotificationPre<Sandbox>),
+    V0_3_0(v0_3_0::SmsNotificationPre<Sandbox>),
     V0_2_0(v0_2_0::SmsNotificationPre<Sandbox>),
 }
 
 /// One sandbox's instance of the component.
 pub enum Extension {
     Latest(SmsNotification),
+    V0_3_0(v0_3_0::SmsNotification),
     V0_2_0(v0_2_0::SmsNotification),
 }
 
@@ -41,6 +45,7 @@ pub enum Extension {
 pub fn add_to_linker(linker: &mut Linker<Sandbox>) -> Result<()> {
     use wasmtime::component::HasSelf;
     SmsNotification::add_to_linker::<Sandbox, HasSelf<Sandbox>>(linker, |s| s)?;
+    v0_3_0::SmsNotification::add_to_linker::<Sandbox, HasSelf<Sandbox>>(linker, |s| s)?;
     v0_2_0::SmsNotification::add_to_linker::<Sandbox, HasSelf<Sandbox>>(linker, |s| s)?;
     Ok(())
 }
@@ -53,10 +58,15 @@ impl Pre {
             Ok(p) => return Ok(Self::Latest(p)),
             Err(e) => e,
         };
+        let v0_3_0 = match v0_3_0::SmsNotificationPre::new(pre.clone()) {
+            Ok(p) => return Ok(Self::V0_3_0(p)),
+            Err(e) => e,
+        };
         match v0_2_0::SmsNotificationPre::new(pre) {
             Ok(p) => Ok(Self::V0_2_0(p)),
             Err(old) => Err(format_err!(
-                "the component implements no contract this host knows: not {LATEST} ({latest:#}), not 0.2.0 ({old:#})"
+                "the component implements no contract this host knows: not {LATEST} ({latest:#}), \
+                 not 0.3.0 ({v0_3_0:#}), not 0.2.0 ({old:#})"
             )),
         }
     }
@@ -65,6 +75,7 @@ impl Pre {
     pub fn version(&self) -> &'static str {
         match self {
             Self::Latest(_) => LATEST,
+            Self::V0_3_0(_) => "0.3.0",
             Self::V0_2_0(_) => "0.2.0",
         }
     }
@@ -72,6 +83,7 @@ impl Pre {
     pub fn engine(&self) -> &Engine {
         match self {
             Self::Latest(p) => p.engine(),
+            Self::V0_3_0(p) => p.engine(),
             Self::V0_2_0(p) => p.engine(),
         }
     }
@@ -79,6 +91,7 @@ impl Pre {
     pub async fn instantiate_async(&self, store: &mut Store<Sandbox>) -> Result<Extension> {
         Ok(match self {
             Self::Latest(p) => Extension::Latest(p.instantiate_async(store).await?),
+            Self::V0_3_0(p) => Extension::V0_3_0(p.instantiate_async(store).await?),
             Self::V0_2_0(p) => Extension::V0_2_0(p.instantiate_async(store).await?),
         })
     }
@@ -99,6 +112,7 @@ impl Extension {
     ) -> Result<std::result::Result<(), Vec<Problem>>> {
         match self {
             Self::Latest(e) => e.call_validate_settings(store, json).await,
+            Self::V0_3_0(e) => e.call_validate_settings(store, json).await,
             Self::V0_2_0(e) => Ok(e
                 .call_validate_settings(store, json)
                 .await?
@@ -113,6 +127,7 @@ impl Extension {
     ) -> Result<std::result::Result<Outcome, Error>> {
         match self {
             Self::Latest(e) => e.call_on_message(store, message).await,
+            Self::V0_3_0(e) => e.call_on_message(store, message).await,
             Self::V0_2_0(e) => Ok(v0_2_0::result(
                 e.call_on_message(store, &v0_2_0::message(message)).await?,
             )),
@@ -126,9 +141,50 @@ impl Extension {
     ) -> Result<std::result::Result<Outcome, Error>> {
         match self {
             Self::Latest(e) => e.call_on_read(store, receipt).await,
+            Self::V0_3_0(e) => e.call_on_read(store, receipt).await,
             Self::V0_2_0(e) => Ok(v0_2_0::result(
                 e.call_on_read(store, &v0_2_0::receipt(receipt)).await?,
             )),
+        }
+    }
+
+    /// An edited message; a component of an older contract answers
+    /// `invalid-input` naming what it lacks.
+    pub async fn call_on_edit(
+        &self,
+        store: &mut Store<Sandbox>,
+        message: &Message,
+    ) -> Result<std::result::Result<Outcome, Error>> {
+        match self {
+            Self::Latest(e) => e.call_on_edit(store, message).await,
+            Self::V0_3_0(_) => Ok(Err(Error::InvalidInput(missing(
+                "edits (on-edit)",
+                "0.3.0",
+            )))),
+            Self::V0_2_0(_) => Ok(Err(Error::InvalidInput(missing(
+                "edits (on-edit)",
+                "0.2.0",
+            )))),
+        }
+    }
+
+    /// A deleted message; as [`Extension::call_on_edit`] for older
+    /// contracts.
+    pub async fn call_on_delete(
+        &self,
+        store: &mut Store<Sandbox>,
+        deletion: &Deletion,
+    ) -> Result<std::result::Result<Outcome, Error>> {
+        match self {
+            Self::Latest(e) => e.call_on_delete(store, deletion).await,
+            Self::V0_3_0(_) => Ok(Err(Error::InvalidInput(missing(
+                "deletions (on-delete)",
+                "0.3.0",
+            )))),
+            Self::V0_2_0(_) => Ok(Err(Error::InvalidInput(missing(
+                "deletions (on-delete)",
+                "0.2.0",
+            )))),
         }
     }
 
@@ -139,6 +195,7 @@ impl Extension {
     ) -> Result<std::result::Result<Outcome, Error>> {
         match self {
             Self::Latest(e) => e.call_on_timer(store, key).await,
+            Self::V0_3_0(e) => e.call_on_timer(store, key).await,
             Self::V0_2_0(e) => Ok(v0_2_0::result(e.call_on_timer(store, key).await?)),
         }
     }
@@ -150,6 +207,7 @@ impl Extension {
     ) -> Result<std::result::Result<Outcome, Error>> {
         match self {
             Self::Latest(e) => e.call_on_delivery_status(store, report).await,
+            Self::V0_3_0(e) => e.call_on_delivery_status(store, report).await,
             Self::V0_2_0(_) => Ok(Err(Error::InvalidInput(missing(
                 "delivery reports (on-delivery-status)",
                 "0.2.0",
@@ -165,6 +223,7 @@ impl Extension {
     ) -> Result<std::result::Result<Preview, Vec<Problem>>> {
         match self {
             Self::Latest(e) => e.call_preview(store, settings, sample).await,
+            Self::V0_3_0(e) => e.call_preview(store, settings, sample).await,
             Self::V0_2_0(_) => Ok(Err(vec![Problem {
                 field: String::new(),
                 message: missing("preview", "0.2.0"),
@@ -180,6 +239,7 @@ impl Extension {
     ) -> Result<Option<Inspection>> {
         match self {
             Self::Latest(e) => Ok(Some(e.call_inspect(store, state).await?)),
+            Self::V0_3_0(e) => Ok(Some(e.call_inspect(store, &v0_3_0::entries(state)).await?)),
             Self::V0_2_0(_) => Ok(None),
         }
     }

@@ -4,9 +4,10 @@
 //! the auth token or the API key's secret.
 
 use super::App;
+use super::access;
 use super::cometchat::{self, Event};
 use crate::bindings::sms_notification::extension::types::{
-    ConversationKind, Message, MessageFormat, Presence, Receipt, Sample, User,
+    ConversationKind, Deletion, Message, MessageFormat, Presence, Receipt, Sample, User,
 };
 use crate::json;
 use crate::runtime::Call;
@@ -21,7 +22,7 @@ use std::sync::Arc;
 type Answer = Result<Response, Failure>;
 
 /// An error response: a status and what went wrong.
-pub struct Failure(StatusCode, Value);
+pub struct Failure(pub StatusCode, pub Value);
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
@@ -29,7 +30,7 @@ impl IntoResponse for Failure {
     }
 }
 
-fn fail(status: StatusCode, message: impl Into<String>) -> Failure {
+pub(super) fn fail(status: StatusCode, message: impl Into<String>) -> Failure {
     Failure(status, json!({ "error": message.into() }))
 }
 
@@ -40,31 +41,8 @@ fn ok(value: Value) -> Answer {
 /// Settings fields no response may show.
 const SECRETS: [&str; 2] = ["twilioAuthToken", "twilioApiKeySecret"];
 
-/// The bearer token, compared in constant time.
-fn operator(app: &App, headers: &HeaderMap) -> Result<(), Failure> {
-    let Some(token) = &app.options.token else {
-        return Ok(());
-    };
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if bool::from(subtle::ConstantTimeEq::ct_eq(
-        given.as_bytes(),
-        token.as_bytes(),
-    )) {
-        Ok(())
-    } else {
-        Err(fail(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong operator token: send Authorization: Bearer TOKEN",
-        ))
-    }
-}
-
 /// A tenant or user id from the path: what a state key can hold.
-fn name(what: &str, value: &str) -> Result<(), Failure> {
+pub(super) fn name(what: &str, value: &str) -> Result<(), Failure> {
     let fine = !value.is_empty()
         && value.len() <= 128
         && value
@@ -262,7 +240,7 @@ pub async fn put_settings(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Answer {
-    operator(&app, &headers)?;
+    access::tenant(&app, &headers, &tenant).await?;
     name("tenant", &tenant)?;
     let text = with_saved_secrets(&app, &tenant, &bytes).await?;
     let problems = problems_of(&app, &tenant, &text).await?;
@@ -288,7 +266,7 @@ pub async fn validate_settings(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Answer {
-    operator(&app, &headers)?;
+    access::tenant(&app, &headers, &tenant).await?;
     name("tenant", &tenant)?;
     let text = with_saved_secrets(&app, &tenant, &bytes).await?;
     let problems = problems_of(&app, &tenant, &text).await?;
@@ -319,7 +297,7 @@ pub async fn get_settings(
     Path(tenant): Path<String>,
     headers: HeaderMap,
 ) -> Answer {
-    operator(&app, &headers)?;
+    access::tenant(&app, &headers, &tenant).await?;
     known(&app, &tenant).await?;
     let text = app
         .storage
@@ -372,7 +350,7 @@ pub async fn put_user(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Answer {
-    operator(&app, &headers)?;
+    access::tenant(&app, &headers, &tenant).await?;
     known(&app, &tenant).await?;
     name("user", &uid)?;
     let user: UserBody = body(&bytes)?;
@@ -402,7 +380,7 @@ pub async fn post_presence(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Answer {
-    operator(&app, &headers)?;
+    access::tenant(&app, &headers, &tenant).await?;
     known(&app, &tenant).await?;
     name("user", &uid)?;
     let change: PresenceChange = body(&bytes)?;
@@ -444,6 +422,93 @@ struct MessageBody {
     sent_at: Option<u64>,
 }
 
+impl MessageBody {
+    /// The message, or a 400 naming its unknown format.
+    fn message(self) -> Result<Message, Failure> {
+        let m = self;
+        let format = match m.format.as_deref().unwrap_or("text") {
+            "text" => MessageFormat::Text,
+            "image" => MessageFormat::Image,
+            "video" => MessageFormat::Video,
+            "audio" => MessageFormat::Audio,
+            "file" => MessageFormat::File,
+            "custom" => MessageFormat::Custom,
+            other => {
+                return Err(fail(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "format {other:?} is not one of text, image, video, audio, file, custom"
+                    ),
+                ));
+            }
+        };
+        Ok(Message {
+            id: m.id,
+            conversation: m.conversation,
+            kind: if m.group {
+                ConversationKind::Group
+            } else {
+                ConversationKind::OneOnOne
+            },
+            format,
+            sender: m.sender,
+            receiver: m.receiver,
+            text: m.text,
+            sent_at: m.sent_at.unwrap_or_else(now),
+        })
+    }
+}
+
+/// `POST /v1/tenants/{tenant}/edits`: a message edited (its id and new
+/// text); answers with the outcome.
+pub async fn post_edit(
+    State(app): State<Arc<App>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Answer {
+    access::tenant(&app, &headers, &tenant).await?;
+    known(&app, &tenant).await?;
+    let message = body::<MessageBody>(&bytes)?.message()?;
+    let result = on_tenant(&app, &tenant, async |rt| {
+        rt.on_edit(&tenant, &message).await
+    })
+    .await?;
+    answer(&app, &tenant, "on-edit", result)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeletionBody {
+    conversation: String,
+    message: String,
+    #[serde(default)]
+    deleted_at: Option<u64>,
+}
+
+/// `POST /v1/tenants/{tenant}/deletions`: a message deleted; answers with
+/// the outcome.
+pub async fn post_deletion(
+    State(app): State<Arc<App>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Answer {
+    access::tenant(&app, &headers, &tenant).await?;
+    known(&app, &tenant).await?;
+    let d: DeletionBody = body(&bytes)?;
+    let deletion = Deletion {
+        conversation: d.conversation,
+        message: d.message,
+        deleted_at: d.deleted_at.unwrap_or_else(now),
+    };
+    let result = on_tenant(&app, &tenant, async |rt| {
+        rt.on_delete(&tenant, &deletion).await
+    })
+    .await?;
+    answer(&app, &tenant, "on-delete", result)
+}
+
 /// `POST /v1/tenants/{tenant}/messages`: answers with the outcome.
 pub async fn post_message(
     State(app): State<Arc<App>>,
@@ -451,37 +516,9 @@ pub async fn post_message(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Answer {
-    operator(&app, &headers)?;
+    access::tenant(&app, &headers, &tenant).await?;
     known(&app, &tenant).await?;
-    let m: MessageBody = body(&bytes)?;
-    let format = match m.format.as_deref().unwrap_or("text") {
-        "text" => MessageFormat::Text,
-        "image" => MessageFormat::Image,
-        "video" => MessageFormat::Video,
-        "audio" => MessageFormat::Audio,
-        "file" => MessageFormat::File,
-        "custom" => MessageFormat::Custom,
-        other => {
-            return Err(fail(
-                StatusCode::BAD_REQUEST,
-                format!("format {other:?} is not one of text, image, video, audio, file, custom"),
-            ));
-        }
-    };
-    let message = Message {
-        id: m.id,
-        conversation: m.conversation,
-        kind: if m.group {
-            ConversationKind::Group
-        } else {
-            ConversationKind::OneOnOne
-        },
-        format,
-        sender: m.sender,
-        receiver: m.receiver,
-        text: m.text,
-        sent_at: m.sent_at.unwrap_or_else(now),
-    };
+    let message = body::<MessageBody>(&bytes)?.message()?;
     let result = on_tenant(&app, &tenant, async |rt| {
         rt.on_message(&tenant, &message).await
     })
@@ -506,7 +543,7 @@ pub async fn post_receipt(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Answer {
-    operator(&app, &headers)?;
+    access::tenant(&app, &headers, &tenant).await?;
     known(&app, &tenant).await?;
     let r: ReceiptBody = body(&bytes)?;
     let receipt = Receipt {
@@ -542,7 +579,7 @@ pub async fn post_preview(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Answer {
-    operator(&app, &headers)?;
+    access::tenant(&app, &headers, &tenant).await?;
     name("tenant", &tenant)?;
     let p: PreviewBody = body(&bytes)?;
     let settings = match p.settings {
@@ -594,7 +631,7 @@ pub async fn get_state(
     Path(tenant): Path<String>,
     headers: HeaderMap,
 ) -> Answer {
-    operator(&app, &headers)?;
+    access::tenant(&app, &headers, &tenant).await?;
     known(&app, &tenant).await?;
     let result = on_tenant(&app, &tenant, async |rt| rt.inspect(&tenant).await).await?;
     match result {
@@ -616,7 +653,7 @@ pub async fn get_quarantine(
     headers: HeaderMap,
 ) -> Answer {
     use base64::Engine as _;
-    operator(&app, &headers)?;
+    access::tenant(&app, &headers, &tenant).await?;
     known(&app, &tenant).await?;
     let kept = app
         .storage
@@ -646,7 +683,7 @@ pub async fn delete_quarantine(
     Query(q): Query<ClearQuery>,
     headers: HeaderMap,
 ) -> Answer {
-    operator(&app, &headers)?;
+    access::tenant(&app, &headers, &tenant).await?;
     known(&app, &tenant).await?;
     if !q.key.starts_with(crate::runtime::QUARANTINE) {
         return Err(fail(
@@ -686,7 +723,7 @@ pub async fn get_logs(
     Query(q): Query<LogsQuery>,
     headers: HeaderMap,
 ) -> Answer {
-    operator(&app, &headers)?;
+    access::tenant(&app, &headers, &tenant).await?;
     known(&app, &tenant).await?;
     let lines = app
         .storage
@@ -704,18 +741,97 @@ pub async fn get_logs(
     ok(json!({ "lines": lines }))
 }
 
-/// `GET /v1/fake-twilio/sms`: what the in-process fake Twilio received
-/// (with `--fake-twilio`), oldest first.
-pub async fn get_fake_sms(State(app): State<Arc<App>>, headers: HeaderMap) -> Answer {
-    operator(&app, &headers)?;
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FakeSmsQuery {
+    #[serde(default)]
+    tenant: Option<String>,
+}
+
+/// `GET /v1/fake-twilio/sms?tenant=T`: what the in-process fake Twilio
+/// received (with `--fake-twilio`), oldest first: every tenant's for the
+/// operator, one tenant's for that tenant's token.
+pub async fn get_fake_sms(
+    State(app): State<Arc<App>>,
+    Query(q): Query<FakeSmsQuery>,
+    headers: HeaderMap,
+) -> Answer {
+    match &q.tenant {
+        Some(tenant) => {
+            access::tenant(&app, &headers, tenant).await?;
+        }
+        None => access::operator(&app, &headers)?,
+    }
     if !app.fake {
         return Err(fail(
             StatusCode::NOT_FOUND,
             "the fake Twilio is off: start serve with --fake-twilio",
         ));
     }
-    let sms: Vec<Value> = app.fake_sms.lock().unwrap().iter().cloned().collect();
+    let sms: Vec<Value> = app
+        .fake_sms
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|sms| {
+            q.tenant
+                .as_ref()
+                .is_none_or(|t| sms["tenant"] == t.as_str())
+        })
+        .cloned()
+        .collect();
     ok(json!({ "sms": sms }))
+}
+
+/// `GET /fake-cometchat/{tenant}/v3/users/{uid}` (with `--fake-cometchat`):
+/// an in-process stand-in for CometChat's REST API, answering in its shape
+/// with the users pushed through this service's API, and only to the
+/// tenant's saved REST API key (another gets 401, as CometChat answers).
+pub async fn fake_cometchat(
+    State(app): State<Arc<App>>,
+    Path((tenant, uid)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Answer {
+    if !app.options.fake_cometchat {
+        return Err(fail(
+            StatusCode::NOT_FOUND,
+            "the fake CometChat is off: start serve with --fake-cometchat",
+        ));
+    }
+    name("tenant", &tenant)?;
+    let saved = access::load(&app, &tenant).await?.cometchat;
+    let given = headers
+        .get("apikey")
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    let matches = saved
+        .as_ref()
+        .is_some_and(|c| bool::from(subtle::ConstantTimeEq::ct_eq(given, c.api_key.as_bytes())));
+    if !matches {
+        return Err(Failure(
+            StatusCode::UNAUTHORIZED,
+            json!({ "error": { "code": "AUTH_ERR_APIKEY_NOT_FOUND", "message": "The apikey is not valid." } }),
+        ));
+    }
+    let user = app
+        .storage
+        .find_user(&tenant, &uid)
+        .await
+        .map_err(storage_error)?
+        .ok_or_else(|| {
+            Failure(
+                StatusCode::NOT_FOUND,
+                json!({ "error": { "code": "ERR_UID_NOT_FOUND", "message": format!("The UID {uid} does not exist.") } }),
+            )
+        })?;
+    let metadata: Value = serde_json::from_str(&user.metadata).unwrap_or(json!({}));
+    ok(json!({ "data": {
+        "uid": user.uid,
+        "name": user.name,
+        "status": presence_name(user.presence),
+        "metadata": metadata,
+        "role": "default",
+    }}))
 }
 
 /// `POST /twilio/{tenant}/status`: Twilio's status callback. Its signature
@@ -775,7 +891,7 @@ pub async fn post_cometchat(
         app.metrics
             .webhook(system.map_or("unknown", |s| s.as_str()), trigger, answer);
     };
-    if let Err(refused) = webhook_auth(&app, &headers) {
+    if let Err(refused) = access::webhook(&app, &headers, &tenant).await {
         count(None, "unknown", "unauthorized");
         return Err(refused);
     }
@@ -804,6 +920,7 @@ pub async fn post_cometchat(
             ok(json!({ "ignored": trigger, "why": "a trigger this service does not know" }))
         }
         Event::Presence { uid, presence, at } => {
+            app.directory.presence(&tenant, &uid, presence, at);
             let applied = app
                 .storage
                 .set_presence(&tenant, &uid, presence, at)
@@ -821,6 +938,31 @@ pub async fn post_cometchat(
                 }
                 Some(applied) => json!({ "presence": presence_name(presence), "applied": applied }),
             })
+        }
+        Event::Edited(_) | Event::Deleted(_) if matches!(app.contract, "0.2.0" | "0.3.0") => {
+            count(system, &trigger, "ignored");
+            ok(json!({ "ignored": trigger, "why": format!(
+                "this service runs a component of contract {}, which has no on-edit or on-delete",
+                app.contract
+            ) }))
+        }
+        Event::Edited(message) => {
+            let result = on_tenant(&app, &tenant, async |rt| {
+                rt.on_edit(&tenant, &message).await
+            })
+            .await?;
+            let (kind, answer) = answered(&app, &tenant, "on-edit", result);
+            count(system, &trigger, &kind);
+            answer
+        }
+        Event::Deleted(deletion) => {
+            let result = on_tenant(&app, &tenant, async |rt| {
+                rt.on_delete(&tenant, &deletion).await
+            })
+            .await?;
+            let (kind, answer) = answered(&app, &tenant, "on-delete", result);
+            count(system, &trigger, &kind);
+            answer
         }
         Event::Read(receipt) => {
             let result = on_tenant(&app, &tenant, async |rt| {
@@ -899,39 +1041,4 @@ async fn remember(
             .map_err(storage_error)?;
     }
     Ok(())
-}
-
-/// CometChat's Basic auth, against `--webhook-credentials`.
-fn webhook_auth(app: &App, headers: &HeaderMap) -> Result<(), Failure> {
-    use base64::Engine as _;
-    let Some(expected) = &app.options.webhook_credentials else {
-        if app.options.token.is_none() {
-            return Ok(());
-        }
-        return Err(fail(
-            StatusCode::UNAUTHORIZED,
-            "webhooks are off: start serve with --webhook-credentials USER:PASSWORD",
-        ));
-    };
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|v| {
-            base64::engine::general_purpose::STANDARD
-                .decode(v.trim())
-                .ok()
-        })
-        .unwrap_or_default();
-    if bool::from(subtle::ConstantTimeEq::ct_eq(
-        given.as_slice(),
-        expected.as_bytes(),
-    )) {
-        Ok(())
-    } else {
-        Err(fail(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong Basic auth (the user and password set for this webhook in CometChat)",
-        ))
-    }
 }

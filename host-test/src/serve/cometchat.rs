@@ -28,7 +28,7 @@
 //! naming it.
 
 use crate::bindings::sms_notification::extension::types::{
-    ConversationKind, Message, MessageFormat, Presence, Receipt,
+    ConversationKind, Deletion, Message, MessageFormat, Presence, Receipt,
 };
 use serde_json::Value;
 
@@ -78,6 +78,10 @@ pub enum Event {
     },
     /// A read receipt (`on-read`).
     Read(Receipt),
+    /// A message edited: its id and new text (`on-edit`).
+    Edited(Message),
+    /// A message deleted (`on-delete`).
+    Deleted(Deletion),
     /// A user connected or disconnected, at `at` (milliseconds).
     Presence {
         uid: String,
@@ -272,20 +276,38 @@ pub fn parse(body: &Value, now: u64) -> Result<Webhook, Malformed> {
             let at = time(data, "timestamp").unwrap_or(now);
             webhook(Current, Event::Presence { uid, presence, at })
         }
-        "message_edited" | "message_deleted" => webhook(
-            Current,
-            Ignored("edits and deletions need a component of contract 0.4.0"),
-        ),
+        // The edited or deleted message is the action's `on` entity.
+        "message_edited" | "message_deleted" => {
+            let path = "data.message.data.entities.on.entity";
+            let m = at(body, path).unwrap_or(&Value::Null);
+            if text(m, "receiverType") == Some("group") {
+                return Ok(webhook(Current, Ignored("a group message")));
+            }
+            if trigger == "message_edited" {
+                let Event::Message { message, .. } = message(m, path, &need, now)? else {
+                    return Ok(webhook(Current, Ignored("an edit of an action message")));
+                };
+                webhook(Current, Event::Edited(message))
+            } else {
+                webhook(Current, deletion(m, path, "deletedAt", &need, now)?)
+            }
+        }
+        // A blocked message is never quoted: if it was seen (as
+        // `message_sent`), it is as deleted; if not, this changes nothing.
+        "moderation_engine_blocked" => {
+            let path = "data.message";
+            let m = at(body, path).unwrap_or(&Value::Null);
+            if text(m, "receiverType") == Some("group") {
+                return Ok(webhook(Current, Ignored("a group message")));
+            }
+            webhook(Current, deletion(m, path, "updatedAt", &need, now)?)
+        }
         "message_reaction_added" | "message_reaction_removed" => {
             webhook(Current, Ignored("a reaction is not a message"))
         }
         "user_mentioned" => webhook(
             Current,
             Ignored("a mention: its message arrives as message_sent"),
-        ),
-        "moderation_engine_blocked" => webhook(
-            Current,
-            Ignored("a message moderation blocked never reaches its recipient"),
         ),
         "user_blocked" | "user_unblocked" => {
             webhook(Current, Ignored("blocking changes no message's state"))
@@ -430,6 +452,33 @@ fn message(
         }
     }
     Ok(Event::Message { message, users })
+}
+
+/// A message deleted (or blocked): its id and conversation.
+fn deletion(
+    m: &Value,
+    path: &str,
+    time_field: &str,
+    need: &impl Fn(Option<String>, &str) -> Result<String, Malformed>,
+    now: u64,
+) -> Result<Event, Malformed> {
+    let id = need(id(m, "id"), &format!("{path}.id"))?;
+    let conversation = match id_of_conversation(m) {
+        Some(c) => c,
+        None => need(None, &format!("{path}.conversationId"))?,
+    };
+    Ok(Event::Deleted(Deletion {
+        conversation,
+        message: id,
+        deleted_at: time(m, time_field).map_or(now, |s| s.saturating_mul(1000)),
+    }))
+}
+
+/// A message's conversation: its `conversationId`, else derived from its
+/// sender and receiver.
+fn id_of_conversation(m: &Value) -> Option<String> {
+    id(m, "conversationId")
+        .or_else(|| Some(conversation_id(&id(m, "sender")?, &id(m, "receiver")?)))
 }
 
 /// A read receipt: the reader is the receipt's sender, the other

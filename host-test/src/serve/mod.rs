@@ -5,8 +5,11 @@
 //! the wall clock from the same scheduler `host` uses. Product decisions
 //! stay in the component: this module only translates HTTP.
 
+mod access;
 mod api;
 pub mod cometchat;
+mod credentials;
+pub mod directory;
 mod metrics;
 
 use crate::live::{self, Shards};
@@ -36,9 +39,13 @@ pub struct Options {
     /// The operator's bearer token for `/v1`; `None` only with
     /// `--insecure-no-auth` on loopback (checked by the CLI).
     pub token: Option<String>,
-    /// `user:password` CometChat sends as Basic auth; `None`: webhooks are
-    /// refused (unless there is no token either).
-    pub webhook_credentials: Option<String>,
+    /// Where CometChat's REST API is, for tenants that saved their
+    /// CometChat app (`--cometchat-url`, or the in-process stand-in of
+    /// `--fake-cometchat`).
+    pub cometchat: directory::Endpoint,
+    /// Serve an in-process stand-in for CometChat's REST API, answering
+    /// with the users pushed through the API.
+    pub fake_cometchat: bool,
     pub max_body: usize,
     pub shards: usize,
     pub policy: Policy,
@@ -66,6 +73,8 @@ pub struct App {
     limits: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// The runtimes' shared outbound traffic (Twilio's answer times).
     traffic: Traffic,
+    /// Where users are found: CometChat for tenants with an app.
+    directory: Arc<directory::CometChatDirectory>,
     /// The contract version of the component being run.
     contract: &'static str,
     /// (tenant, trigger) pairs whose unknown trigger was logged.
@@ -138,12 +147,36 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/v1/tenants/{tenant}/messages", post(api::post_message))
         .route("/v1/tenants/{tenant}/receipts", post(api::post_receipt))
+        .route("/v1/tenants/{tenant}/edits", post(api::post_edit))
+        .route("/v1/tenants/{tenant}/deletions", post(api::post_deletion))
         .route("/v1/tenants/{tenant}/preview", post(api::post_preview))
         .route("/v1/tenants/{tenant}/state", get(api::get_state))
         .route("/v1/tenants/{tenant}/logs", get(api::get_logs))
         .route(
             "/v1/tenants/{tenant}/quarantine",
             get(api::get_quarantine).delete(api::delete_quarantine),
+        )
+        .route(
+            "/v1/tenants/{tenant}/webhook",
+            put(credentials::put_webhook).get(credentials::get_webhook),
+        )
+        .route(
+            "/v1/tenants/{tenant}/tokens",
+            post(credentials::post_token).get(credentials::get_tokens),
+        )
+        .route(
+            "/v1/tenants/{tenant}/tokens/{id}",
+            axum::routing::delete(credentials::delete_token),
+        )
+        .route(
+            "/v1/tenants/{tenant}/cometchat",
+            put(credentials::put_cometchat)
+                .get(credentials::get_cometchat)
+                .delete(credentials::delete_cometchat),
+        )
+        .route(
+            "/fake-cometchat/{tenant}/v3/users/{uid}",
+            get(api::fake_cometchat),
         )
         .route("/v1/fake-twilio/sms", get(api::get_fake_sms))
         .route("/twilio/{tenant}/status", post(api::post_status))
@@ -187,10 +220,27 @@ pub async fn serve(
         options.wasm.as_deref().unwrap_or(crate::COMPONENT)
     );
     let shards = Arc::new(Shards::new(&storage, &options.policy, options.shards, pre)?);
+    let addr = listener.local_addr()?;
+    let mut options = options;
+    if options.fake_cometchat {
+        // The stand-in is a route of this service (see `api::fake_cometchat`).
+        let host = if addr.ip().is_unspecified() {
+            format!("127.0.0.1:{}", addr.port())
+        } else {
+            addr.to_string()
+        };
+        options.cometchat = directory::Endpoint::Fake(format!("http://{host}/fake-cometchat"));
+    }
+    let directory = Arc::new(directory::CometChatDirectory::new(
+        storage.clone(),
+        options.cometchat.clone(),
+    ));
     // One fake Twilio for every runtime, so its SMS are listed in one place.
     let traffic = Traffic::default();
     for rt in shards.all() {
-        rt.lock().await.traffic = traffic.clone();
+        let mut rt = rt.lock().await;
+        rt.traffic = traffic.clone();
+        rt.set_directory(directory.clone());
     }
     let (lines, mut printed) = mpsc::unbounded_channel::<Value>();
     let json_logs = options.json_logs;
@@ -205,6 +255,7 @@ pub async fn serve(
         fake,
         limits: Mutex::new(HashMap::new()),
         traffic,
+        directory,
         contract,
         unknown_logged: Mutex::default(),
     });
@@ -235,7 +286,6 @@ pub async fn serve(
             live::schedule(shards, storage, lines, stopped, lease_ms, None).await
         })
     };
-    let addr = listener.local_addr()?;
     eprintln!("serving on http://{addr}");
     axum::serve(listener, router(app.clone()))
         .with_graceful_shutdown(shutdown)

@@ -15,6 +15,8 @@ pub struct Tenant {
     pub settings: Option<String>,
     /// Bumped by every save.
     pub settings_revision: u64,
+    /// The access record (see `Storage::access`).
+    pub access: Option<String>,
     pub users: HashMap<String, types::User>,
     /// When each user's presence was last set (see `set_presence`).
     pub presence_at: HashMap<String, u64>,
@@ -93,6 +95,15 @@ impl Storage for Memory {
 
     async fn set_quota(&self, tenant: &str, max_keys: Option<usize>) -> Result<()> {
         self.with(tenant, |t| t.max_keys = max_keys);
+        Ok(())
+    }
+
+    async fn access(&self, tenant: &str) -> Result<Option<String>> {
+        Ok(self.with(tenant, |t| t.access.clone()))
+    }
+
+    async fn save_access(&self, tenant: &str, json: &str) -> Result<()> {
+        self.with(tenant, |t| t.access = Some(json.to_owned()));
         Ok(())
     }
 

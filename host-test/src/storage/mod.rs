@@ -93,6 +93,11 @@ pub trait Storage: Send + Sync {
     /// Saves settings as given (validating them is the caller's business);
     /// the new revision.
     async fn save_settings(&self, tenant: &str, json: &str) -> Result<u64>;
+    /// The tenant's access record (its webhook credentials, API token
+    /// hashes, CometChat app): a JSON document the host reads and writes
+    /// whole; `None` before the first save. Sealed at rest like settings.
+    async fn access(&self, tenant: &str) -> Result<Option<String>>;
+    async fn save_access(&self, tenant: &str, json: &str) -> Result<()>;
     /// The most state keys the tenant may keep; `None` for no limit.
     async fn set_quota(&self, tenant: &str, max_keys: Option<usize>) -> Result<()>;
 

@@ -30,7 +30,7 @@ use tokio_postgres::{Client, NoTls, Row, Statement};
 const MIGRATIONS: [&str; 3] = [
     include_str!("migrations/postgres/0001_initial.sql"),
     include_str!("migrations/postgres/0002_leases_and_logs.sql"),
-    include_str!("migrations/postgres/0003_presence_time.sql"),
+    include_str!("migrations/postgres/0003_presence_and_access.sql"),
 ];
 
 /// Connections for commits and reads. A commit waits for its WAL flush;
@@ -261,6 +261,25 @@ impl Storage for Postgres {
             .await
             .map_err(|e| self.err(e))?;
         Ok(row.map_or((None, 0), |r| (r.get(0), r.get::<_, i64>(1) as u64)))
+    }
+
+    async fn access(&self, tenant: &str) -> Result<Option<String>> {
+        let row = self
+            .query_opt("SELECT data FROM access WHERE tenant = $1", &[&tenant])
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn save_access(&self, tenant: &str, json: &str) -> Result<()> {
+        self.execute(
+            "INSERT INTO access (tenant, data) VALUES ($1, $2)
+             ON CONFLICT (tenant) DO UPDATE SET data = excluded.data",
+            &[&tenant, &json],
+        )
+        .await
+        .map(drop)
+        .map_err(|e| self.err(e))
     }
 
     async fn revision(&self, tenant: &str) -> Result<u64> {

@@ -143,6 +143,20 @@ impl Storage for Sealed {
         self.inner.save_settings(tenant, &sealed).await
     }
 
+    /// Sealed like settings, bound to `access:` and the tenant's name (so a
+    /// settings row cannot be passed off as an access record).
+    async fn access(&self, tenant: &str) -> Result<Option<String>> {
+        let stored = self.inner.access(tenant).await?;
+        stored
+            .map(|s| self.key.open(&format!("access:{tenant}"), s))
+            .transpose()
+    }
+
+    async fn save_access(&self, tenant: &str, json: &str) -> Result<()> {
+        let sealed = self.key.seal(&format!("access:{tenant}"), json)?;
+        self.inner.save_access(tenant, &sealed).await
+    }
+
     async fn set_quota(&self, tenant: &str, max_keys: Option<usize>) -> Result<()> {
         self.inner.set_quota(tenant, max_keys).await
     }

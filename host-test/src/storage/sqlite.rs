@@ -27,7 +27,7 @@ use std::sync::mpsc;
 const MIGRATIONS: [&str; 3] = [
     include_str!("migrations/sqlite/0001_initial.sql"),
     include_str!("migrations/sqlite/0002_leases_and_logs.sql"),
-    include_str!("migrations/sqlite/0003_presence_time.sql"),
+    include_str!("migrations/sqlite/0003_presence_and_access.sql"),
 ];
 
 /// Log lines kept per tenant; older ones are dropped as new ones come.
@@ -321,6 +321,28 @@ impl Storage for Sqlite {
                 .optional()?
                 .unwrap_or((None, 0)))
         })
+    }
+
+    async fn access(&self, tenant: &str) -> Result<Option<String>> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT data FROM access WHERE tenant = ?1")?
+                .query_row([tenant], |r| r.get::<_, String>(0))
+                .optional()
+        })
+    }
+
+    async fn save_access(&self, tenant: &str, json: &str) -> Result<()> {
+        let (tenant, json, path) = (tenant.to_owned(), json.to_owned(), self.path.clone());
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO access (tenant, data) VALUES (?1, ?2)
+                 ON CONFLICT (tenant) DO UPDATE SET data = excluded.data",
+            )
+            .and_then(|mut s| s.execute(params![tenant, json]))
+            .map(drop)
+            .map_err(|e| error(&path, e))
+        })
+        .await
     }
 
     async fn revision(&self, tenant: &str) -> Result<u64> {

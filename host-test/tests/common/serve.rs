@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const TOKEN: &str = "operator-token-for-tests";
-pub const WEBHOOK: &str = "cometchat:hook-password";
+/// The webhook credentials tests set for their tenants (see
+/// [`Serve::webhook_credentials`]).
+pub const WEBHOOK: &str = "cometchat:hook-password-for-tests";
 
 pub struct Serve {
     child: Child,
@@ -26,7 +28,6 @@ impl Serve {
             .args(["--twilio-url", twilio, "--log-format", "json"])
             .args(flags)
             .env("SMS_OPERATOR_TOKEN", TOKEN)
-            .env("SMS_WEBHOOK_CREDENTIALS", WEBHOOK)
             .env(
                 "SMS_SETTINGS_KEY",
                 "c2VydmUtdGVzdHMtc2V0dGluZ3Mta2V5LTMyLWJ5dGU=",
@@ -65,6 +66,14 @@ impl Serve {
     /// With the operator token.
     pub fn api(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
         self.call(method, path, Some(&format!("Bearer {TOKEN}")), body)
+    }
+
+    /// Sets `tenant`'s webhook credentials to [`WEBHOOK`].
+    pub fn webhook_credentials(&self, tenant: &str) {
+        let (user, password) = WEBHOOK.split_once(':').unwrap();
+        let body = serde_json::json!({ "user": user, "password": password }).to_string();
+        let (status, answer) = self.api("PUT", &format!("/v1/tenants/{tenant}/webhook"), &body);
+        assert_eq!(status, 200, "{answer}");
     }
 
     /// SIGTERM, then its exit status.

@@ -13,6 +13,7 @@ use wasmtime_wasi_http::io::TokioIo;
 pub struct FakeTwilio {
     pub url: String,
     received: Arc<Mutex<Vec<String>>>,
+    bodies: Arc<Mutex<Vec<String>>>,
     refuse_every: Arc<AtomicU64>,
 }
 
@@ -27,6 +28,8 @@ impl FakeTwilio {
         listener.set_nonblocking(true).unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
         let log = received.clone();
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let texts = bodies.clone();
         let refuse_every = Arc::new(AtomicU64::new(refuse_every));
         let refusing = refuse_every.clone();
         std::thread::spawn(move || {
@@ -43,10 +46,11 @@ impl FakeTwilio {
                         continue;
                     };
                     let (log, sids, refusing) = (log.clone(), sids.clone(), refusing.clone());
+                    let texts = texts.clone();
                     tokio::spawn(async move {
                         let service =
                             hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                                let (log, sids) = (log.clone(), sids.clone());
+                                let (log, sids, texts) = (log.clone(), sids.clone(), texts.clone());
                                 let refuse_every = refusing.load(Ordering::SeqCst);
                                 async move {
                                     let body = req.into_body().collect().await?.to_bytes();
@@ -68,6 +72,11 @@ impl FakeTwilio {
                                     // Counted as soon as it is taken: Twilio has
                                     // it, whatever happens to the answer.
                                     log.lock().unwrap().push(to.clone());
+                                    let text = form_urlencoded::parse(&body)
+                                        .find(|(k, _)| k == "Body")
+                                        .map(|(_, v)| v.into_owned())
+                                        .unwrap_or_default();
+                                    texts.lock().unwrap().push(text);
                                     tokio::time::sleep(delay).await;
                                     let answer = serde_json::json!({
                                         "sid": format!("SM{sid:032x}"),
@@ -91,6 +100,7 @@ impl FakeTwilio {
         Self {
             url,
             received,
+            bodies,
             refuse_every,
         }
     }
@@ -107,6 +117,11 @@ impl FakeTwilio {
             *counts.entry(to.clone()).or_default() += 1;
         }
         counts
+    }
+
+    /// The bodies of the SMS taken, in order.
+    pub fn bodies(&self) -> Vec<String> {
+        self.bodies.lock().unwrap().clone()
     }
 
     pub fn total(&self) -> usize {
