@@ -540,3 +540,158 @@ fn unknown_malformed_and_unauthorized_webhooks() {
     assert!(pending(&s).is_empty(), "nothing was scheduled");
     assert!(s.stop().success());
 }
+
+// --- users read from CometChat's REST API ------------------------------------
+
+const REST_KEY: &str = "cc-rest-api-key-never-shown";
+
+fn api_message(s: &Serve, id: &str, to: &str) {
+    let m = json!({ "id": id, "conversation": format!("alice_{to}"), "sender": "alice",
+        "receiver": to, "text": format!("message {id}") });
+    let (status, body) = s.api("POST", "/v1/tenants/acme/messages", &m.to_string());
+    assert_eq!(status, 200, "{body}");
+    assert!(body["outcome"]["scheduled"].is_object(), "{body}");
+}
+
+fn requests_for(cc: &common::cometchat::FakeCometChat, uid: &str) -> usize {
+    cc.seen()
+        .iter()
+        .filter(|(path, _)| path == &format!("/v3/users/{uid}"))
+        .count()
+}
+
+/// A tenant with its CometChat app: users come from CometChat's REST API
+/// (Bob's number is nowhere else), read anew at the moment a notification
+/// fires; every failure CometChat can answer with leaves the notification
+/// waiting, never texted on a guess, and the REST API key appears in no
+/// output.
+#[test]
+fn users_are_read_from_cometchat() {
+    use common::cometchat::{FakeCometChat, Mode};
+    let twilio = FakeTwilio::start(Duration::ZERO, 0);
+    let cc = FakeCometChat::start();
+    cc.user("alice", "Alice", true, None);
+    cc.user("bob", "Bob", false, Some("+14155552671"));
+    let dir = tempfile::tempdir().unwrap();
+    let s = Serve::start(
+        &format!("sqlite:{}", dir.path().join("sms.db").display()),
+        &twilio.url,
+        &["--cometchat-url", &cc.url],
+    );
+    let settings = json!({
+        "twilioAccountSid": "AC0123456789abcdef0123456789abcdef",
+        "twilioAuthToken": "tw-auth-token",
+        "fromMobileNo": "+15005550006",
+        "delaySeconds": 1,
+        "cooldownMinutes": 0,
+        "conversationSmsPerDay": 100,
+    });
+    assert_eq!(s.api("PUT", "/v1/tenants/acme/settings", &settings.to_string()).0, 200);
+    let app = json!({ "appId": "app1", "region": "us", "restApiKey": REST_KEY });
+    let (status, body) = s.api("PUT", "/v1/tenants/acme/cometchat", &app.to_string());
+    assert_eq!(status, 200, "{body}");
+    let traps = || metric(&s, "sms_traps_total");
+    let skipped = || metric(&s, "sms_calls_total{call=\"on-timer\",answer=\"skipped\"}");
+
+    // Bob, offline in CometChat, with his number there: one SMS, with
+    // Alice's name from CometChat.
+    api_message(&s, "m1", "bob");
+    assert!(wait_for(Duration::from_secs(20), || twilio.total() == 1));
+    assert_eq!(twilio.bodies()[0], "1 new message from Alice: message m1");
+    assert!(cc.seen().iter().all(|(_, key)| key == REST_KEY));
+    settled(&s);
+
+    // No such user in CometChat: skipped, nothing sent.
+    api_message(&s, "m2", "carol");
+    assert!(wait_for(Duration::from_secs(20), || skipped() == 1));
+    settled(&s);
+
+    // Online in CometChat at the due time: read fresh, not texted.
+    cc.user("bob", "Bob", true, Some("+14155552671"));
+    api_message(&s, "m3", "bob");
+    assert!(wait_for(Duration::from_secs(20), || skipped() == 2));
+    settled(&s);
+    cc.user("bob", "Bob", false, Some("+14155552671"));
+
+    // A 5xx, a dropped connection, an answer slower than 5 s: the call
+    // fails, its timer fires again, and once CometChat answers, one SMS.
+    let mut sent = 1;
+    for (n, failing) in [
+        Mode::Status(503, None),
+        Mode::Drop,
+        Mode::Slow(Duration::from_secs(7)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let before = traps();
+        cc.mode(failing.clone());
+        api_message(&s, &format!("f{n}"), "bob");
+        assert!(
+            wait_for(Duration::from_secs(30), || traps() > before),
+            "{failing:?}: the call failed"
+        );
+        assert_eq!(twilio.total(), sent, "{failing:?}: nothing sent on a guess");
+        cc.mode(Mode::Serve);
+        sent += 1;
+        assert!(
+            wait_for(Duration::from_secs(40), || twilio.total() == sent),
+            "{failing:?}: sent once CometChat answered"
+        );
+        settled(&s);
+    }
+
+    // 429 with Retry-After: 3 s without a request for that tenant.
+    cc.mode(Mode::Status(429, Some(3)));
+    let asked = requests_for(&cc, "bob");
+    api_message(&s, "r1", "bob");
+    assert!(wait_for(Duration::from_secs(20), || requests_for(&cc, "bob") > asked));
+    let after_429 = requests_for(&cc, "bob");
+    cc.mode(Mode::Serve);
+    std::thread::sleep(Duration::from_millis(2000));
+    assert_eq!(requests_for(&cc, "bob"), after_429, "Retry-After obeyed");
+    assert_eq!(twilio.total(), sent);
+    sent += 1;
+    assert!(wait_for(Duration::from_secs(30), || twilio.total() == sent));
+    settled(&s);
+
+    // 401: the key refused. The tenant's users are not read (no more
+    // requests) until the key is saved again; the reason says so.
+    cc.mode(Mode::Status(401, None));
+    let asked = requests_for(&cc, "bob");
+    api_message(&s, "k1", "bob");
+    assert!(wait_for(Duration::from_secs(20), || requests_for(&cc, "bob") > asked));
+    let paused = || s.api("GET", "/v1/tenants/acme/cometchat", "").1;
+    assert!(wait_for(Duration::from_secs(10), || paused()["app"]["paused"].is_string()));
+    let shown = paused();
+    let why = shown["app"]["paused"].as_str().unwrap().to_owned();
+    assert!(why.contains("REST API key"), "{shown}");
+    let refused = requests_for(&cc, "bob");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(requests_for(&cc, "bob"), refused, "no request while paused");
+    assert_eq!(twilio.total(), sent);
+    cc.mode(Mode::Serve);
+    let (status, _) = s.api("PUT", "/v1/tenants/acme/cometchat", &app.to_string());
+    assert_eq!(status, 200);
+    let (_, shown) = s.api("GET", "/v1/tenants/acme/cometchat", "");
+    assert!(shown["app"]["paused"].is_null(), "{shown}");
+    sent += 1;
+    assert!(wait_for(Duration::from_secs(40), || twilio.total() == sent));
+    settled(&s);
+    assert_eq!(twilio.counts()["+14155552671"], sent, "never twice");
+
+    // The REST API key is in no output.
+    let (_, logs) = s.api("GET", "/v1/tenants/acme/logs", "");
+    let (_, metrics) = s.call("GET", "/metrics", None, "");
+    let log = s.log.lock().unwrap().clone();
+    for (what, text) in [
+        ("the app", shown.to_string()),
+        ("the tenant's log", logs.to_string()),
+        ("metrics", metrics.to_string()),
+        ("stderr", log),
+    ] {
+        assert!(!text.contains(REST_KEY), "{what} shows the REST API key");
+    }
+    assert!(logs.to_string().contains("REST API key"), "{logs}");
+    assert!(s.stop().success());
+}
