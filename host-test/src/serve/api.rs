@@ -12,7 +12,7 @@ use crate::bindings::sms_notification::extension::types::{
 use crate::json;
 use crate::runtime::Call;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -73,6 +73,17 @@ async fn known(app: &App, tenant: &str) -> Result<(), Failure> {
         )),
         Err(e) => Err(fail(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
     }
+}
+
+/// A query string as `T`, read after the caller was authenticated, or a
+/// 400 naming what is wrong.
+fn query<T: for<'de> Deserialize<'de>>(raw: Option<String>) -> Result<T, Failure> {
+    serde_urlencoded::from_str(raw.as_deref().unwrap_or_default()).map_err(|e| {
+        fail(
+            StatusCode::BAD_REQUEST,
+            format!("the query string is not what this route takes: {e}"),
+        )
+    })
 }
 
 /// A JSON body as `T`, or a 400 naming the field and why.
@@ -680,10 +691,11 @@ pub struct ClearQuery {
 pub async fn delete_quarantine(
     State(app): State<Arc<App>>,
     Path(tenant): Path<String>,
-    Query(q): Query<ClearQuery>,
+    RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Answer {
     access::tenant(&app, &headers, &tenant).await?;
+    let q: ClearQuery = query(q)?;
     known(&app, &tenant).await?;
     if !q.key.starts_with(crate::runtime::QUARANTINE) {
         return Err(fail(
@@ -720,10 +732,11 @@ pub struct LogsQuery {
 pub async fn get_logs(
     State(app): State<Arc<App>>,
     Path(tenant): Path<String>,
-    Query(q): Query<LogsQuery>,
+    RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Answer {
     access::tenant(&app, &headers, &tenant).await?;
+    let q: LogsQuery = query(q)?;
     known(&app, &tenant).await?;
     let lines = app
         .storage

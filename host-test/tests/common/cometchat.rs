@@ -113,7 +113,10 @@ impl FakeCometChat {
     }
 }
 
-async fn answer(state: &Mutex<State>, req: &hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+async fn answer(
+    state: &Mutex<State>,
+    req: &hyper::Request<Incoming>,
+) -> hyper::Response<Full<Bytes>> {
     let path = req.uri().path().to_owned();
     let key = req
         .headers()
@@ -125,7 +128,10 @@ async fn answer(state: &Mutex<State>, req: &hyper::Request<Incoming>) -> hyper::
         let mut s = state.lock().unwrap();
         s.seen.push((path.clone(), key));
         let uid = path.strip_prefix("/v3/users/").unwrap_or_default();
-        (s.mode.clone().unwrap_or(Mode::Serve), s.users.get(uid).cloned())
+        (
+            s.mode.clone().unwrap_or(Mode::Serve),
+            s.users.get(uid).cloned(),
+        )
     };
     let respond = |status: u16, body: Value| {
         let mut r = hyper::Response::new(Full::new(Bytes::from(body.to_string())));
