@@ -846,3 +846,38 @@ fn credentials_are_per_tenant() {
     );
     assert!(s.stop().success());
 }
+
+/// `--fake-cometchat`: the in-process stand-in answers CometChat's REST
+/// API with the users pushed through this service's API, to the tenant's
+/// saved key only, so the whole path runs without a CometChat app.
+#[test]
+fn the_in_process_fake_cometchat() {
+    let twilio = FakeTwilio::start(Duration::ZERO, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Serve::start(
+        &format!("sqlite:{}", dir.path().join("sms.db").display()),
+        &twilio.url,
+        &["--fake-cometchat"],
+    );
+    tenant(&s, 1);
+    let app = json!({ "appId": "demo", "region": "eu", "restApiKey": "fake-key-1" });
+    assert_eq!(
+        s.api("PUT", "/v1/tenants/acme/cometchat", &app.to_string())
+            .0,
+        200
+    );
+    // As CometChat answers, to the saved key only.
+    let (status, user) = s.call(
+        "GET",
+        "/fake-cometchat/acme/v3/users/cometchat-uid-4",
+        None,
+        "",
+    );
+    assert_eq!(status, 401, "{user}");
+    let (status, _) = s.call("GET", "/fake-cometchat/acme/v3/users/nobody", None, "");
+    assert_eq!(status, 401);
+    api_message(&s, "m1", SUSAN);
+    assert!(wait_for(Duration::from_secs(20), || twilio.total() == 1));
+    assert_eq!(twilio.counts()["+14155552671"], 1);
+    assert!(s.stop().success());
+}

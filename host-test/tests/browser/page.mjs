@@ -1,7 +1,8 @@
 // The dashboard page in Debian's Chromium, driven by playwright-core (the
 // system browser; playwright never downloads its own). Run by
-// host-test/tests/page.rs against a `serve --fake-twilio` it started:
-//   node page.mjs BASE_URL TOKEN SCREENSHOT_DIR
+// host-test/tests/page.rs against a `serve --fake-twilio` it started,
+// signed in with a token the operator minted for the tenant:
+//   node page.mjs BASE_URL TENANT_TOKEN SCREENSHOT_DIR
 // Each step asserts what a user would see; a screenshot of each state is
 // written for review.
 import { chromium } from "playwright-core";
@@ -36,7 +37,7 @@ try {
 
   step("every control has a label");
   const unlabelled = await page.evaluate(() =>
-    [...document.querySelectorAll("#app input, #app textarea")].filter((i) => i.labels.length === 0).map((i) => i.id));
+    [...document.querySelectorAll("#app input, #app textarea, #app select")].filter((i) => i.labels.length === 0).map((i) => i.id));
   assert.deepEqual(unlabelled, []);
 
   step("an invalid account SID: the problem beside its field, Save refused");
@@ -65,6 +66,31 @@ try {
   assert.ok(!(await page.content()).includes("page-test-auth-token"), "the token must never reach the page");
   assert.equal(await page.inputValue("#f-delaySeconds"), "4");
   await shot("3-saved");
+
+  step("CometChat: the webhook URL, a generated password shown once, the app saved");
+  await page.waitForFunction(() => document.querySelector("#hook-url").value.endsWith("/cometchat/acme/webhook"));
+  await page.fill("#hook-user", "acme-hook");
+  await page.click("#hook-save");
+  await page.locator("#hook-status", { hasText: "copy the password" }).waitFor();
+  const password = await page.inputValue("#hook-password");
+  assert.ok(password.length >= 32, `a generated password: ${password}`);
+  await page.fill("#cc-app", "page-app");
+  await page.selectOption("#cc-region", "eu");
+  await page.fill("#cc-key", "page-test-rest-api-key");
+  await page.click("#cc-save");
+  await page.locator("#cc-status", { hasText: "Saved." }).waitFor();
+  await page.locator("#cc-key-badge", { hasText: "set" }).waitFor();
+  await shot("3b-cometchat");
+  await page.reload();
+  await page.locator("#app").waitFor({ state: "visible" });
+  await page.waitForFunction(() => document.querySelector("#cc-app").value === "page-app");
+  assert.equal(await page.inputValue("#hook-password"), "", "the password is shown once");
+  assert.ok(!(await page.content()).includes(password), "never again");
+  assert.ok(!(await page.content()).includes("page-test-rest-api-key"), "the REST API key never reaches the page");
+  // Users are read from CometChat now; the rest of the story uses the
+  // pushed users, as a tenant without a CometChat app does.
+  const removed = await page.evaluate(async (tok) => (await fetch("/v1/tenants/acme/cometchat", { method: "DELETE", headers: { authorization: `Bearer ${tok}` } })).status, token);
+  assert.equal(removed, 200);
 
   step("the preview: GSM-7, then UCS-2 with an emoji");
   await page.fill("#sample-text", "See you at 8");
