@@ -126,7 +126,14 @@ fn the_sandbox_has_no_environment() {
     };
     // SAFETY of the test: the host's own environment is not empty here.
     assert!(std::env::vars().next().is_some());
-    let mut sandbox = Sandbox::new("t".into(), rt.storage().clone(), rt.clock.clone(), outbound);
+    let directory = std::sync::Arc::new(host_test::directory::Stored(rt.storage().clone()));
+    let mut sandbox = Sandbox::new(
+        "t".into(),
+        rt.storage().clone(),
+        directory,
+        rt.clock.clone(),
+        outbound,
+    );
     assert!(sandbox.cli().get_environment().unwrap().is_empty());
     assert!(sandbox.cli().get_arguments().unwrap().is_empty());
 }

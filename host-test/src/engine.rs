@@ -133,34 +133,73 @@ pub fn prepare_file(engine: &Engine, path: &str) -> Result<Pre> {
 }
 
 /// The component at `path`, compiled for `engine`. Compiling takes a second
-/// or two (more in a debug build); the result is kept beside the `.wasm`
-/// (`NAME.wasm.HASH.cwasm`, the hash covering the component's bytes and the
-/// engine's configuration and version), so a restarted host starts at
-/// once. A cache that cannot be read or written is only slower.
+/// or two (more in a debug build); the result is kept in the compiled-code
+/// cache ([`cache_dir`]), named by a SHA-256 of the engine's compatibility
+/// hash and the component's bytes, so a restarted host starts at once and
+/// nothing is written beside the `.wasm`. wasmtime checks a cached file
+/// against the engine when loading it; a file that does not load (another
+/// engine, a damaged file) is compiled again and replaced, never trusted.
+/// A cache that cannot be read or written is only slower.
 pub fn compiled(engine: &Engine, path: &str) -> Result<Component> {
+    use sha2::{Digest, Sha256};
     use std::hash::{Hash, Hasher};
     let bytes = std::fs::read(path).with_context(|| format!("loading the component {path}"))?;
-    let mut hasher = std::hash::DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut hasher);
-    bytes.hash(&mut hasher);
-    let cache = format!("{path}.{:016x}.cwasm", hasher.finish());
-    if std::path::Path::new(&cache).exists() {
-        // SAFETY: the file is this host's own compilation of these bytes for
-        // this engine (the name's hash says so), written whole (by rename)
-        // beside the component, where only the operator writes.
-        if let Ok(component) = unsafe { Component::deserialize_file(engine, &cache) } {
+    // The engine's compatibility hash is only offered through `Hash`: fed
+    // to SHA-256 as it writes itself, it gives a name stable across Rust
+    // releases (std's `DefaultHasher` is not).
+    struct Sha(Sha256);
+    impl Hasher for Sha {
+        fn finish(&self) -> u64 {
+            0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+    }
+    let mut sha = Sha(Sha256::new());
+    engine.precompile_compatibility_hash().hash(&mut sha);
+    sha.0.update(&bytes);
+    let name: String = sha.0.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let dir = cache_dir();
+    let cache = dir.as_ref().map(|d| d.join(format!("{name}.cwasm")));
+    if let Some(cache) = &cache
+        && cache.exists()
+    {
+        // SAFETY: the file is this host's own compilation of these bytes
+        // for this engine (its name says so), written whole (by rename) in
+        // the operator's cache directory; wasmtime also checks that it was
+        // compiled by a compatible engine before using it.
+        if let Ok(component) = unsafe { Component::deserialize_file(engine, cache) } {
             return Ok(component);
         }
     }
     let component = Component::new(engine, &bytes)
         .with_context(|| format!("compiling the component {path}"))?;
-    if let Ok(serialized) = component.serialize() {
-        let partial = format!("{cache}.{}.partial", std::process::id());
-        if std::fs::write(&partial, serialized).is_ok() {
+    if let (Some(dir), Some(cache), Ok(serialized)) = (dir, cache, component.serialize()) {
+        let partial = dir.join(format!("{name}.{}.partial", std::process::id()));
+        if std::fs::create_dir_all(&dir).is_ok() && std::fs::write(&partial, serialized).is_ok() {
             let _ = std::fs::rename(&partial, &cache);
         }
     }
     Ok(component)
+}
+
+/// Where compiled components are kept: `SMS_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/sms-notification`, else `~/.cache/sms-notification`;
+/// `None` (no cache) when none can be told.
+pub fn cache_dir() -> Option<std::path::PathBuf> {
+    if let Some(dir) = std::env::var_os("SMS_CACHE_DIR") {
+        return Some(dir.into());
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return Some(std::path::PathBuf::from(dir).join("sms-notification"));
+    }
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(|home| std::path::PathBuf::from(home).join(".cache/sms-notification"))
 }
 
 /// The compiled component and its pre-instantiation, shared by every tenant

@@ -423,7 +423,7 @@ fn serve_runs_a_020_component() {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/components/sms-notification-0.2.0.wasm"
     );
-    // A copy: the compiled component is cached beside the .wasm.
+    // Any path loads: a copy outside the tree.
     let copy = dir.path().join("old.wasm");
     std::fs::copy(wasm, &copy).unwrap();
     let s = Serve::start(&db(&dir), &twilio.url, &["--wasm", copy.to_str().unwrap()]);
