@@ -195,9 +195,9 @@ pub fn on_message(
         c.read_through(s, seq);
         if end_if_read(id, &mut c, s, &mut step) {
             step = step.log(
-                Level::Debug,
+                Level::Info,
                 format!(
-                    "{:?} wrote in {id:?}: their pending notification ends",
+                    "ended: replied: {:?} wrote in {id:?}, so their pending notification there ends",
                     message.sender
                 ),
             );

@@ -37,8 +37,9 @@ const CHANGED_IN_0_3_0: &[&str] = &[
     "quiet_hours",
 ];
 
-/// Scenarios that use what 0.4.0 added (edits and deletions).
-const CHANGED_IN_0_4_0: &[&str] = &["edits_and_deletions"];
+/// Scenarios that use what 0.4.0 added or changed (edits and deletions;
+/// the `ended: replied` log line).
+const CHANGED_IN_0_4_0: &[&str] = &["edits_and_deletions", "replies_read"];
 
 fn load(path: &str) -> Pre {
     engine::prepare_file(&engine::engine().unwrap(), path).unwrap()

@@ -372,6 +372,7 @@ fn sandbox(rt: &Runtime) -> Sandbox {
     Sandbox::new(
         TENANT.into(),
         rt.storage().clone(),
+        std::sync::Arc::new(host_test::directory::Stored(rt.storage().clone())),
         rt.clock.clone(),
         outbound,
     )

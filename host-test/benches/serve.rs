@@ -151,7 +151,8 @@ fn main() {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let options = Options {
             token: Some(TOKEN.into()),
-            webhook_credentials: None,
+            cometchat: host_test::serve::directory::Endpoint::CometChat,
+            fake_cometchat: false,
             max_body: serve::MAX_BODY,
             shards: 32,
             policy: Policy::default(),

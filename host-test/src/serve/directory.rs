@@ -53,11 +53,19 @@ pub enum Endpoint {
     Fake(String),
 }
 
+/// A user read from CometChat: when, and the time of the presence it holds
+/// (a presence webhook may have set it since).
+struct Cached {
+    user: User,
+    fetched_at: u64,
+    presence_at: u64,
+}
+
 /// The host's directory for `serve`.
 pub struct CometChatDirectory {
     storage: Arc<dyn Storage>,
     endpoint: Endpoint,
-    cache: Mutex<HashMap<(String, String), (User, u64, u64)>>,
+    cache: Mutex<HashMap<(String, String), Cached>>,
     /// Tenant → no request before this time (a 429).
     waiting: Mutex<HashMap<String, u64>>,
 }
@@ -98,15 +106,15 @@ impl CometChatDirectory {
     /// A presence webhook: a cached user's presence as of `at`, unless a
     /// later one is known.
     pub fn presence(&self, tenant: &str, uid: &str, presence: Presence, at: u64) {
-        if let Some((user, _, presence_at)) = self
+        if let Some(cached) = self
             .cache
             .lock()
             .unwrap()
             .get_mut(&(tenant.to_owned(), uid.to_owned()))
-            && *presence_at <= at
+            && cached.presence_at <= at
         {
-            user.presence = presence;
-            *presence_at = at;
+            cached.user.presence = presence;
+            cached.presence_at = at;
         }
     }
 
@@ -275,10 +283,10 @@ impl Directory for CometChatDirectory {
         }
         let key = (tenant.to_owned(), uid.to_owned());
         if !fresh
-            && let Some((user, fetched, _)) = self.cache.lock().unwrap().get(&key)
-            && now().saturating_sub(*fetched) < CACHE_MS
+            && let Some(cached) = self.cache.lock().unwrap().get(&key)
+            && now().saturating_sub(cached.fetched_at) < CACHE_MS
         {
-            return Ok(Some(user.clone()));
+            return Ok(Some(cached.user.clone()));
         }
         let found = self.fetch(tenant, &app, uid).await?;
         let mut cache = self.cache.lock().unwrap();
@@ -287,7 +295,14 @@ impl Directory for CometChatDirectory {
                 if cache.len() >= CACHE_USERS {
                     cache.clear();
                 }
-                cache.insert(key, (user.clone(), now(), now()));
+                cache.insert(
+                    key,
+                    Cached {
+                        user: user.clone(),
+                        fetched_at: now(),
+                        presence_at: now(),
+                    },
+                );
             }
             None => {
                 cache.remove(&key);
