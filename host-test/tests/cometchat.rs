@@ -29,6 +29,19 @@ fn fixture(path: &str) -> Value {
         .unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 
+/// `serve` on a fresh SQLite file, sending SMS to a fake Twilio on
+/// loopback (keep the directory alive as long as the service).
+fn start(flags: &[&str]) -> (FakeTwilio, tempfile::TempDir, Serve) {
+    let twilio = FakeTwilio::start(Duration::ZERO, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Serve::start(
+        &format!("sqlite:{}", dir.path().join("sms.db").display()),
+        &twilio.url,
+        flags,
+    );
+    (twilio, dir, s)
+}
+
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -144,13 +157,7 @@ fn legacy_presence(uid: &str, online: bool, at_ms: u64) -> Value {
 /// once; one who stays online is not; redeliveries are one event.
 #[test]
 fn legacy_webhooks_tell_the_whole_story() {
-    let twilio = FakeTwilio::start(Duration::ZERO, 0);
-    let dir = tempfile::tempdir().unwrap();
-    let s = Serve::start(
-        &format!("sqlite:{}", dir.path().join("sms.db").display()),
-        &twilio.url,
-        &[],
-    );
+    let (twilio, _dir, s) = start(&[]);
     tenant(&s, 2);
     let now = now_ms() / 1000;
 
@@ -275,13 +282,7 @@ fn current_presence(uid: &str, online: bool, at_ms: u64) -> Value {
 /// The current system's story, the same promises.
 #[test]
 fn current_webhooks_tell_the_whole_story() {
-    let twilio = FakeTwilio::start(Duration::ZERO, 0);
-    let dir = tempfile::tempdir().unwrap();
-    let s = Serve::start(
-        &format!("sqlite:{}", dir.path().join("sms.db").display()),
-        &twilio.url,
-        &[],
-    );
+    let (twilio, _dir, s) = start(&[]);
     tenant(&s, 2);
     // The documented message says George is "available": online when it
     // came. He disconnects before the delay ends: one SMS.
@@ -350,13 +351,7 @@ fn current_webhooks_tell_the_whole_story() {
 /// ends without one.
 #[test]
 fn edited_and_deleted_messages() {
-    let twilio = FakeTwilio::start(Duration::ZERO, 0);
-    let dir = tempfile::tempdir().unwrap();
-    let s = Serve::start(
-        &format!("sqlite:{}", dir.path().join("sms.db").display()),
-        &twilio.url,
-        &[],
-    );
+    let (twilio, _dir, s) = start(&[]);
     tenant(&s, 3);
     let offline = |id: &str| {
         let mut m = current_message(id, now_ms() / 1000);
@@ -391,13 +386,7 @@ fn edited_and_deleted_messages() {
 /// extension has no use for, never a 400.
 #[test]
 fn every_documented_trigger_is_answered() {
-    let twilio = FakeTwilio::start(Duration::ZERO, 0);
-    let dir = tempfile::tempdir().unwrap();
-    let s = Serve::start(
-        &format!("sqlite:{}", dir.path().join("sms.db").display()),
-        &twilio.url,
-        &[],
-    );
+    let (_twilio, _dir, s) = start(&[]);
     tenant(&s, 3600);
     let now = now_ms();
     let mut seen = 0;
@@ -474,13 +463,7 @@ fn every_documented_trigger_is_answered() {
 /// credentials are a 401.
 #[test]
 fn unknown_malformed_and_unauthorized_webhooks() {
-    let twilio = FakeTwilio::start(Duration::ZERO, 0);
-    let dir = tempfile::tempdir().unwrap();
-    let s = Serve::start(
-        &format!("sqlite:{}", dir.path().join("sms.db").display()),
-        &twilio.url,
-        &[],
-    );
+    let (_twilio, _dir, s) = start(&[]);
     tenant(&s, 3600);
     let novel = json!({ "trigger": "message_pinned", "data": {}, "appId": "<appId>" });
     for _ in 0..3 {
@@ -569,16 +552,10 @@ fn requests_for(cc: &common::cometchat::FakeCometChat, uid: &str) -> usize {
 #[test]
 fn users_are_read_from_cometchat() {
     use common::cometchat::{FakeCometChat, Mode};
-    let twilio = FakeTwilio::start(Duration::ZERO, 0);
     let cc = FakeCometChat::start();
     cc.user("alice", "Alice", true, None);
     cc.user("bob", "Bob", false, Some("+14155552671"));
-    let dir = tempfile::tempdir().unwrap();
-    let s = Serve::start(
-        &format!("sqlite:{}", dir.path().join("sms.db").display()),
-        &twilio.url,
-        &["--cometchat-url", &cc.url],
-    );
+    let (twilio, _dir, s) = start(&["--cometchat-url", &cc.url]);
     let settings = json!({
         "twilioAccountSid": "AC0123456789abcdef0123456789abcdef",
         "twilioAuthToken": "tw-auth-token",
@@ -728,13 +705,7 @@ fn users_are_read_from_cometchat() {
 /// tenant's credentials is refused, and nothing is scheduled.
 #[test]
 fn credentials_are_per_tenant() {
-    let twilio = FakeTwilio::start(Duration::ZERO, 0);
-    let dir = tempfile::tempdir().unwrap();
-    let s = Serve::start(
-        &format!("sqlite:{}", dir.path().join("sms.db").display()),
-        &twilio.url,
-        &["--fake-twilio"],
-    );
+    let (_twilio, _dir, s) = start(&["--fake-twilio"]);
     tenant(&s, 3600);
     let mint = |tenant: &str| {
         let (status, body) = s.api("POST", &format!("/v1/tenants/{tenant}/tokens"), "");
@@ -866,13 +837,7 @@ fn credentials_are_per_tenant() {
 /// saved key only, so the whole path runs without a CometChat app.
 #[test]
 fn the_in_process_fake_cometchat() {
-    let twilio = FakeTwilio::start(Duration::ZERO, 0);
-    let dir = tempfile::tempdir().unwrap();
-    let s = Serve::start(
-        &format!("sqlite:{}", dir.path().join("sms.db").display()),
-        &twilio.url,
-        &["--fake-cometchat"],
-    );
+    let (twilio, _dir, s) = start(&["--fake-cometchat"]);
     tenant(&s, 1);
     let app = json!({ "appId": "demo", "region": "eu", "restApiKey": "fake-key-1" });
     assert_eq!(

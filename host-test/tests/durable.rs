@@ -152,6 +152,13 @@ fn killing_the_host_at_random_moments_never_sends_twice_nor_leaves_a_notificatio
             .map(notification)
             .collect();
         host.send(&events);
+        // The random moment counts from when the host answers its first
+        // event: a host still starting (a loaded machine: the other tests
+        // of this file run beside it) would otherwise be killed before it
+        // did anything, round after round.
+        host.wait_for(Duration::from_secs(60), |line| {
+            line["call"] == "on-message" || line["call"] == "validate-settings"
+        });
         std::thread::sleep(Duration::from_millis(moments.next_ms(600)));
         lines.extend(host.kill());
     }

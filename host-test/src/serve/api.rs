@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-type Answer = Result<Response, Failure>;
+pub(super) type Answer = Result<Response, Failure>;
 
 /// An error response: a status and what went wrong.
 pub struct Failure(pub StatusCode, pub Value);
@@ -34,7 +34,7 @@ pub(super) fn fail(status: StatusCode, message: impl Into<String>) -> Failure {
     Failure(status, json!({ "error": message.into() }))
 }
 
-fn ok(value: Value) -> Answer {
+pub(super) fn ok(value: Value) -> Answer {
     Ok((StatusCode::OK, axum::Json(value)).into_response())
 }
 
@@ -87,7 +87,7 @@ fn query<T: for<'de> Deserialize<'de>>(raw: Option<String>) -> Result<T, Failure
 }
 
 /// A JSON body as `T`, or a 400 naming the field and why.
-fn body<T: for<'de> Deserialize<'de>>(bytes: &Bytes) -> Result<T, Failure> {
+pub(super) fn body<T: for<'de> Deserialize<'de>>(bytes: &Bytes) -> Result<T, Failure> {
     serde_json::from_slice(bytes).map_err(|e| {
         fail(
             StatusCode::BAD_REQUEST,

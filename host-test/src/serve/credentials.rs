@@ -6,29 +6,13 @@
 
 use super::App;
 use super::access::{self, CometChatApp, Token, Webhook};
-use super::api::{Failure, fail, name};
+use super::api::{Answer, Failure, body, fail, name, ok};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
-
-type Answer = Result<Response, Failure>;
-
-fn ok(value: Value) -> Answer {
-    Ok((StatusCode::OK, axum::Json(value)).into_response())
-}
-
-fn body<T: for<'de> Deserialize<'de>>(bytes: &Bytes) -> Result<T, Failure> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        fail(
-            StatusCode::BAD_REQUEST,
-            format!("the body is not what this route takes: {e}"),
-        )
-    })
-}
 
 /// The public base of this service, for the URLs a tenant pastes into
 /// CometChat's dashboard: `--public-url`, else the request's Host.
