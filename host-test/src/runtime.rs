@@ -84,6 +84,17 @@ fn too_big(inputs: &[(&str, &str)]) -> Option<String> {
     ))
 }
 
+/// Why a message (new or edited) is too big to hand a sandbox, if it is.
+fn message_too_big(message: &Message) -> Option<String> {
+    too_big(&[
+        ("message.text", &message.text),
+        ("message.id", &message.id),
+        ("message.conversation", &message.conversation),
+        ("message.sender", &message.sender),
+        ("message.receiver", &message.receiver),
+    ])
+}
+
 /// Runs `$call(store, instance)` on the tenant's sandbox while holding the
 /// tenant against every other process on the store (see
 /// [`Storage::lock`]). An unlock that fails is only reported: the lock
@@ -265,13 +276,7 @@ impl Runtime {
         tenant: &str,
         message: &Message,
     ) -> Result<Result<Outcome, Error>> {
-        if let Some(why) = too_big(&[
-            ("message.text", &message.text),
-            ("message.id", &message.id),
-            ("message.conversation", &message.conversation),
-            ("message.sender", &message.sender),
-            ("message.receiver", &message.receiver),
-        ]) {
+        if let Some(why) = message_too_big(message) {
             return Ok(Err(Error::InvalidInput(why)));
         }
         let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
@@ -310,13 +315,7 @@ impl Runtime {
         tenant: &str,
         message: &Message,
     ) -> Result<Result<Outcome, Error>> {
-        if let Some(why) = too_big(&[
-            ("message.text", &message.text),
-            ("message.id", &message.id),
-            ("message.conversation", &message.conversation),
-            ("message.sender", &message.sender),
-            ("message.receiver", &message.receiver),
-        ]) {
+        if let Some(why) = message_too_big(message) {
             return Ok(Err(Error::InvalidInput(why)));
         }
         let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
