@@ -463,10 +463,7 @@ pub fn on_timer(timer: &Timer, check: &Check<'_>) -> Delivery {
     let other = case.c.other(p).map_or(uid.as_str(), |o| o.uid.as_str());
     let body = render::body(
         &Style {
-            template: match &settings.without_text {
-                Some(without) if part.latest.trim().is_empty() => without,
-                _ => &settings.template,
-            },
+            template: settings.template_for(&part.latest),
             link: settings.website_url.as_deref(),
             include_text: settings.include_text,
             max_segments: settings.max_segments as usize,

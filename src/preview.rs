@@ -46,8 +46,10 @@ pub fn preview(settings: &Settings, sample: &Sample) -> Preview {
     } else {
         sample.sender_name.as_str()
     };
+    // The same template a real SMS with this text would use.
+    let template = settings.template_for(&latest);
     let style = Style {
-        template: &settings.template,
+        template,
         link: settings.website_url.as_deref(),
         include_text: settings.include_text,
         max_segments: settings.max_segments as usize,
@@ -62,7 +64,7 @@ pub fn preview(settings: &Settings, sample: &Sample) -> Preview {
             text_cut: cut,
         },
     );
-    let whole = settings.template.render(&Values {
+    let whole = template.render(&Values {
         sender: &one_line(name).0,
         count: unread,
         preview: if settings.include_text { &latest } else { "" },
@@ -97,6 +99,16 @@ mod tests {
             text: text.into(),
             unread: 1,
         }
+    }
+
+    #[test]
+    fn with_no_text_to_quote_the_default_template_leaves_the_preview_out() {
+        let p = preview(&settings(""), &sample("Alice", "  "));
+        assert_eq!(p.body, "1 new message from Alice");
+        assert!(!p.shortened);
+        // A template of the tenant's own is used as written.
+        let own = settings(r#","template":"{sender}: {preview}""#);
+        assert_eq!(preview(&own, &sample("Alice", "")).body, "Alice:");
     }
 
     #[test]

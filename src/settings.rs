@@ -178,6 +178,15 @@ impl Settings {
         }
     }
 
+    /// The template for a notification whose newest unread text is
+    /// `latest`: [`Settings::without_text`] when there is none to quote.
+    pub fn template_for(&self, latest: &str) -> &Template {
+        match &self.without_text {
+            Some(without) if latest.trim().is_empty() => without,
+            _ => &self.template,
+        }
+    }
+
     /// The delay in milliseconds.
     pub fn delay_ms(&self) -> u64 {
         self.delay_seconds * 1000

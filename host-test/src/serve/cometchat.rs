@@ -260,15 +260,14 @@ pub fn parse(body: &Value, now: u64) -> Result<Webhook, Malformed> {
         }
         "user_connection_status_changed" => {
             let uid = need(id(data, "user.uid"), "data.user.uid")?;
-            let (field, status) = match text(data, "status") {
-                Some(status) => ("data.status", status),
-                None => (
+            let (field, status) = match (text(data, "status"), text(data, "user.status")) {
+                (Some(status), _) => ("data.status", status.to_owned()),
+                (None, status) => (
                     "data.user.status",
-                    need(text(data, "user.status").map(str::to_owned), "data.status")
-                        .map(|_| text(data, "user.status").unwrap_or_default())?,
+                    need(status.map(str::to_owned), "data.status")?,
                 ),
             };
-            let presence = presence(status).ok_or_else(|| Malformed {
+            let presence = presence(&status).ok_or_else(|| Malformed {
                 trigger: trigger.clone(),
                 field: field.into(),
                 why: "is neither online nor offline",
@@ -277,12 +276,11 @@ pub fn parse(body: &Value, now: u64) -> Result<Webhook, Malformed> {
             webhook(Current, Event::Presence { uid, presence, at })
         }
         // The edited or deleted message is the action's `on` entity.
+        // (An edit of a group message goes to the component, which skips
+        // it as it skips the message.)
         "message_edited" | "message_deleted" => {
             let path = "data.message.data.entities.on.entity";
             let m = at(body, path).unwrap_or(&Value::Null);
-            if text(m, "receiverType") == Some("group") {
-                return Ok(webhook(Current, Ignored("a group message")));
-            }
             if trigger == "message_edited" {
                 let Event::Message { message, .. } = message(m, path, &need, now)? else {
                     return Ok(webhook(Current, Ignored("an edit of an action message")));
@@ -297,9 +295,6 @@ pub fn parse(body: &Value, now: u64) -> Result<Webhook, Malformed> {
         "moderation_engine_blocked" => {
             let path = "data.message";
             let m = at(body, path).unwrap_or(&Value::Null);
-            if text(m, "receiverType") == Some("group") {
-                return Ok(webhook(Current, Ignored("a group message")));
-            }
             webhook(Current, deletion(m, path, "updatedAt", &need, now)?)
         }
         "message_reaction_added" | "message_reaction_removed" => {
@@ -454,7 +449,9 @@ fn message(
     Ok(Event::Message { message, users })
 }
 
-/// A message deleted (or blocked): its id and conversation.
+/// A message deleted (or blocked): its id and conversation. A group's is
+/// acknowledged and ignored (a deletion names no conversation kind for the
+/// component to skip it by).
 fn deletion(
     m: &Value,
     path: &str,
@@ -462,6 +459,9 @@ fn deletion(
     need: &impl Fn(Option<String>, &str) -> Result<String, Malformed>,
     now: u64,
 ) -> Result<Event, Malformed> {
+    if text(m, "receiverType") == Some("group") {
+        return Ok(Event::Ignored("a group message"));
+    }
     let id = need(id(m, "id"), &format!("{path}.id"))?;
     let conversation = match id_of_conversation(m) {
         Some(c) => c,
