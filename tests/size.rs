@@ -4,7 +4,7 @@
 //! it. When a feature earns the bytes, raise the guard in the same commit,
 //! with the new figure and what it bought in BENCHMARKS.md.
 
-/// 342,248 bytes at contract 0.4.0 (BENCHMARKS.md), plus room for small
+/// 342,355 bytes at contract 0.4.0 (BENCHMARKS.md), plus room for small
 /// mends.
 const GUARD: u64 = 350_000;
 
