@@ -133,6 +133,10 @@ enum Command {
     },
 }
 
+/// The shortest operator token `serve` accepts: one that can be guessed
+/// is no token.
+const MIN_TOKEN_BYTES: usize = 16;
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum LogFormat {
     Human,
@@ -234,6 +238,16 @@ async fn main() -> ExitCode {
                 eprintln!(
                     "error: serve needs an operator token (--token or SMS_OPERATOR_TOKEN); \
                      without one it only starts on a loopback address with --insecure-no-auth"
+                );
+                return ExitCode::FAILURE;
+            }
+            if let Some(t) = &token
+                && t.len() < MIN_TOKEN_BYTES
+            {
+                eprintln!(
+                    "error: the operator token is {} bytes; it must have at least {MIN_TOKEN_BYTES} \
+                     (make one with: head -c 24 /dev/urandom | base64)",
+                    t.len()
                 );
                 return ExitCode::FAILURE;
             }

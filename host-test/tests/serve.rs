@@ -214,10 +214,9 @@ fn bad_input_gets_clear_errors_and_loses_nothing() {
     assert_eq!(s.api("GET", "/v1/nothing-here", "").0, 404);
     let big = vec![b'a'; (1 << 20) + 1];
     let auth = format!("Authorization: Bearer {TOKEN}\r\n");
-    assert_eq!(
-        raw(&s.addr, "POST", "/v1/tenants/acme/messages", &auth, &big).0,
-        413
-    );
+    let (status, body) = raw(&s.addr, "POST", "/v1/tenants/acme/messages", &auth, &big);
+    assert_eq!(status, 413);
+    assert!(body["error"].is_string(), "JSON, as every error: {body}");
     // Settings: every problem, each naming its field; the stored ones stay.
     let (status, body) = s.api(
         "PUT",
@@ -261,6 +260,87 @@ fn bad_input_gets_clear_errors_and_loses_nothing() {
     assert!(!log.contains(AUTH_TOKEN));
     assert!(!log.contains("panicked"), "{log}");
     assert!(s.stop().success());
+}
+
+/// Small refusals a hostile client meets: ids of only dots, a `sent_at` at
+/// the end of time, an unknown tenant's status callback answered as a
+/// forged one, errors before authentication, axum's own refusals in JSON,
+/// a page that no other site may frame.
+#[test]
+fn small_refusals_for_hostile_clients() {
+    let twilio = FakeTwilio::start(Duration::ZERO, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Serve::start(&db(&dir), &twilio.url, &[]);
+    tenant(&s, 600);
+    for path in [
+        "/v1/tenants/../settings",
+        "/v1/tenants/%2e%2e/settings",
+        "/v1/tenants/./settings",
+    ] {
+        let (status, body) = s.api("PUT", path, &settings(1));
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("only dots"),
+            "{body}"
+        );
+    }
+    let (status, body) = s.api("PUT", "/v1/tenants/acme/users/..", "{}");
+    assert_eq!(status, 400, "{body}");
+    // A notification due at the end of time would never come.
+    let late = json!({ "id": "m1", "conversation": "alice_bob", "sender": "alice",
+        "receiver": "bob", "text": "x", "sent_at": u64::MAX });
+    let (status, body) = s.api("POST", "/v1/tenants/acme/messages", &late.to_string());
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("ahead"), "{body}");
+    let (_, state) = s.api("GET", "/v1/tenants/acme/state", "");
+    assert_eq!(state["pending"], json!([]), "nothing scheduled");
+    // The status callback: the same answer for a real tenant and for a
+    // name nobody has, so names cannot be probed.
+    let form = "MessageSid=SM1&MessageStatus=delivered";
+    let header =
+        "Content-Type: application/x-www-form-urlencoded\r\nX-Twilio-Signature: forged\r\n";
+    let real = request(&s.addr, "POST", "/twilio/acme/status", header, form);
+    let ghost = request(&s.addr, "POST", "/twilio/ghost/status", header, form);
+    assert_eq!(real.0, 403);
+    assert_eq!(real, ghost, "one answer for both");
+    // Before authentication, nothing about the request is read.
+    let (status, body) = s.call("DELETE", "/v1/tenants/acme/quarantine", None, "");
+    assert_eq!(status, 401, "{body}");
+    // axum's own refusals are JSON too.
+    let (status, body) = s.api("PATCH", "/v1/tenants/acme/settings", "{}");
+    assert_eq!(status, 405);
+    assert!(body["error"].is_string(), "{body}");
+    // The page refuses to be framed.
+    let mut stream = std::net::TcpStream::connect(&s.addr).unwrap();
+    use std::io::{Read, Write};
+    write!(
+        stream,
+        "GET /tenants/acme HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = String::new();
+    stream.read_to_string(&mut head).unwrap();
+    let head = head.to_ascii_lowercase();
+    assert!(
+        head.contains("frame-ancestors 'none'"),
+        "{}",
+        &head[..400.min(head.len())]
+    );
+    assert!(head.contains("x-frame-options: deny"));
+    assert!(s.stop().success());
+}
+
+/// An operator token that can be guessed is refused at start-up.
+#[test]
+fn a_short_operator_token_is_refused() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_host-test"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--db", "memory:"])
+        .env("SMS_OPERATOR_TOKEN", "a")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("at least 16"), "{err}");
 }
 
 #[test]

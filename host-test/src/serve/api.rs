@@ -47,13 +47,17 @@ pub(super) fn name(what: &str, value: &str) -> Result<(), Failure> {
         && value.len() <= 128
         && value
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'));
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'))
+        // `.` and `..` (also sent as `%2e%2e`) name no tenant or user.
+        && !value.bytes().all(|b| b == b'.');
     if fine {
         Ok(())
     } else {
         Err(fail(
             StatusCode::BAD_REQUEST,
-            format!("{what} {value:?} is not valid: 1 to 128 of A-Z, a-z, 0-9, - _ . @"),
+            format!(
+                "{what} {value:?} is not valid: 1 to 128 of A-Z, a-z, 0-9, - _ . @, not only dots"
+            ),
         ))
     }
 }
@@ -292,8 +296,10 @@ pub async fn page() -> Response {
             ("content-type", "text/html; charset=utf-8"),
             (
                 "content-security-policy",
-                "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
+                "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'",
             ),
+            // For browsers without `frame-ancestors`: never in a frame.
+            ("x-frame-options", "DENY"),
             ("referrer-policy", "no-referrer"),
         ],
         include_str!("page.html"),
@@ -433,6 +439,10 @@ struct MessageBody {
     sent_at: Option<u64>,
 }
 
+/// How far ahead of this server's clock a message's `sent_at` may be: a
+/// notification due at the end of time would never come.
+pub(super) const MAX_AHEAD_MS: u64 = 24 * 3_600_000;
+
 impl MessageBody {
     /// The message, or a 400 naming its unknown format.
     fn message(self) -> Result<Message, Failure> {
@@ -465,7 +475,20 @@ impl MessageBody {
             sender: m.sender,
             receiver: m.receiver,
             text: m.text,
-            sent_at: m.sent_at.unwrap_or_else(now),
+            sent_at: match m.sent_at {
+                None => now(),
+                Some(at) if at > now().saturating_add(MAX_AHEAD_MS) => {
+                    return Err(fail(
+                        StatusCode::BAD_REQUEST,
+                        format!(
+                            "sent_at {at} is more than a day ahead of this server's clock ({}): \
+                             milliseconds since the epoch, please",
+                            now()
+                        ),
+                    ));
+                }
+                Some(at) => at,
+            },
         })
     }
 }
@@ -857,7 +880,17 @@ pub async fn post_status(
     uri: Uri,
     bytes: Bytes,
 ) -> Answer {
-    known(&app, &tenant).await?;
+    // One answer for every report that is not taken, an unknown tenant's
+    // included: tenant names cannot be probed without a token.
+    let refused = || {
+        Failure(
+            StatusCode::FORBIDDEN,
+            json!({ "error": "the report is not signed with this tenant's auth token" }),
+        )
+    };
+    if name("tenant", &tenant).is_err() || !matches!(app.storage.revision(&tenant).await, Ok(1..)) {
+        return Err(refused());
+    }
     let path = uri
         .path_and_query()
         .map_or(uri.path(), |p| p.as_str())
@@ -885,10 +918,11 @@ pub async fn post_status(
     })
     .await?;
     let response = answer(&app, &tenant, "on-delivery-status", result)?;
-    if response.status() == StatusCode::OK {
-        return Ok(StatusCode::NO_CONTENT.into_response());
+    match response.status() {
+        StatusCode::OK => Ok(StatusCode::NO_CONTENT.into_response()),
+        StatusCode::FORBIDDEN => Err(refused()),
+        _ => Ok(response),
     }
-    Ok(response)
 }
 
 /// `POST /cometchat/{tenant}/webhook`: CometChat's webhooks, legacy and

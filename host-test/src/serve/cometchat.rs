@@ -426,7 +426,9 @@ fn message(
         text: body,
         sender,
         receiver,
-        sent_at: time(m, "sentAt").map_or(now, |s| s.saturating_mul(1000)),
+        // A time ahead of this server's clock (CometChat's clock, or a
+        // payload's) is taken as now: a notification must come due.
+        sent_at: time(m, "sentAt").map_or(now, |s| s.saturating_mul(1000).min(now)),
     };
     let mut users = Vec::new();
     if !group {
