@@ -153,6 +153,12 @@ fn main() {
             token: Some(TOKEN.into()),
             cometchat: host_test::serve::directory::Endpoint::CometChat,
             fake_cometchat: false,
+            body_timeout: std::time::Duration::from_secs(10),
+            limits: host_test::serve::listen::Limits {
+                max_connections: 1024,
+                header_timeout: std::time::Duration::from_secs(10),
+                shutdown_deadline: std::time::Duration::from_secs(10),
+            },
             max_body: serve::MAX_BODY,
             shards: 32,
             policy: Policy::default(),

@@ -116,9 +116,24 @@ enum Command {
         /// default: the one this build made.
         #[arg(long, env = "SMS_WASM")]
         wasm: Option<String>,
-        /// Largest request body, in bytes (larger: 413).
-        #[arg(long, default_value_t = host_test::serve::MAX_BODY)]
+        /// Largest request body, in bytes (larger: 413, refused on its
+        /// declared length before any of it is read).
+        #[arg(long, env = "SMS_MAX_BODY", default_value_t = host_test::serve::MAX_BODY)]
         max_body: usize,
+        /// Seconds a request's body may take to arrive (408 past it).
+        #[arg(long, env = "SMS_BODY_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+        body_timeout: u64,
+        /// Seconds a request's headers may take to arrive; also how long a
+        /// keep-alive connection may wait idle.
+        #[arg(long, env = "SMS_HEADER_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+        header_timeout: u64,
+        /// Connections open at once (more wait in the backlog).
+        #[arg(long, env = "SMS_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        max_connections: u64,
+        /// Seconds requests in flight get after SIGTERM before the rest are
+        /// dropped and the process exits.
+        #[arg(long, env = "SMS_SHUTDOWN_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=600))]
+        shutdown_seconds: u64,
         /// Log format on stderr.
         #[arg(long, value_enum, default_value = "human")]
         log_format: LogFormat,
@@ -229,6 +244,10 @@ async fn main() -> ExitCode {
             public_url,
             wasm,
             max_body,
+            body_timeout,
+            header_timeout,
+            max_connections,
+            shutdown_seconds,
             log_format,
             shards,
             settings_key_file,
@@ -276,6 +295,12 @@ async fn main() -> ExitCode {
                 cometchat,
                 fake_cometchat,
                 max_body,
+                body_timeout: std::time::Duration::from_secs(body_timeout),
+                limits: host_test::serve::listen::Limits {
+                    max_connections: max_connections as usize,
+                    header_timeout: std::time::Duration::from_secs(header_timeout),
+                    shutdown_deadline: std::time::Duration::from_secs(shutdown_seconds),
+                },
                 shards,
                 policy: Policy {
                     mode,

@@ -10,6 +10,8 @@ mod api;
 pub mod cometchat;
 mod credentials;
 pub mod directory;
+mod guard;
+pub mod listen;
 mod metrics;
 
 use crate::live::{self, Shards};
@@ -47,6 +49,10 @@ pub struct Options {
     /// with the users pushed through the API.
     pub fake_cometchat: bool,
     pub max_body: usize,
+    /// The longest a request's body may take to arrive (408 past it).
+    pub body_timeout: std::time::Duration,
+    /// Connections, header deadline, shutdown deadline.
+    pub limits: listen::Limits,
     pub shards: usize,
     pub policy: Policy,
     pub lease_ms: u64,
@@ -184,6 +190,16 @@ pub fn router(app: Arc<App>) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), count))
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(max_body))
+        // Outermost last: errors in JSON, then the caller checked, then
+        // the body read (see `guard`).
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            guard::read_body,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            guard::authenticate,
+        ))
         .layer(axum::middleware::map_response(json_errors))
         .with_state(app)
 }
@@ -322,9 +338,7 @@ pub async fn serve(
         })
     };
     eprintln!("serving on http://{addr}");
-    axum::serve(listener, router(app.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    listen::serve(listener, router(app.clone()), app.options.limits, shutdown).await?;
     let _ = stop.send(true);
     scheduler.await??;
     drop(app);
