@@ -830,3 +830,47 @@ async fn a_huge_display_name_is_cut_by_the_host_and_still_texted() {
         "{body}"
     );
 }
+
+/// Memory stays bounded whatever the number of tenants: past
+/// `max_sandboxes`, the least recently used sandbox is dropped, and its
+/// tenant's next call makes a new one with its data intact.
+#[tokio::test]
+async fn past_the_bound_the_least_recently_used_sandbox_is_dropped() {
+    let mut rt = Runtime::new(Policy::default()).unwrap();
+    rt.max_sandboxes = 2;
+    for t in ["a", "b", "c"] {
+        tenant(
+            &mut rt,
+            t,
+            "AC0123456789abcdef0123456789abcdef",
+            "tok",
+            &[user("bob", "+14155552671")],
+        );
+    }
+    let scheduled = |call: &Call| matches!(call, Ok(Ok(Outcome::Scheduled(_))));
+    assert!(scheduled(
+        &rt.on_message("a", &message("m1", "bob", "one")).await
+    ));
+    assert!(scheduled(
+        &rt.on_message("b", &message("m1", "bob", "one")).await
+    ));
+    // "a" used again: "b" is now the least recently used.
+    assert!(scheduled(
+        &rt.on_message("a", &message("m2", "bob", "two")).await
+    ));
+    assert!(scheduled(
+        &rt.on_message("c", &message("m1", "bob", "one")).await
+    ));
+    assert_eq!(rt.resident(), 2);
+    // "b" comes back with its conversation: its next message joins it.
+    let Ok(Ok(Outcome::Scheduled(p))) = rt.on_message("b", &message("m2", "bob", "two")).await
+    else {
+        panic!("scheduled")
+    };
+    assert_eq!(p.unread, 2, "its data was kept");
+    assert_eq!(rt.resident(), 2);
+    // Every notification still goes out once.
+    let fired = rt.advance(61_000).await.unwrap();
+    assert_eq!(fired.iter().filter(|f| sent(&f.result)).count(), 3);
+    assert!(rt.resident() <= 2);
+}

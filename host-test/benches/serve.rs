@@ -154,6 +154,7 @@ fn main() {
             cometchat: host_test::serve::directory::Endpoint::CometChat,
             fake_cometchat: false,
             body_timeout: std::time::Duration::from_secs(10),
+            max_sandboxes: 4096,
             limits: host_test::serve::listen::Limits {
                 max_connections: 1024,
                 header_timeout: std::time::Duration::from_secs(10),

@@ -130,6 +130,10 @@ enum Command {
         /// Connections open at once (more wait in the backlog).
         #[arg(long, env = "SMS_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
         max_connections: u64,
+        /// Most sandboxes resident at once (the least recently used is
+        /// dropped first; its tenant's next call makes a new one).
+        #[arg(long, env = "SMS_MAX_SANDBOXES", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        max_sandboxes: u64,
         /// Seconds requests in flight get after SIGTERM before the rest are
         /// dropped and the process exits.
         #[arg(long, env = "SMS_SHUTDOWN_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=600))]
@@ -247,6 +251,7 @@ async fn main() -> ExitCode {
             body_timeout,
             header_timeout,
             max_connections,
+            max_sandboxes,
             shutdown_seconds,
             log_format,
             shards,
@@ -301,6 +306,7 @@ async fn main() -> ExitCode {
                     header_timeout: std::time::Duration::from_secs(header_timeout),
                     shutdown_deadline: std::time::Duration::from_secs(shutdown_seconds),
                 },
+                max_sandboxes: max_sandboxes as usize,
                 shards,
                 policy: Policy {
                     mode,

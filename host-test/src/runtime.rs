@@ -126,6 +126,14 @@ pub struct Runtime {
     /// The same store, when it is the in-memory one (for tests).
     memory: Option<Arc<Memory>>,
     sandboxes: HashMap<String, (Store<Sandbox>, Extension)>,
+    /// When each sandbox was last used (a counter of calls): the least
+    /// recently used goes first when there are [`Runtime::max_sandboxes`].
+    used: HashMap<String, u64>,
+    calls: u64,
+    /// Most sandboxes kept at once; past it, the least recently used one
+    /// is dropped (its data stays; the next call makes a new one), so
+    /// memory stays bounded whatever the number of tenants.
+    pub max_sandboxes: usize,
     /// See [`CALL_DEADLINE`].
     pub call_deadline: Duration,
 }
@@ -157,6 +165,9 @@ impl Runtime {
             storage,
             memory: None,
             sandboxes: HashMap::new(),
+            used: HashMap::new(),
+            calls: 0,
+            max_sandboxes: usize::MAX,
             call_deadline: CALL_DEADLINE,
         }
     }
@@ -166,6 +177,7 @@ impl Runtime {
     pub fn set_directory(&mut self, directory: Arc<dyn crate::directory::Directory>) {
         self.directory = directory;
         self.sandboxes.clear();
+        self.used.clear();
     }
 
     /// The tenants' store.
@@ -200,9 +212,25 @@ impl Runtime {
     /// The tenant's sandbox, instantiated from the shared `InstancePre` the
     /// first time (or after a trap threw the last one away).
     async fn sandbox(&mut self, tenant: &str) -> Result<&mut (Store<Sandbox>, Extension)> {
+        self.calls += 1;
         // The common case first: a warm sandbox, found without allocating.
+        if let Some(used) = self.used.get_mut(tenant) {
+            *used = self.calls;
+        }
         if !self.sandboxes.contains_key(tenant) {
+            while self.sandboxes.len() >= self.max_sandboxes.max(1) {
+                let oldest = self
+                    .used
+                    .iter()
+                    .min_by_key(|(_, at)| **at)
+                    .map(|(t, _)| t.clone());
+                match oldest {
+                    Some(t) => self.evict(&t),
+                    None => break,
+                }
+            }
             self.instantiate(tenant).await?;
+            self.used.insert(tenant.to_owned(), self.calls);
         }
         Ok(self.sandboxes.get_mut(tenant).expect("just instantiated"))
     }
@@ -233,18 +261,24 @@ impl Runtime {
         Ok(())
     }
 
+    /// How many sandboxes are resident now.
+    pub fn resident(&self) -> usize {
+        self.sandboxes.len()
+    }
+
     /// Drops the tenant's sandbox (e.g. idle for a while) to free its slot
     /// and memory; its durable data stays, and the next call creates a new
     /// one.
     pub fn evict(&mut self, tenant: &str) {
         self.sandboxes.remove(tenant);
+        self.used.remove(tenant);
     }
 
     /// A call that trapped leaves its instance in an unknown state: it is
     /// thrown away; the tenant's durable data is untouched.
     fn discard_on_trap<T>(&mut self, tenant: &str, result: Result<T>) -> Result<T> {
         if result.is_err() {
-            self.sandboxes.remove(tenant);
+            self.evict(tenant);
         }
         result.with_context(|| format!("the component trapped for tenant {tenant:?}"))
     }
@@ -561,6 +595,7 @@ impl std::fmt::Debug for Runtime {
         f.debug_struct("Runtime")
             .field("now", &self.clock.now())
             .field("sandboxes", &self.sandboxes.len())
+            .field("max_sandboxes", &self.max_sandboxes)
             .finish()
     }
 }

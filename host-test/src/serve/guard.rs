@@ -107,6 +107,9 @@ pub async fn read_body(State(app): State<Arc<App>>, request: Request, next: Next
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("the body is over {limit} bytes, or was cut off"),
         ),
-        Ok(Ok(bytes)) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
     }
 }

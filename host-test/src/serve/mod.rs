@@ -53,6 +53,9 @@ pub struct Options {
     pub body_timeout: std::time::Duration,
     /// Connections, header deadline, shutdown deadline.
     pub limits: listen::Limits,
+    /// Most sandboxes resident at once, all runtimes (least recently used
+    /// dropped first).
+    pub max_sandboxes: usize,
     pub shards: usize,
     pub policy: Policy,
     pub lease_ms: u64,
@@ -292,6 +295,7 @@ pub async fn serve(
         let mut rt = rt.lock().await;
         rt.traffic = traffic.clone();
         rt.set_directory(directory.clone());
+        rt.max_sandboxes = (options.max_sandboxes / options.shards.max(1)).max(1);
     }
     let (lines, mut printed) = mpsc::unbounded_channel::<Value>();
     let json_logs = options.json_logs;
