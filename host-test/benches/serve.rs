@@ -155,6 +155,7 @@ fn main() {
             fake_cometchat: false,
             body_timeout: std::time::Duration::from_secs(10),
             max_sandboxes: 4096,
+            quotas: Default::default(),
             limits: host_test::serve::listen::Limits {
                 max_connections: 1024,
                 header_timeout: std::time::Duration::from_secs(10),

@@ -134,6 +134,16 @@ enum Command {
         /// dropped first; its tenant's next call makes a new one).
         #[arg(long, env = "SMS_MAX_SANDBOXES", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
         max_sandboxes: u64,
+        /// Most users one tenant may have (a new one past it: 422).
+        #[arg(long, env = "SMS_MAX_USERS", default_value_t = 100_000)]
+        max_users: u64,
+        /// Most bytes of one user's name and metadata (past it: 413).
+        #[arg(long, env = "SMS_MAX_USER_BYTES", default_value_t = 16 << 10)]
+        max_user_bytes: usize,
+        /// Most records in one tenant's state (a commit past it is refused
+        /// whole: the call's `host` error, nothing stored changed).
+        #[arg(long, env = "SMS_MAX_STATE_KEYS", default_value_t = 1_000_000)]
+        max_state_keys: usize,
         /// Seconds requests in flight get after SIGTERM before the rest are
         /// dropped and the process exits.
         #[arg(long, env = "SMS_SHUTDOWN_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=600))]
@@ -252,6 +262,9 @@ async fn main() -> ExitCode {
             header_timeout,
             max_connections,
             max_sandboxes,
+            max_users,
+            max_user_bytes,
+            max_state_keys,
             shutdown_seconds,
             log_format,
             shards,
@@ -307,6 +320,11 @@ async fn main() -> ExitCode {
                     shutdown_deadline: std::time::Duration::from_secs(shutdown_seconds),
                 },
                 max_sandboxes: max_sandboxes as usize,
+                quotas: host_test::serve::Quotas {
+                    users: max_users,
+                    user_bytes: max_user_bytes,
+                    state_keys: max_state_keys,
+                },
                 shards,
                 policy: Policy {
                     mode,

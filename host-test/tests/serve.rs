@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::serve::{Serve, TOKEN, raw, request, wait_for};
+use common::serve::{Serve, TOKEN, WEBHOOK, basic, raw, request, wait_for};
 use common::twilio::FakeTwilio;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -328,6 +328,94 @@ fn small_refusals_for_hostile_clients() {
     );
     assert!(head.contains("x-frame-options: deny"));
     assert!(s.stop().success());
+}
+
+/// Per-tenant quotas: a user too large is 413, a user past the count 422,
+/// state past its keys refused whole (the call fails, nothing stored
+/// changes); CometChat's webhooks obey the same caps.
+#[test]
+fn quotas_bound_what_a_tenant_keeps() {
+    let twilio = FakeTwilio::start(Duration::ZERO, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Serve::start(
+        &db(&dir),
+        &twilio.url,
+        &[
+            "--max-users",
+            "3",
+            "--max-user-bytes",
+            "2000",
+            "--max-state-keys",
+            "2",
+        ],
+    );
+    tenant(&s, 600);
+    let hog = json!({ "metadata": { "junk": "x".repeat(1 << 19) } }).to_string();
+    let (status, body) = s.api("PUT", "/v1/tenants/acme/users/hog", &hog);
+    assert_eq!(status, 413, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("--max-user-bytes"),
+        "{body}"
+    );
+    assert_eq!(s.api("PUT", "/v1/tenants/acme/users/carol", "{}").0, 200);
+    let (status, body) = s.api("PUT", "/v1/tenants/acme/users/dave", "{}");
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("--max-users"),
+        "{body}"
+    );
+    assert_eq!(
+        s.api("PUT", "/v1/tenants/acme/users/bob", "{}").0,
+        200,
+        "replacing is fine"
+    );
+    // A webhook naming a new user past the count: the message is taken,
+    // the user is not kept.
+    s.webhook_credentials("acme");
+    let mut m = json!({ "trigger": "after_message", "data": { "id": "w1",
+        "sender": "erin", "receiver": "bob", "receiverType": "user", "category": "message",
+        "type": "text", "data": { "text": "hi", "entities": { "sender": { "entityType": "user",
+        "entity": { "uid": "erin", "name": "E".repeat(5000), "status": "online" } } } } } });
+    let (status, body) = s.call(
+        "POST",
+        "/cometchat/acme/webhook",
+        Some(&basic(WEBHOOK)),
+        &m.to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    // A known user's name past the bytes: not kept.
+    let mut renamed = m.clone();
+    renamed["data"]["id"] = json!("w0");
+    renamed["data"]["sender"] = json!("bob");
+    renamed["data"]["receiver"] = json!("alice");
+    renamed["data"]["data"]["entities"]["sender"]["entity"]["uid"] = json!("bob");
+    let (status, body) = s.call(
+        "POST",
+        "/cometchat/acme/webhook",
+        Some(&basic(WEBHOOK)),
+        &renamed.to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    // State: two records (the two conversations above); a third
+    // conversation's record is refused whole.
+    m["data"]["id"] = json!("w2");
+    let second = json!({ "id": "m9", "conversation": "alice_carol", "sender": "alice",
+        "receiver": "carol", "text": "x" });
+    let (status, body) = s.api("POST", "/v1/tenants/acme/messages", &second.to_string());
+    assert_eq!(status, 503, "{body}");
+    assert!(body.to_string().contains("full"), "{body}");
+    assert!(s.stop().success());
+    let conn = rusqlite::Connection::open(dir.path().join("sms.db")).unwrap();
+    let users: Vec<(String, i64)> = conn
+        .prepare("SELECT uid, length(name) FROM users WHERE tenant = 'acme' ORDER BY uid")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let uids: Vec<&str> = users.iter().map(|(u, _)| u.as_str()).collect();
+    assert_eq!(uids, ["alice", "bob", "carol"], "erin was not kept");
+    assert!(users.iter().all(|(_, len)| *len < 2000), "{users:?}");
 }
 
 /// An operator token that can be guessed is refused at start-up.

@@ -63,6 +63,8 @@ async fn contract(db: &Arc<dyn Storage>) {
         found(Some(online.clone()))
     );
     assert!(db.find_user("other", "bob").await.unwrap().is_none());
+    assert_eq!(db.user_count("t").await.unwrap(), 1);
+    assert_eq!(db.user_count("other").await.unwrap(), 0);
     // Presence as of a time: a late (older) event changes nothing.
     let presence =
         async |db: &Arc<dyn Storage>| db.find_user("t", "bob").await.unwrap().unwrap().presence;

@@ -275,6 +275,12 @@ pub async fn put_settings(
         .save_settings(&tenant, &text)
         .await
         .map_err(storage_error)?;
+    // The tenant's state may hold at most --max-state-keys records: a
+    // commit past it is refused whole (the call's `host` error).
+    app.storage
+        .set_quota(&tenant, Some(app.options.quotas.state_keys))
+        .await
+        .map_err(storage_error)?;
     ok(json!({ "saved": true }))
 }
 
@@ -383,11 +389,48 @@ pub async fn put_user(
         metadata: Value::Object(user.metadata.unwrap_or_default()).to_string(),
         uid,
     };
+    let bytes = record.name.len() + record.metadata.len();
+    let cap = app.options.quotas.user_bytes;
+    if bytes > cap {
+        return Err(fail(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the user's name and metadata are {bytes} bytes; this service keeps at most {cap} per user (--max-user-bytes)"
+            ),
+        ));
+    }
+    room_for_user(&app, &tenant, &record.uid).await?;
     app.storage
         .put_user(&tenant, &record)
         .await
         .map_err(storage_error)?;
     ok(json!({ "saved": true }))
+}
+
+/// Whether the tenant may have one more user: a user it already has may
+/// always be replaced; a new one only below `--max-users`.
+async fn room_for_user(app: &App, tenant: &str, uid: &str) -> Result<(), Failure> {
+    let cap = app.options.quotas.users;
+    let known = app
+        .storage
+        .find_user(tenant, uid)
+        .await
+        .map_err(storage_error)?
+        .is_some();
+    if known
+        || app
+            .storage
+            .user_count(tenant)
+            .await
+            .map_err(storage_error)?
+            < cap
+    {
+        return Ok(());
+    }
+    Err(fail(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        format!("tenant {tenant:?} has {cap} users, the most this service keeps (--max-users)"),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -1071,18 +1114,26 @@ async fn remember(
         .find_user(tenant, &user.uid)
         .await
         .map_err(storage_error)?;
+    // The same caps as the API's: a name past --max-user-bytes is not
+    // kept (the uid stands in), and no user is created past --max-users.
+    let name = user
+        .name
+        .clone()
+        .filter(|n| n.len() <= app.options.quotas.user_bytes);
     let record = match found {
-        None => Some(User {
-            uid: user.uid.clone(),
-            name: user.name.clone().unwrap_or_else(|| user.uid.clone()),
-            presence: Presence::Offline,
-            metadata: "{}".into(),
-        }),
-        Some(known) => match &user.name {
-            Some(name) if *name != known.name => Some(User {
-                name: name.clone(),
-                ..known
-            }),
+        None => {
+            if room_for_user(app, tenant, &user.uid).await.is_err() {
+                return Ok(());
+            }
+            Some(User {
+                uid: user.uid.clone(),
+                name: name.unwrap_or_else(|| user.uid.clone()),
+                presence: Presence::Offline,
+                metadata: "{}".into(),
+            })
+        }
+        Some(known) => match name {
+            Some(name) if name != known.name => Some(User { name, ..known }),
             _ => None,
         },
     };

@@ -56,6 +56,8 @@ pub struct Options {
     /// Most sandboxes resident at once, all runtimes (least recently used
     /// dropped first).
     pub max_sandboxes: usize,
+    /// What one tenant may keep.
+    pub quotas: Quotas,
     pub shards: usize,
     pub policy: Policy,
     pub lease_ms: u64,
@@ -67,6 +69,28 @@ pub struct Options {
     /// The component to run: a `.wasm` of any contract version this host
     /// loads; the one this build made by default.
     pub wasm: Option<String>,
+}
+
+/// What one tenant may keep, so no tenant (nor anyone holding its
+/// webhook credentials) can fill the database.
+#[derive(Clone, Copy, Debug)]
+pub struct Quotas {
+    /// Users (`--max-users`).
+    pub users: u64,
+    /// Bytes of one user's name and metadata (`--max-user-bytes`).
+    pub user_bytes: usize,
+    /// Records in the component's state (`--max-state-keys`).
+    pub state_keys: usize,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Self {
+            users: 100_000,
+            user_bytes: 16 << 10,
+            state_keys: 1_000_000,
+        }
+    }
 }
 
 /// What every handler shares.

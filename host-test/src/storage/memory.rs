@@ -116,6 +116,10 @@ impl Storage for Memory {
         Ok(())
     }
 
+    async fn user_count(&self, tenant: &str) -> Result<u64> {
+        Ok(self.with(tenant, |t| t.users.len() as u64))
+    }
+
     async fn set_presence(
         &self,
         tenant: &str,

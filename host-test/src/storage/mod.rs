@@ -105,6 +105,8 @@ pub trait Storage: Send + Sync {
     /// Creates or replaces a user (their presence too, keeping the time
     /// of the last [`Storage::set_presence`]).
     async fn put_user(&self, tenant: &str, user: &types::User) -> Result<()>;
+    /// How many users the tenant has (for a quota).
+    async fn user_count(&self, tenant: &str) -> Result<u64>;
     /// Sets a known user's presence as of `at` (milliseconds), unless a
     /// presence of a later time is already recorded: a presence event that
     /// arrives late (a webhook retried) never overwrites a newer one.

@@ -345,6 +345,14 @@ impl Storage for Postgres {
         .map_err(|e| self.err(e))
     }
 
+    async fn user_count(&self, tenant: &str) -> Result<u64> {
+        let row = self
+            .query_opt("SELECT count(*) FROM users WHERE tenant = $1", &[&tenant])
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(row.map_or(0, |r| r.get::<_, i64>(0) as u64))
+    }
+
     async fn set_presence(
         &self,
         tenant: &str,

@@ -166,6 +166,9 @@ impl Storage for Sealed {
     async fn put_user(&self, tenant: &str, user: &types::User) -> Result<()> {
         self.inner.put_user(tenant, user).await
     }
+    async fn user_count(&self, tenant: &str) -> Result<u64> {
+        self.inner.user_count(tenant).await
+    }
     async fn set_presence(
         &self,
         tenant: &str,

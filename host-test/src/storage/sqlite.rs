@@ -429,6 +429,14 @@ impl Storage for Sqlite {
         .await
     }
 
+    async fn user_count(&self, tenant: &str) -> Result<u64> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT count(*) FROM users WHERE tenant = ?1")?
+                .query_row([tenant], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+        })
+    }
+
     async fn set_presence(
         &self,
         tenant: &str,
