@@ -303,6 +303,20 @@ fn small_refusals_for_hostile_clients() {
     let ghost = request(&s.addr, "POST", "/twilio/ghost/status", header, form);
     assert_eq!(real.0, 403);
     assert_eq!(real, ghost, "one answer for both");
+    // Counted, not logged one line each.
+    for _ in 0..20 {
+        request(&s.addr, "POST", "/twilio/acme/status", header, form);
+    }
+    let (_, metrics) = s.call("GET", "/metrics", None, "");
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("sms_forged_reports_total 22"),
+        "{metrics}"
+    );
+    let log = s.log.lock().unwrap().clone();
+    assert_eq!(log.matches("status callback(s)").count(), 1, "{log}");
     // Before authentication, nothing about the request is read.
     let (status, body) = s.call("DELETE", "/v1/tenants/acme/quarantine", None, "");
     assert_eq!(status, 401, "{body}");

@@ -192,11 +192,12 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     // Left out when the database does not answer.
     let timers = app.storage.timer_count().await.ok();
     let twilio = app.traffic.latency.lock().unwrap().clone();
-    (
-        [("content-type", "text/plain; version=0.0.4")],
-        app.metrics.render(&twilio, timers),
-    )
-        .into_response()
+    let mut text = app.metrics.render(&twilio, timers);
+    let forged = app.forged.load(std::sync::atomic::Ordering::Relaxed);
+    text.push_str(&format!(
+        "# HELP sms_forged_reports_total Status callbacks refused: not signed with their tenant's auth token, or for no tenant.\n# TYPE sms_forged_reports_total counter\nsms_forged_reports_total {forged}\n"
+    ));
+    ([("content-type", "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// The settings in `bytes` with the saved secrets they leave out (a
@@ -943,6 +944,7 @@ pub async fn post_status(
         )
     };
     if name("tenant", &tenant).is_err() || !matches!(app.storage.revision(&tenant).await, Ok(1..)) {
+        app.forged_report();
         return Err(refused());
     }
     let path = uri
@@ -971,6 +973,17 @@ pub async fn post_status(
         rt.on_delivery_status(&tenant, &report).await
     })
     .await?;
+    // A forged report is counted, not logged one line each: anyone can
+    // post them.
+    if matches!(
+        result,
+        Ok(Err(
+            crate::bindings::sms_notification::extension::types::Error::Unauthenticated(_)
+        ))
+    ) {
+        app.forged_report();
+        return Err(refused());
+    }
     let response = answer(&app, &tenant, "on-delivery-status", result)?;
     match response.status() {
         StatusCode::OK => Ok(StatusCode::NO_CONTENT.into_response()),

@@ -110,6 +110,10 @@ pub struct App {
     directory: Arc<directory::CometChatDirectory>,
     /// The contract version of the component being run.
     contract: &'static str,
+    /// Status callbacks refused (forged, altered, for no tenant), and the
+    /// count at the last log line about them.
+    forged: std::sync::atomic::AtomicU64,
+    forged_logged: Mutex<(u64, std::time::Instant)>,
     /// (tenant, trigger) pairs whose unknown trigger was logged.
     unknown_logged: Mutex<std::collections::HashSet<(String, String)>>,
 }
@@ -119,6 +123,21 @@ pub struct App {
 const UNKNOWN_LOGGED: usize = 10_000;
 
 impl App {
+    /// A refused status callback: counted (`sms_forged_reports_total`), and
+    /// logged at most once a minute with how many came since.
+    fn forged_report(&self) {
+        use std::sync::atomic::Ordering;
+        let total = self.forged.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut logged = self.forged_logged.lock().unwrap();
+        if total == 1 || logged.1.elapsed() >= std::time::Duration::from_secs(60) {
+            eprintln!(
+                "refused {} status callback(s) that were not signed with their tenant's auth token (forged, altered, or for no tenant) since the last line",
+                total - logged.0
+            );
+            *logged = (total, std::time::Instant::now());
+        }
+    }
+
     /// An unknown trigger from CometChat: logged once per name and tenant,
     /// in the tenant's log (the page shows it) and on stderr, so a webhook
     /// set up with the wrong triggers is visible.
@@ -337,6 +356,8 @@ pub async fn serve(
         directory,
         contract,
         unknown_logged: Mutex::default(),
+        forged: Default::default(),
+        forged_logged: Mutex::new((0, std::time::Instant::now())),
     });
     // The call log: counted, printed (numbers already masked by the
     // component; the fake Twilio's own lines mask theirs), and the fake
