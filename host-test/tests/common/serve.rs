@@ -76,6 +76,11 @@ impl Serve {
         assert_eq!(status, 200, "{answer}");
     }
 
+    /// The process id (for its memory in `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGTERM, then its exit status.
     pub fn stop(mut self) -> ExitStatus {
         let _ = Command::new("kill")
