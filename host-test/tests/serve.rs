@@ -666,3 +666,76 @@ fn quarantined_records_are_listed_and_cleared() {
     assert_eq!(kept["records"], json!([]));
     assert!(s.stop().success());
 }
+
+/// The connection limits over real HTTP: the `Bearer` scheme in any case;
+/// a body slower than `--body-timeout` gets 408; past `--max-connections`
+/// a new connection waits until one closes.
+#[test]
+fn connection_limits_over_http() {
+    use std::io::{Read, Write};
+    let twilio = FakeTwilio::start(Duration::ZERO, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Serve::start(
+        &db(&dir),
+        &twilio.url,
+        &[
+            "--body-timeout",
+            "1",
+            "--max-connections",
+            "3",
+            "--header-timeout",
+            "30",
+        ],
+    );
+    tenant(&s, 600);
+    let (status, body) = s.call(
+        "GET",
+        "/v1/tenants/acme/settings",
+        Some(&format!("bearer {TOKEN}")),
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    // A body that stops halfway: 408 once the deadline passes.
+    let mut slow = std::net::TcpStream::connect(&s.addr).unwrap();
+    write!(
+        slow,
+        "PUT /v1/tenants/acme/users/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 100\r\n\r\n{{\"name\""
+    )
+    .unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = slow.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"error\""), "JSON: {answer}");
+    // Three connections held open: a fourth is not served until one closes.
+    let held: Vec<_> = (0..3)
+        .map(|_| std::net::TcpStream::connect(&s.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut waiting = std::net::TcpStream::connect(&s.addr).unwrap();
+    write!(
+        waiting,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let mut first = [0u8; 1];
+    assert!(
+        waiting.read(&mut first).is_err(),
+        "not served while three are open"
+    );
+    drop(held);
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = waiting.read_to_string(&mut answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "served once one closed: {answer}"
+    );
+    assert!(s.stop().success());
+}
