@@ -570,3 +570,81 @@ async fn a_commit_that_fails_writes_nothing_and_the_next_one_works() {
     assert!(format!("{outcome:?}").contains("Scheduled"), "{outcome:?}");
     assert_eq!(db.timers("t").await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+#[cfg_attr(
+    not(postgres_found),
+    ignore = "PostgreSQL not installed (apt-get install postgresql)"
+)]
+async fn postgres_over_tls_as_libpq_sslmode_says() {
+    // The cluster takes TLS connections only; its certificate names
+    // `localhost` and is signed by `tls.ca`.
+    let (cluster, tls) = common::pg::Cluster::start_tls();
+    cluster.create("sms");
+    let at = |host: &str, query: &str| {
+        format!(
+            "postgres://postgres:hunter2@{host}:{}/sms?{query}",
+            cluster.port
+        )
+    };
+    let ca = tls.ca.display().to_string();
+    let stranger = tls.stranger.display().to_string();
+    let works = async |url: String| {
+        let db = storage::open(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        db.commit("t", &[put("k", b"over TLS")]).await.unwrap();
+        assert_eq!(
+            db.state_get("t", "k").await.unwrap(),
+            Some(b"over TLS".to_vec())
+        );
+    };
+    let refused = async |url: String, says: &str| {
+        let Err(e) = storage::open(&url).await else {
+            panic!("{url} connected");
+        };
+        assert!(e.0.contains(says), "{url}: {e}");
+        assert!(!e.0.contains("hunter2"), "{e}");
+    };
+
+    // Without TLS the server refuses; with it, unchecked, it accepts
+    // (libpq's `require`, and `prefer`, its default).
+    refused(at("127.0.0.1", "sslmode=disable"), "no encryption").await;
+    works(at("127.0.0.1", "sslmode=require")).await;
+    works(at("127.0.0.1", "connect_timeout=5")).await;
+    // Checked against the CA: the name must match for verify-full only.
+    works(at(
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={ca}"),
+    ))
+    .await;
+    refused(
+        at(
+            "127.0.0.1",
+            &format!("sslmode=verify-full&sslrootcert={ca}"),
+        ),
+        "not valid for name",
+    )
+    .await;
+    works(at(
+        "127.0.0.1",
+        &format!("sslmode=verify-ca&sslrootcert={ca}"),
+    ))
+    .await;
+    works(at(
+        "127.0.0.1",
+        &format!("sslmode=require&sslrootcert={ca}"),
+    ))
+    .await;
+    // Another CA: refused in every checked mode.
+    for mode in ["verify-full", "verify-ca", "require"] {
+        let query = format!("sslmode={mode}&sslrootcert={stranger}");
+        refused(at("localhost", &query), "UnknownIssuer").await;
+    }
+    // The Mozilla roots did not sign a throwaway CA either.
+    refused(
+        at("localhost", "sslmode=verify-full&sslrootcert=system"),
+        "UnknownIssuer",
+    )
+    .await;
+}

@@ -11,6 +11,16 @@ pub struct Cluster {
     dir: tempfile::TempDir,
     pub port: u16,
     root: bool,
+    /// Extra server settings (`-c` options), such as TLS's.
+    settings: String,
+}
+
+/// The certificates of a cluster started with [`Cluster::start_tls`].
+pub struct Tls {
+    /// The CA that signed the server's certificate (PEM).
+    pub ca: PathBuf,
+    /// A CA that signed nothing of this cluster's.
+    pub stranger: PathBuf,
 }
 
 fn bin() -> PathBuf {
@@ -34,6 +44,107 @@ fn free_port() -> u16 {
 
 impl Cluster {
     pub fn start() -> Self {
+        let cluster = Self::init();
+        cluster.pg_ctl("start");
+        cluster
+    }
+
+    /// A cluster that accepts only TLS connections (`hostssl` in
+    /// `pg_hba.conf`), with a server certificate for `localhost` (not for
+    /// `127.0.0.1`) signed by a throwaway CA made with `openssl`.
+    pub fn start_tls() -> (Self, Tls) {
+        let mut cluster = Self::init();
+        let dir = cluster.dir.path().join("tls");
+        std::fs::create_dir(&dir).unwrap();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .expect("openssl (Debian's openssl package)");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        for ca in ["ca", "stranger"] {
+            let (key, pem, subject) = (
+                format!("{ca}.key"),
+                format!("{ca}.pem"),
+                format!("/CN={ca}"),
+            );
+            let mut args = vec!["req", "-x509", "-days", "2", "-subj", &subject];
+            args.extend(ec);
+            args.extend(["-keyout", &key, "-out", &pem]);
+            args.extend(["-addext", "basicConstraints=critical,CA:TRUE"]);
+            args.extend(["-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+            openssl(&args);
+        }
+        let mut args = vec!["req", "-subj", "/CN=localhost"];
+        args.extend(ec);
+        args.extend(["-keyout", "server.key", "-out", "server.csr"]);
+        openssl(&args);
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n\
+             keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.crt",
+        ]);
+        let key = dir.join("server.key");
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        if cluster.root {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&dir)
+                .status()
+                .unwrap();
+            assert!(status.success(), "chown to postgres");
+        }
+        std::fs::write(
+            cluster.dir.path().join("data/pg_hba.conf"),
+            "hostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n",
+        )
+        .unwrap();
+        cluster.settings = format!(
+            "-c ssl=on -c ssl_cert_file={} -c ssl_key_file={} -c max_connections=300",
+            dir.join("server.crt").display(),
+            key.display()
+        );
+        cluster.pg_ctl("start");
+        let tls = Tls {
+            ca: dir.join("ca.pem"),
+            stranger: dir.join("stranger.pem"),
+        };
+        (cluster, tls)
+    }
+
+    fn init() -> Self {
         let bin = bin();
         let dir = tempfile::tempdir().unwrap();
         let root = Command::new("id")
@@ -53,13 +164,13 @@ impl Cluster {
             dir,
             port: free_port(),
             root,
+            settings: String::new(),
         };
         cluster.run(
             "initdb",
             &["-A", "trust", "-U", "postgres", "--no-sync", "-D"],
             true,
         );
-        cluster.pg_ctl("start");
         cluster
     }
 
@@ -89,8 +200,8 @@ impl Cluster {
 
     fn pg_ctl(&self, action: &str) {
         let options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c fsync=on",
-            self.port
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c fsync=on {}",
+            self.port, self.settings
         );
         let log = self.dir.path().join("log").display().to_string();
         let data = self.data();

@@ -24,13 +24,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, NoTls, Row, Statement};
+use tokio_postgres::{Client, Row, Statement};
+
+mod tls;
+pub use tls::{Mode as TlsMode, Target};
 
 /// Every released schema, in order; the version is the position + 1.
 const MIGRATIONS: [&str; 3] = [
-    include_str!("migrations/postgres/0001_initial.sql"),
-    include_str!("migrations/postgres/0002_leases_and_logs.sql"),
-    include_str!("migrations/postgres/0003_presence_and_access.sql"),
+    include_str!("../migrations/postgres/0001_initial.sql"),
+    include_str!("../migrations/postgres/0002_leases_and_logs.sql"),
+    include_str!("../migrations/postgres/0003_presence_and_access.sql"),
 ];
 
 /// Connections for commits and reads. A commit waits for its WAL flush;
@@ -74,8 +77,9 @@ impl Conn {
 }
 
 pub struct Postgres {
-    /// The URL as given (it may hold a password: never shown).
-    dsn: String,
+    /// Where to connect, as the URL said (it may hold a password: never
+    /// shown).
+    target: Target,
     /// The URL without its password, for messages.
     url: String,
     pool: Vec<Mutex<Conn>>,
@@ -106,35 +110,41 @@ fn lock_key(tenant: &str) -> i64 {
     h as i64
 }
 
-async fn connect(url: &str, shown: &str) -> Result<Client> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
+async fn connect(target: &Target, shown: &str) -> Result<Client> {
+    target
+        .connect()
         .await
-        .map_err(|e| StoreError(format!("cannot connect to {shown}: {e}")))?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            eprintln!("PostgreSQL connection closed: {e}");
-        }
-    });
-    Ok(client)
+        .map_err(|e| StoreError(format!("cannot connect to {shown}: {}", reason(&e))))
+}
+
+/// A connection error with its cause (tokio-postgres's own message for a
+/// TLS failure is only "error performing TLS handshake").
+fn reason(e: &tokio_postgres::Error) -> String {
+    use std::error::Error as _;
+    match e.source() {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
 }
 
 impl Postgres {
     /// Connects, and migrates the schema (one process at a time).
     pub async fn connect(url: &str) -> Result<Self> {
         let shown = without_password(url);
+        let target = Target::parse(url, &shown)?;
         let mut pool = Vec::with_capacity(POOL);
         for _ in 0..POOL {
-            pool.push(Mutex::new(Conn::new(connect(url, &shown).await?)));
+            pool.push(Mutex::new(Conn::new(connect(&target, &shown).await?)));
         }
         let mut locks = Vec::with_capacity(LOCK_SESSIONS);
         for _ in 0..LOCK_SESSIONS {
-            locks.push(Mutex::new(Conn::new(connect(url, &shown).await?)));
+            locks.push(Mutex::new(Conn::new(connect(&target, &shown).await?)));
         }
         let (logs, lines) = tokio::sync::mpsc::unbounded_channel();
-        let writer = connect(url, &shown).await?;
-        tokio::spawn(write_logs(writer, (url.to_owned(), shown.clone()), lines));
+        let writer = connect(&target, &shown).await?;
+        tokio::spawn(write_logs(writer, (target.clone(), shown.clone()), lines));
         let this = Self {
-            dsn: url.to_owned(),
+            target,
             url: shown,
             pool,
             next: AtomicUsize::new(0),
@@ -188,7 +198,7 @@ impl Postgres {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.pool.len();
         let mut conn = self.pool[i].lock().await;
         if conn.client.is_closed()
-            && let Ok(fresh) = connect(&self.dsn, &self.url).await
+            && let Ok(fresh) = connect(&self.target, &self.url).await
         {
             *conn = Conn::new(fresh);
         }
@@ -228,7 +238,7 @@ impl Postgres {
     async fn on_lock_session(&self, key: i64, sql: &'static str) -> Result<bool> {
         let mut conn = self.locks[self.session_of(key)].lock().await;
         if conn.client.is_closed()
-            && let Ok(fresh) = connect(&self.dsn, &self.url).await
+            && let Ok(fresh) = connect(&self.target, &self.url).await
         {
             *conn = Conn::new(fresh);
         }
@@ -622,7 +632,7 @@ enum Logged {
 /// hundred of its lines.
 async fn write_logs(
     mut client: Client,
-    (dsn, shown): (String, String),
+    (target, shown): (Target, String),
     mut received: tokio::sync::mpsc::UnboundedReceiver<Logged>,
 ) {
     let mut since_prune: std::collections::HashMap<String, usize> = Default::default();
@@ -640,7 +650,7 @@ async fn write_logs(
             }
         }
         if client.is_closed()
-            && let Ok(fresh) = connect(&dsn, &shown).await
+            && let Ok(fresh) = connect(&target, &shown).await
         {
             client = fresh;
         }
