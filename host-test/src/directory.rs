@@ -30,6 +30,9 @@ impl Directory for Stored {
         uid: &str,
         _fresh: bool,
     ) -> Result<Option<User>, String> {
-        self.0.find_user(tenant, uid).await.map_err(|e| e.0)
+        self.0
+            .find_user(tenant, uid)
+            .await
+            .map_err(|e| e.to_string())
     }
 }

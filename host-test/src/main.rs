@@ -390,7 +390,9 @@ async fn open(
     key_file: Option<&std::path::Path>,
 ) -> Option<std::sync::Arc<dyn storage::Storage>> {
     let opened = match settings_key(key_file) {
-        Ok(key) => storage::open_sealed(db, key).await.map_err(|e| e.0),
+        Ok(key) => storage::open_sealed(db, key)
+            .await
+            .map_err(|e| e.to_string()),
         Err(e) => Err(e),
     };
     opened.inspect_err(|e| eprintln!("error: {e}")).ok()

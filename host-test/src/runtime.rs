@@ -17,7 +17,7 @@ use crate::contract::{Extension, Pre};
 use crate::engine::{self, bounded};
 use crate::outbound::{Outbound, Policy, Traffic};
 use crate::sandbox::Sandbox;
-use crate::storage::{self, Claim, Finish, Memory, Storage};
+use crate::storage::{self, Claim, Finish, Memory, Retry, Storage, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -136,6 +136,8 @@ pub struct Runtime {
     pub max_sandboxes: usize,
     /// See [`CALL_DEADLINE`].
     pub call_deadline: Duration,
+    /// See [`Runtime::refused`].
+    refused: Option<StoreError>,
 }
 
 impl Runtime {
@@ -169,6 +171,7 @@ impl Runtime {
             calls: 0,
             max_sandboxes: usize::MAX,
             call_deadline: CALL_DEADLINE,
+            refused: None,
         }
     }
 
@@ -213,6 +216,7 @@ impl Runtime {
     /// first time (or after a trap threw the last one away).
     async fn sandbox(&mut self, tenant: &str) -> Result<&mut (Store<Sandbox>, Extension)> {
         self.calls += 1;
+        self.refused = None;
         // The common case first: a warm sandbox, found without allocating.
         if let Some(used) = self.used.get_mut(tenant) {
             *used = self.calls;
@@ -261,6 +265,14 @@ impl Runtime {
         Ok(())
     }
 
+    /// Why the store failed the last call, if it did: a commit it refused
+    /// (the component then answers with its `host` error) or a read it could
+    /// not answer (the call traps). Its kind says whether to retry and, in
+    /// the service, which HTTP status to answer.
+    pub fn refused(&self) -> Option<&StoreError> {
+        self.refused.as_ref()
+    }
+
     /// How many sandboxes are resident now.
     pub fn resident(&self) -> usize {
         self.sandboxes.len()
@@ -276,8 +288,17 @@ impl Runtime {
 
     /// A call that trapped leaves its instance in an unknown state: it is
     /// thrown away; the tenant's durable data is untouched.
+    ///
+    /// It also keeps why the store failed the call, if it did (see
+    /// [`Runtime::refused`]).
     fn discard_on_trap<T>(&mut self, tenant: &str, result: Result<T>) -> Result<T> {
-        if result.is_err() {
+        if let Some((store, _)) = self.sandboxes.get_mut(tenant) {
+            self.refused = store.data_mut().refused.take();
+        }
+        if let Err(trap) = &result {
+            if let Some(e) = trap.downcast_ref::<StoreError>() {
+                self.refused = Some(e.clone());
+            }
             self.evict(tenant);
         }
         result.with_context(|| format!("the component trapped for tenant {tenant:?}"))
@@ -542,8 +563,10 @@ impl Runtime {
     pub async fn fire(&mut self, claim: Claim) -> Result<Fired> {
         let result = self.on_timer(&claim.tenant, &claim.key).await;
         let failed = matches!(result, Err(_) | Ok(Err(Error::Host(_))));
+        // A quota or an unreadable record is not fixed by waiting seconds.
+        let soon = self.refused().is_none_or(|e| e.retry() == Retry::Soon);
         let finish = if failed {
-            let wait = if claim.attempts < MAX_REDELIVERIES {
+            let wait = if claim.attempts < MAX_REDELIVERIES && soon {
                 REDELIVERY_MS << claim.attempts
             } else {
                 SWEEP_MS

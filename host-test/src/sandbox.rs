@@ -5,7 +5,7 @@ use crate::bindings::sms_notification::extension::{host, types};
 use crate::clock::Clock;
 use crate::directory::Directory;
 use crate::outbound::Outbound;
-use crate::storage::{LogLine, Storage};
+use crate::storage::{LogLine, Storage, StoreError};
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
@@ -36,6 +36,10 @@ pub struct Sandbox {
     pub table: ResourceTable,
     pub outbound: Outbound,
     pub limits: StoreLimits,
+    /// Why the store refused this call's commit, if it did: the component
+    /// sees only its text (the contract's `host` error), the runtime and
+    /// the service its kind (whether to retry, which HTTP status).
+    pub refused: Option<StoreError>,
 }
 
 impl Sandbox {
@@ -68,6 +72,7 @@ impl Sandbox {
                 .memory_size(MEMORY_LIMIT)
                 .trap_on_grow_failure(true)
                 .build(),
+            refused: None,
         }
     }
 }
@@ -136,11 +141,14 @@ impl host::Host for Sandbox {
     /// All or none, durable when it returns; changes that would take the
     /// tenant past its quota are refused before any is applied.
     async fn commit(&mut self, changes: Vec<host::Change>) -> wasmtime::Result<Result<(), String>> {
-        Ok(self
-            .storage
-            .commit(&self.tenant, &changes)
-            .await
-            .map_err(|e| e.0))
+        match self.storage.commit(&self.tenant, &changes).await {
+            Ok(()) => Ok(Ok(())),
+            Err(e) => {
+                let text = e.to_string();
+                self.refused = Some(e);
+                Ok(Err(text))
+            }
+        }
     }
 
     /// From the time zone database bundled with the host (`jiff`'s copy of

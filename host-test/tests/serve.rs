@@ -416,7 +416,7 @@ fn quotas_bound_what_a_tenant_keeps() {
     let second = json!({ "id": "m9", "conversation": "alice_carol", "sender": "alice",
         "receiver": "carol", "text": "x" });
     let (status, body) = s.api("POST", "/v1/tenants/acme/messages", &second.to_string());
-    assert_eq!(status, 503, "{body}");
+    assert_eq!(status, 507, "a full quota is not 'try again': {body}");
     assert!(body.to_string().contains("full"), "{body}");
     assert!(s.stop().success());
     let conn = rusqlite::Connection::open(dir.path().join("sms.db")).unwrap();

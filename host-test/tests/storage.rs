@@ -9,7 +9,7 @@ mod common;
 
 use host_test::bindings::sms_notification::extension::host::{Change, Entry, Timer};
 use host_test::bindings::sms_notification::extension::types::{Level, Presence, User};
-use host_test::storage::{self, Finish, LogLine, Storage};
+use host_test::storage::{self, Finish, LogLine, Retry, Storage, StoreError};
 use std::sync::Arc;
 
 fn put(key: &str, value: &[u8]) -> Change {
@@ -115,7 +115,16 @@ async fn contract(db: &Arc<dyn Storage>) {
         .commit("t", &[put("c", b"3"), put("d", b"4"), timer("x", 10)])
         .await
         .unwrap_err();
-    assert!(refused.0.contains("full (4 keys; at most 3)"), "{refused}");
+    assert!(
+        refused.message().contains("full (4 keys; at most 3)"),
+        "{refused}"
+    );
+    assert!(matches!(refused, StoreError::Full(_)), "{refused:?}");
+    assert_eq!(
+        refused.retry(),
+        Retry::Later,
+        "a full quota is not retried soon"
+    );
     assert_eq!(
         db.state_get("t", "c").await.unwrap(),
         None,
@@ -273,7 +282,11 @@ async fn sqlite_keeps_the_contract_and_its_data_across_a_reopen() {
     let Err(busy) = storage::open(&url).await else {
         panic!("two stores on one SQLite file");
     };
-    assert!(busy.0.contains("in use by another host process"), "{busy}");
+    assert!(
+        busy.message().contains("in use by another host process"),
+        "{busy}"
+    );
+    assert!(matches!(busy, StoreError::Setup(_)), "{busy:?}");
     drop(db);
     // A new process: the data is there, and the lease the old one held is
     // gone (one process per SQLite file), so the timer fires at once.
@@ -337,7 +350,7 @@ async fn a_database_from_a_newer_build_is_refused_untouched() {
         panic!("a newer schema must be refused");
     };
     assert!(
-        refused.0.contains(&format!(
+        refused.message().contains(&format!(
             "schema version 99, newer than this build's {}",
             storage::SCHEMA_VERSION
         )),
@@ -365,8 +378,11 @@ async fn bad_urls_get_clear_errors_without_passwords() {
         let Err(e) = storage::open(url).await else {
             panic!("{url} opened");
         };
-        assert!(e.0.contains(says), "{url}: {e}");
-        assert!(!e.0.contains("hunter2") && !e.0.contains(":pw@"), "{e}");
+        assert!(e.message().contains(says), "{url}: {e}");
+        assert!(
+            !e.message().contains("hunter2") && !e.message().contains(":pw@"),
+            "{e}"
+        );
     }
 }
 
@@ -385,7 +401,9 @@ async fn postgres_keeps_the_contract_migrates_and_survives_a_restart() {
     // back, the next one works on fresh connections.
     cluster.stop();
     let down = db.commit("t", &[put("during", b"x")]).await.unwrap_err();
-    assert!(down.0.contains("PostgreSQL database"), "{down}");
+    assert!(down.message().contains("PostgreSQL database"), "{down}");
+    assert!(matches!(down, StoreError::Unavailable(_)), "{down:?}");
+    assert_eq!(down.retry(), Retry::Soon);
     cluster.restart();
     let mut back = db.commit("t", &[put("after", b"y")]).await;
     for _ in 0..storage::postgres::POOL {
@@ -424,7 +442,7 @@ async fn postgres_keeps_the_contract_migrates_and_survives_a_restart() {
     let Err(refused) = storage::open(&newer).await else {
         panic!("a newer schema must be refused");
     };
-    assert!(refused.0.contains("schema version 99"), "{refused}");
+    assert!(refused.message().contains("schema version 99"), "{refused}");
 }
 
 /// Every file of a SQLite database (the main file and its WAL), as bytes.
@@ -478,7 +496,11 @@ async fn a_dump_of_the_database_holds_no_auth_token() {
         storage::sealed::Key::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").unwrap();
     let db = storage::open_sealed(&url, Some(other)).await.unwrap();
     let refused = db.settings("t").await.unwrap_err();
-    assert!(refused.0.contains("tenant \"t\" do not open"), "{refused}");
+    assert!(
+        refused.message().contains("tenant \"t\" do not open"),
+        "{refused}"
+    );
+    assert!(matches!(refused, StoreError::Corrupt(_)), "{refused:?}");
 }
 
 #[tokio::test]
@@ -487,10 +509,11 @@ async fn postgres_without_a_settings_key_is_refused_before_connecting() {
         panic!("opened without a key");
     };
     assert!(
-        e.0.contains("needs a settings key (SMS_SETTINGS_KEY"),
+        e.message()
+            .contains("needs a settings key (SMS_SETTINGS_KEY"),
         "{e}"
     );
-    assert!(!e.0.contains("hunter2"), "{e}");
+    assert!(!e.message().contains("hunter2"), "{e}");
 }
 
 /// The disk fills up (simulated: a trigger refuses every write the way
@@ -603,8 +626,8 @@ async fn postgres_over_tls_as_libpq_sslmode_says() {
         let Err(e) = storage::open(&url).await else {
             panic!("{url} connected");
         };
-        assert!(e.0.contains(says), "{url}: {e}");
-        assert!(!e.0.contains("hunter2"), "{e}");
+        assert!(e.message().contains(says), "{url}: {e}");
+        assert!(!e.message().contains("hunter2"), "{e}");
     };
 
     // Without TLS the server refuses; with it, unchecked, it accepts

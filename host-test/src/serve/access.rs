@@ -128,7 +128,7 @@ pub async fn load(app: &App, tenant: &str) -> Result<Access, Failure> {
         .storage
         .access(tenant)
         .await
-        .map_err(|e| fail(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+        .map_err(super::api::storage_error)?;
     match stored {
         None => Ok(Access::default()),
         Some(json) => serde_json::from_str(&json).map_err(|_| {
@@ -145,7 +145,7 @@ pub async fn save(app: &App, tenant: &str, access: &Access) -> Result<(), Failur
     app.storage
         .save_access(tenant, &json)
         .await
-        .map_err(|e| fail(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
+        .map_err(super::api::storage_error)
 }
 
 /// Whether the request carries the operator's token (always, when the

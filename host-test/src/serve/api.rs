@@ -11,6 +11,7 @@ use crate::bindings::sms_notification::extension::types::{
 };
 use crate::json;
 use crate::runtime::Call;
+use crate::storage::StoreError;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -75,7 +76,7 @@ async fn known(app: &App, tenant: &str) -> Result<(), Failure> {
                 "no tenant {tenant:?}: save its settings first (PUT /v1/tenants/{tenant}/settings)"
             ),
         )),
-        Err(e) => Err(fail(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+        Err(e) => Err(storage_error(e)),
     }
 }
 
@@ -100,8 +101,20 @@ pub(super) fn body<T: for<'de> Deserialize<'de>>(bytes: &Bytes) -> Result<T, Fai
     })
 }
 
-fn storage_error(e: impl std::fmt::Display) -> Failure {
-    fail(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+/// A store failure as HTTP, by its kind: 503 when the database failed
+/// (try again), 507 when the tenant's quota refused the change, 500 for a
+/// record that cannot be read, 409 for a conflicting write.
+pub(super) fn store_status(e: &StoreError) -> StatusCode {
+    match e {
+        StoreError::Unavailable(_) | StoreError::Setup(_) => StatusCode::SERVICE_UNAVAILABLE,
+        StoreError::Full(_) => StatusCode::INSUFFICIENT_STORAGE,
+        StoreError::Corrupt(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        StoreError::Conflict(_) => StatusCode::CONFLICT,
+    }
+}
+
+pub(super) fn storage_error(e: StoreError) -> Failure {
+    fail(store_status(&e), e.to_string())
 }
 
 /// Runs `call` on the tenant's runtime, within its concurrency bound.
@@ -130,23 +143,51 @@ async fn on_tenant<T>(
     Ok(call(&mut rt).await)
 }
 
+/// An event call on the tenant's runtime ([`on_tenant`]), with why the
+/// store failed it, if it did.
+async fn event_call(
+    app: &App,
+    tenant: &str,
+    call: impl AsyncFnOnce(&mut crate::runtime::Runtime) -> Call,
+) -> Result<(Call, Option<StoreError>), Failure> {
+    on_tenant(app, tenant, async |rt| {
+        let result = call(rt).await;
+        (result, rt.refused().cloned())
+    })
+    .await
+}
+
 /// A call's answer as HTTP: 200 with the outcome; 422 for settings or
-/// input the component refused; 403 for an unverified report; 503 when
-/// the host's store failed; 500 for a trap.
-fn answer(app: &App, tenant: &str, call: &str, result: Call) -> Answer {
-    answered(app, tenant, call, result).1
+/// input the component refused; 403 for an unverified report; when the
+/// host's store failed, its kind's status ([`store_status`]: 503 for a
+/// database down, 507 for a full quota); 500 for a trap.
+fn answer(
+    app: &App,
+    tenant: &str,
+    call: &str,
+    result: Call,
+    refused: Option<StoreError>,
+) -> Answer {
+    answered(app, tenant, call, result, refused).1
 }
 
 /// [`answer`], and what the call answered in one word (as `/metrics`
 /// counts it).
-fn answered(app: &App, tenant: &str, call: &str, result: Call) -> (String, Answer) {
+fn answered(
+    app: &App,
+    tenant: &str,
+    call: &str,
+    result: Call,
+    refused: Option<StoreError>,
+) -> (String, Answer) {
     let mut line = crate::scenario::call_line(now(), call, None, result);
     line["tenant"] = Value::String(tenant.to_owned());
     let _ = app.lines.send(line.clone());
+    let stored = refused.as_ref().map(store_status);
     let status = match line.get("error").and_then(|e| e.as_object()) {
-        None if line.get("trap").is_some() => StatusCode::INTERNAL_SERVER_ERROR,
+        None if line.get("trap").is_some() => stored.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         None => StatusCode::OK,
-        Some(e) if e.contains_key("host") => StatusCode::SERVICE_UNAVAILABLE,
+        Some(e) if e.contains_key("host") => stored.unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
         Some(e) if e.contains_key("unauthenticated") => StatusCode::FORBIDDEN,
         Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
     };
@@ -554,11 +595,11 @@ pub async fn post_edit(
     access::tenant(&app, &headers, &tenant).await?;
     known(&app, &tenant).await?;
     let message = body::<MessageBody>(&bytes)?.message()?;
-    let result = on_tenant(&app, &tenant, async |rt| {
+    let (result, refused) = event_call(&app, &tenant, async |rt| {
         rt.on_edit(&tenant, &message).await
     })
     .await?;
-    answer(&app, &tenant, "on-edit", result)
+    answer(&app, &tenant, "on-edit", result, refused)
 }
 
 #[derive(Deserialize)]
@@ -586,11 +627,11 @@ pub async fn post_deletion(
         message: d.message,
         deleted_at: d.deleted_at.unwrap_or_else(now),
     };
-    let result = on_tenant(&app, &tenant, async |rt| {
+    let (result, refused) = event_call(&app, &tenant, async |rt| {
         rt.on_delete(&tenant, &deletion).await
     })
     .await?;
-    answer(&app, &tenant, "on-delete", result)
+    answer(&app, &tenant, "on-delete", result, refused)
 }
 
 /// `POST /v1/tenants/{tenant}/messages`: answers with the outcome.
@@ -603,11 +644,11 @@ pub async fn post_message(
     access::tenant(&app, &headers, &tenant).await?;
     known(&app, &tenant).await?;
     let message = body::<MessageBody>(&bytes)?.message()?;
-    let result = on_tenant(&app, &tenant, async |rt| {
+    let (result, refused) = event_call(&app, &tenant, async |rt| {
         rt.on_message(&tenant, &message).await
     })
     .await?;
-    answer(&app, &tenant, "on-message", result)
+    answer(&app, &tenant, "on-message", result, refused)
 }
 
 #[derive(Deserialize)]
@@ -636,11 +677,11 @@ pub async fn post_receipt(
         message: r.message,
         read_at: r.read_at.unwrap_or_else(now),
     };
-    let result = on_tenant(&app, &tenant, async |rt| {
+    let (result, refused) = event_call(&app, &tenant, async |rt| {
         rt.on_read(&tenant, &receipt).await
     })
     .await?;
-    answer(&app, &tenant, "on-read", result)
+    answer(&app, &tenant, "on-read", result, refused)
 }
 
 #[derive(Deserialize)]
@@ -969,7 +1010,7 @@ pub async fn post_status(
         .get("x-twilio-signature")
         .and_then(|h| h.to_str().ok());
     let report = crate::report::received(&format!("{base}{path}"), &bytes, signature);
-    let result = on_tenant(&app, &tenant, async |rt| {
+    let (result, store) = event_call(&app, &tenant, async |rt| {
         rt.on_delivery_status(&tenant, &report).await
     })
     .await?;
@@ -984,7 +1025,7 @@ pub async fn post_status(
         app.forged_report();
         return Err(refused());
     }
-    let response = answer(&app, &tenant, "on-delivery-status", result)?;
+    let response = answer(&app, &tenant, "on-delivery-status", result, store)?;
     match response.status() {
         StatusCode::OK => Ok(StatusCode::NO_CONTENT.into_response()),
         StatusCode::FORBIDDEN => Err(refused()),
@@ -1061,29 +1102,29 @@ pub async fn post_cometchat(
             ) }))
         }
         Event::Edited(message) => {
-            let result = on_tenant(&app, &tenant, async |rt| {
+            let (result, refused) = event_call(&app, &tenant, async |rt| {
                 rt.on_edit(&tenant, &message).await
             })
             .await?;
-            let (kind, answer) = answered(&app, &tenant, "on-edit", result);
+            let (kind, answer) = answered(&app, &tenant, "on-edit", result, refused);
             count(system, &trigger, &kind);
             answer
         }
         Event::Deleted(deletion) => {
-            let result = on_tenant(&app, &tenant, async |rt| {
+            let (result, refused) = event_call(&app, &tenant, async |rt| {
                 rt.on_delete(&tenant, &deletion).await
             })
             .await?;
-            let (kind, answer) = answered(&app, &tenant, "on-delete", result);
+            let (kind, answer) = answered(&app, &tenant, "on-delete", result, refused);
             count(system, &trigger, &kind);
             answer
         }
         Event::Read(receipt) => {
-            let result = on_tenant(&app, &tenant, async |rt| {
+            let (result, refused) = event_call(&app, &tenant, async |rt| {
                 rt.on_read(&tenant, &receipt).await
             })
             .await?;
-            let (kind, answer) = answered(&app, &tenant, "on-read", result);
+            let (kind, answer) = answered(&app, &tenant, "on-read", result, refused);
             count(system, &trigger, &kind);
             answer
         }
@@ -1091,11 +1132,11 @@ pub async fn post_cometchat(
             for user in users {
                 remember(&app, &tenant, user, message.sent_at).await?;
             }
-            let result = on_tenant(&app, &tenant, async |rt| {
+            let (result, refused) = event_call(&app, &tenant, async |rt| {
                 rt.on_message(&tenant, &message).await
             })
             .await?;
-            let (kind, answer) = answered(&app, &tenant, "on-message", result);
+            let (kind, answer) = answered(&app, &tenant, "on-message", result, refused);
             count(system, &trigger, &kind);
             answer
         }

@@ -267,7 +267,12 @@ impl Directory for CometChatDirectory {
         uid: &str,
         fresh: bool,
     ) -> Result<Option<User>, String> {
-        let record = match self.storage.access(tenant).await.map_err(|e| e.0)? {
+        let record = match self
+            .storage
+            .access(tenant)
+            .await
+            .map_err(|e| e.to_string())?
+        {
             None => None,
             Some(json) => {
                 serde_json::from_str::<Access>(&json)
@@ -276,7 +281,11 @@ impl Directory for CometChatDirectory {
             }
         };
         let Some(app) = record else {
-            return self.storage.find_user(tenant, uid).await.map_err(|e| e.0);
+            return self
+                .storage
+                .find_user(tenant, uid)
+                .await
+                .map_err(|e| e.to_string());
         };
         if let Some(why) = &app.paused {
             return Err(why.clone());

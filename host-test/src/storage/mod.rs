@@ -43,14 +43,59 @@ pub struct LogLine {
     pub line: String,
 }
 
-/// Why the store could not do what was asked. The text names no secret:
-/// a database URL appears without its password.
+/// Why the store could not do what was asked, by what the caller should
+/// do about it. The text names no secret: a database URL appears without
+/// its password.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoreError(pub String);
+pub enum StoreError {
+    /// The database did not answer, or failed: try again soon.
+    Unavailable(String),
+    /// The tenant's quota refuses the change: trying again soon changes
+    /// nothing until the operator raises it or the state shrinks.
+    Full(String),
+    /// A stored record cannot be read (sealed under another key, damaged):
+    /// an operator must look.
+    Corrupt(String),
+    /// Another writer changed what the call read: run it again.
+    Conflict(String),
+    /// The store cannot be opened as asked: a bad URL, a newer schema, a
+    /// file another process holds, a missing key. Found at start-up.
+    Setup(String),
+}
+
+/// What to do with a call that failed on a [`StoreError`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// Again shortly, with backoff.
+    Soon,
+    /// Only at the slow sweep: nothing will change by itself.
+    Later,
+}
+
+impl StoreError {
+    /// What was wrong, in words.
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Unavailable(m)
+            | Self::Full(m)
+            | Self::Corrupt(m)
+            | Self::Conflict(m)
+            | Self::Setup(m) => m,
+        }
+    }
+
+    /// When a failed call is worth making again.
+    pub fn retry(&self) -> Retry {
+        match self {
+            Self::Unavailable(_) | Self::Conflict(_) => Retry::Soon,
+            Self::Full(_) | Self::Corrupt(_) | Self::Setup(_) => Retry::Later,
+        }
+    }
+}
 
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.message())
     }
 }
 
@@ -187,7 +232,7 @@ pub async fn open(url: &str) -> Result<Arc<dyn Storage>> {
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(postgres::Postgres::connect(url).await?))
     } else {
-        Err(StoreError(format!(
+        Err(StoreError::Setup(format!(
             "unknown database URL {:?}: expected memory:, sqlite:PATH or postgres://…",
             without_password(url)
         )))
@@ -208,7 +253,7 @@ pub async fn open_sealed(url: &str, key: Option<sealed::Key>) -> Result<Arc<dyn 
         (None, Some(path)) if !path.is_empty() => {
             let file = std::path::PathBuf::from(format!("{}.key", path.trim_start_matches("//")));
             let new = !file.exists();
-            let key = sealed::Key::from_file(&file, true).map_err(StoreError)?;
+            let key = sealed::Key::from_file(&file, true).map_err(StoreError::Setup)?;
             if new {
                 eprintln!(
                     "created the settings key {} (keep it with the database: the settings cannot be read without it)",
@@ -219,7 +264,7 @@ pub async fn open_sealed(url: &str, key: Option<sealed::Key>) -> Result<Arc<dyn 
         }
         (None, Some(_)) => return open(url).await,
         (None, None) => {
-            return Err(StoreError(format!(
+            return Err(StoreError::Setup(format!(
                 "{} needs a settings key (SMS_SETTINGS_KEY or --settings-key-file): \
                  every process must seal and open settings with the same one",
                 without_password(url)
@@ -270,7 +315,7 @@ pub(crate) fn keys_after(
 
 /// The error for a commit past a quota.
 pub(crate) fn full(after: usize, max: usize) -> StoreError {
-    StoreError(format!(
+    StoreError::Full(format!(
         "the tenant's state is full ({after} keys; at most {max})"
     ))
 }

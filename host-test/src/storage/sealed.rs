@@ -78,7 +78,9 @@ impl Key {
                     aad: tenant.as_bytes(),
                 },
             )
-            .map_err(|_| StoreError(format!("cannot seal the settings of tenant {tenant:?}")))?;
+            .map_err(|_| {
+                StoreError::Corrupt(format!("cannot seal the settings of tenant {tenant:?}"))
+            })?;
         let mut bytes = nonce.to_vec();
         bytes.extend(sealed);
         Ok(format!("{PREFIX}{}", STANDARD.encode(bytes)))
@@ -89,7 +91,7 @@ impl Key {
             return Ok(stored);
         };
         let refused = || {
-            StoreError(format!(
+            StoreError::Corrupt(format!(
                 "the settings of tenant {tenant:?} do not open with this settings key \
                  (another key, or a damaged row)"
             ))
@@ -235,7 +237,7 @@ mod tests {
         assert!(!sealed.contains("s3cr3t"));
         assert_eq!(key().open("acme", sealed.clone()).unwrap(), json);
         let moved = key().open("other", sealed.clone()).unwrap_err();
-        assert!(moved.0.contains("do not open"), "{moved}");
+        assert!(moved.message().contains("do not open"), "{moved}");
         let other = Key::from_base64(&STANDARD.encode([8u8; 32])).unwrap();
         assert!(other.open("acme", sealed).is_err());
         // Two saves of the same document differ (fresh nonce each time).

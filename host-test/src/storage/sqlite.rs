@@ -53,7 +53,7 @@ pub struct Sqlite {
 }
 
 fn error(path: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError(format!("SQLite database {path}: {e}"))
+    StoreError::Unavailable(format!("SQLite database {path}: {e}"))
 }
 
 fn connect(path: &str) -> Result<Connection> {
@@ -85,7 +85,7 @@ fn exclusive(path: &str) -> Result<std::fs::File> {
     }
     match held {
         Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError(format!(
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Setup(format!(
             "SQLite database {path} is in use by another host process (it holds {lock}); \
              a SQLite file serves one process: use PostgreSQL for several"
         ))),
@@ -108,7 +108,7 @@ fn version(conn: &Connection) -> rusqlite::Result<i64> {
 fn migrate(path: &str, conn: &mut Connection) -> Result<()> {
     let at = version(conn).map_err(|e| error(path, e))?;
     if at > SCHEMA_VERSION {
-        return Err(StoreError(format!(
+        return Err(StoreError::Setup(format!(
             "SQLite database {path} has schema version {at}, newer than this build's \
              {SCHEMA_VERSION}: run a newer host-test (nothing was changed)"
         )));
@@ -140,7 +140,7 @@ impl Sqlite {
     /// a SQLite file at a time.
     pub fn open(path: &str) -> Result<Self> {
         if path.is_empty() {
-            return Err(StoreError(
+            return Err(StoreError::Setup(
                 "sqlite: needs a file path, e.g. sqlite:sms.db".into(),
             ));
         }

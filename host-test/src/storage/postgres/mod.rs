@@ -92,7 +92,7 @@ pub struct Postgres {
 }
 
 fn error(url: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError(format!("PostgreSQL database {url}: {e}"))
+    StoreError::Unavailable(format!("PostgreSQL database {url}: {e}"))
 }
 
 /// A time as stored (times past `i64::MAX` never come due anyway).
@@ -114,7 +114,7 @@ async fn connect(target: &Target, shown: &str) -> Result<Client> {
     target
         .connect()
         .await
-        .map_err(|e| StoreError(format!("cannot connect to {shown}: {}", reason(&e))))
+        .map_err(|e| StoreError::Unavailable(format!("cannot connect to {shown}: {}", reason(&e))))
 }
 
 /// A connection error with its cause (tokio-postgres's own message for a
@@ -171,7 +171,7 @@ impl Postgres {
             .map_err(|e| error(url, e))?
             .get(0);
         if at > SCHEMA_VERSION {
-            return Err(StoreError(format!(
+            return Err(StoreError::Setup(format!(
                 "PostgreSQL database {url} has schema version {at}, newer than this build's \
                  {SCHEMA_VERSION}: run a newer host-test (nothing was changed)"
             )));

@@ -71,7 +71,7 @@ impl Target {
     /// errors. Nothing is connected yet: a bad mode or certificate file is
     /// refused here, before any connection is tried.
     pub fn parse(url: &str, shown: &str) -> Result<Self> {
-        let bad = |why: String| StoreError(format!("database URL {shown}: {why}"));
+        let bad = |why: String| StoreError::Setup(format!("database URL {shown}: {why}"));
         let (rest, ours) = take_tls_parameters(url);
         let mut mode = Mode::Prefer;
         let mut root = None;
@@ -348,7 +348,7 @@ mod tests {
     #[test]
     fn bad_modes_and_missing_roots_are_refused_before_connecting() {
         let shown = "postgres://u:***@db/sms";
-        let error = |url: &str| Target::parse(url, shown).err().unwrap().0;
+        let error = |url: &str| Target::parse(url, shown).err().unwrap().to_string();
         let e = error("postgres://u:secret@db/sms?sslmode=verify-everything");
         assert!(e.contains("sslmode=verify-everything is not one"), "{e}");
         assert!(!e.contains("secret"), "{e}");
