@@ -138,6 +138,8 @@ pub struct Runtime {
     pub call_deadline: Duration,
     /// See [`Runtime::refused`].
     refused: Option<StoreError>,
+    /// See [`Runtime::set_status_callback`].
+    status_callback: Option<Arc<str>>,
 }
 
 impl Runtime {
@@ -172,6 +174,7 @@ impl Runtime {
             max_sandboxes: usize::MAX,
             call_deadline: CALL_DEADLINE,
             refused: None,
+            status_callback: None,
         }
     }
 
@@ -179,6 +182,16 @@ impl Runtime {
     /// dropped, so every call uses it).
     pub fn set_directory(&mut self, directory: Arc<dyn crate::directory::Directory>) {
         self.directory = directory;
+        self.sandboxes.clear();
+        self.used.clear();
+    }
+
+    /// Asks Twilio to report every SMS to `template` (`{tenant}` replaced
+    /// by the tenant's name) unless the tenant's settings name their own
+    /// `statusCallbackURL` (or `null`, for none). See
+    /// [`with_status_callback`].
+    pub fn set_status_callback(&mut self, template: Option<String>) {
+        self.status_callback = template.map(Arc::from);
         self.sandboxes.clear();
         self.used.clear();
     }
@@ -258,6 +271,7 @@ impl Runtime {
                 outbound,
             ),
         );
+        store.data_mut().status_callback = self.status_callback.clone();
         store.limiter(|s| &mut s.limits);
         engine::configure(&mut store);
         let instance = self.pre.instantiate_async(&mut store).await?;

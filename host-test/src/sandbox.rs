@@ -40,6 +40,9 @@ pub struct Sandbox {
     /// sees only its text (the contract's `host` error), the runtime and
     /// the service its kind (whether to retry, which HTTP status).
     pub refused: Option<StoreError>,
+    /// The status callback URL every SMS asks for unless the settings name
+    /// one (see [`crate::runtime::Runtime::set_status_callback`]).
+    pub status_callback: Option<Arc<str>>,
 }
 
 impl Sandbox {
@@ -73,6 +76,7 @@ impl Sandbox {
                 .trap_on_grow_failure(true)
                 .build(),
             refused: None,
+            status_callback: None,
         }
     }
 }
@@ -103,8 +107,17 @@ impl types::Host for Sandbox {}
 /// the component text someone twice); a commit it cannot make is the
 /// component's `host` error, with nothing written.
 impl host::Host for Sandbox {
+    /// The tenant's settings, with the host's status callback when they
+    /// name none (see [`with_status_callback`]).
     async fn settings(&mut self) -> wasmtime::Result<Option<String>> {
-        Ok(self.storage.settings(&self.tenant).await?.0)
+        let stored = self.storage.settings(&self.tenant).await?.0;
+        Ok(match (stored, &self.status_callback) {
+            (Some(json), Some(template)) => Some(with_status_callback(
+                json,
+                &template.replace("{tenant}", &self.tenant),
+            )),
+            (stored, _) => stored,
+        })
     }
 
     async fn settings_revision(&mut self) -> wasmtime::Result<u64> {
@@ -171,10 +184,55 @@ impl host::Host for Sandbox {
     }
 }
 
+/// The longest URL the component takes in its settings.
+const MAX_URL_CHARS: usize = 200;
+
+/// `settings` with `statusCallbackURL` set to `url` when the key is absent.
+/// A tenant's own URL, or its `null` (no reports), is kept; text that is
+/// not a JSON object is handed on as it is, for the component to refuse;
+/// a URL longer than the component takes is not added (the settings stay
+/// valid, the tenant goes without reports: see `/healthz`).
+pub fn with_status_callback(settings: String, url: &str) -> String {
+    if url.len() > MAX_URL_CHARS {
+        return settings;
+    }
+    match serde_json::from_str::<serde_json::Value>(&settings) {
+        Ok(serde_json::Value::Object(mut map)) if !map.contains_key("statusCallbackURL") => {
+            map.insert("statusCallbackURL".into(), url.into());
+            serde_json::Value::Object(map).to_string()
+        }
+        _ => settings,
+    }
+}
+
 /// The UTC offset, in seconds east, of the IANA zone `zone` at `at`
 /// (milliseconds since the epoch); `None` for a zone the database lacks.
 pub fn utc_offset(zone: &str, at: u64) -> Option<i32> {
     let tz = jiff::tz::TimeZone::get(zone).ok()?;
     let at = jiff::Timestamp::from_millisecond(i64::try_from(at).ok()?).ok()?;
     Some(tz.to_offset(at).seconds())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_status_callback;
+
+    #[test]
+    fn the_default_status_callback_fills_only_an_absent_key() {
+        let url = "https://sms.example.com/twilio/acme/status";
+        let filled = with_status_callback(r#"{"fromMobileNo":"+14155552671"}"#.into(), url);
+        let filled: serde_json::Value = serde_json::from_str(&filled).unwrap();
+        assert_eq!(filled["statusCallbackURL"], url);
+        assert_eq!(filled["fromMobileNo"], "+14155552671");
+        for kept in [
+            r#"{"statusCallbackURL":"https://hooks.example.com/s"}"#,
+            r#"{"statusCallbackURL":null}"#,
+            "not JSON",
+            "[1]",
+        ] {
+            assert_eq!(with_status_callback(kept.into(), url), kept);
+        }
+        let long = format!("https://sms.example.com/{}", "x".repeat(200));
+        assert_eq!(with_status_callback("{}".into(), &long), "{}");
+    }
 }

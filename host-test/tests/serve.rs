@@ -88,6 +88,23 @@ fn alice_and_bob_through_the_json_api() {
     );
     let (status, health) = s.call("GET", "/healthz", None, "");
     assert_eq!((status, health["component"].as_str()), (200, Some("0.4.0")));
+    // Without --public-url, delivery reports are off by default, and both
+    // /healthz and the start-up line say why.
+    assert!(
+        health["delivery_reports"]["default_callback"].is_null(),
+        "{health}"
+    );
+    assert!(
+        health["delivery_reports"]["why"]
+            .as_str()
+            .unwrap()
+            .contains("--public-url"),
+        "{health}"
+    );
+    assert!(
+        s.log.lock().unwrap().contains("delivery reports: off"),
+        "the start-up line says so"
+    );
     let log = s.log.lock().unwrap().clone();
     assert!(!log.contains(AUTH_TOKEN), "the auth token reached the log");
     assert!(
@@ -151,6 +168,118 @@ fn delivery_reports_over_http() {
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(twilio.total(), 1);
     assert!(s.stop().success());
+}
+
+/// With `--public-url`, every SMS asks Twilio for delivery reports with
+/// no setup by the tenant: a landline Twilio reports as undeliverable is
+/// never texted again. A tenant's own `statusCallbackURL: null` opts out.
+#[test]
+fn delivery_reports_without_tenant_setup() {
+    let twilio = FakeTwilio::start(Duration::ZERO, 0);
+    let dir = tempfile::tempdir().unwrap();
+    // Behind a proxy: Twilio calls the public name, the proxy this address.
+    let public = "https://sms.example.com";
+    let s = Serve::start(
+        &db(&dir),
+        &twilio.url,
+        &["--public-url", "https://sms.example.com/"],
+    );
+    let (_, health) = s.call("GET", "/healthz", None, "");
+    assert_eq!(
+        health["delivery_reports"]["default_callback"],
+        format!("{public}/twilio/{{tenant}}/status"),
+        "{health}"
+    );
+    tenant(&s, 1);
+    let (status, body) = s.api("POST", "/v1/tenants/acme/messages", &message("m1", "hi"));
+    assert_eq!(status, 200, "{body}");
+    assert!(wait_for(Duration::from_secs(20), || twilio.total() == 1));
+    let callback = twilio.callbacks()[0].clone().expect("a StatusCallback");
+    assert_eq!(
+        callback,
+        format!("{public}/twilio/acme/status?recipient=bob")
+    );
+    // Twilio reports the number undeliverable (30006: a landline).
+    let params = vec![
+        ("MessageSid".to_owned(), format!("SM{:032x}", 1)),
+        ("MessageStatus".to_owned(), "undelivered".to_owned()),
+        ("ErrorCode".to_owned(), "30006".to_owned()),
+    ];
+    let form: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params.iter())
+        .finish();
+    let signed = host_test::report::sign(AUTH_TOKEN, &callback, &params);
+    let headers = format!(
+        "X-Twilio-Signature: {signed}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    );
+    let path = callback.strip_prefix(public).unwrap();
+    let (status, body) = request(&s.addr, "POST", path, &headers, &form);
+    assert_eq!(status, 204, "{body}");
+    let (_, state) = s.api("GET", "/v1/tenants/acme/state", "");
+    assert_eq!(state["suppressions"][0]["reason"], "undeliverable-number");
+    // Another message: taken, and its notification ends without an SMS.
+    let (status, body) = s.api(
+        "POST",
+        "/v1/tenants/acme/messages",
+        &message("m2", "again?"),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["outcome"]["scheduled"]["recipient"], "bob", "{body}");
+    let ended = wait_for(Duration::from_secs(20), || {
+        let (_, state) = s.api("GET", "/v1/tenants/acme/state", "");
+        state["pending"].as_array().is_some_and(|p| p.is_empty())
+    });
+    let (_, logs) = s.api("GET", "/v1/tenants/acme/logs", "");
+    assert!(ended, "the second notification ended: {logs}");
+    assert!(
+        logs.to_string()
+            .contains(r#"no SMS for \"bob\" in \"alice_bob\": undeliverable-number"#),
+        "the log says why nothing was sent: {logs}"
+    );
+    assert_eq!(twilio.total(), 1, "the landline was not texted again");
+
+    // A tenant that wants no reports says `null`.
+    let mut without: Value = serde_json::from_str(&settings(0)).unwrap();
+    without["statusCallbackURL"] = Value::Null;
+    assert_eq!(
+        s.api("PUT", "/v1/tenants/beta/settings", &without.to_string())
+            .0,
+        200
+    );
+    let carol = json!({ "name": "Carol", "presence": "offline", "metadata": { "@private": { "contactNumber": "+14155552672" } } });
+    assert_eq!(
+        s.api("PUT", "/v1/tenants/beta/users/carol", &carol.to_string())
+            .0,
+        200
+    );
+    let dan = json!({ "name": "Dan", "presence": "online" }).to_string();
+    assert_eq!(s.api("PUT", "/v1/tenants/beta/users/dan", &dan).0, 200);
+    let m = json!({ "id": "b1", "conversation": "carol_dan", "sender": "dan", "receiver": "carol", "text": "yo" });
+    assert_eq!(
+        s.api("POST", "/v1/tenants/beta/messages", &m.to_string()).0,
+        200
+    );
+    assert!(wait_for(Duration::from_secs(20), || twilio.total() == 2));
+    assert_eq!(twilio.callbacks()[1], None, "no StatusCallback for beta");
+    assert!(s.stop().success());
+
+    // A public URL Twilio could not call is refused at start-up.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_host-test"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--db", &db(&dir)])
+        .args(["--public-url", "sms.example.com"])
+        .env("SMS_OPERATOR_TOKEN", TOKEN)
+        .env(
+            "SMS_SETTINGS_KEY",
+            "c2VydmUtdGVzdHMtc2V0dGluZ3Mta2V5LTMyLWJ5dGU=",
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("--public-url \"sms.example.com\" is not a base URL"),
+        "{said}"
+    );
 }
 
 #[test]

@@ -221,6 +221,10 @@ pub async fn healthz(State(app): State<Arc<App>>) -> Answer {
         Ok(_) => ok(json!({
             "database": "reachable",
             "component": app.contract,
+            "delivery_reports": match &app.status_callback {
+                Some(url) => json!({ "default_callback": url }),
+                None => json!({ "default_callback": null, "why": "no --public-url: only tenants whose settings name a statusCallbackURL get delivery reports" }),
+            },
         })),
         Err(e) => Err(fail(
             StatusCode::SERVICE_UNAVAILABLE,

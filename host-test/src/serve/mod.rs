@@ -110,6 +110,8 @@ pub struct App {
     directory: Arc<directory::CometChatDirectory>,
     /// The contract version of the component being run.
     contract: &'static str,
+    /// See [`status_callback`].
+    status_callback: Option<String>,
     /// Status callbacks refused (forged, altered, for no tenant), and the
     /// count at the last log line about them.
     forged: std::sync::atomic::AtomicU64,
@@ -284,6 +286,27 @@ async fn json_errors(response: axum::response::Response) -> axum::response::Resp
         .into_response()
 }
 
+/// The status callback URL every SMS asks for (`{tenant}` stands for the
+/// tenant), from `--public-url`: `None` without one. A URL Twilio could
+/// not call is refused at start-up rather than written into every SMS.
+fn status_callback(public_url: Option<&str>) -> wasmtime::Result<Option<String>> {
+    let Some(base) = public_url else {
+        return Ok(None);
+    };
+    let base = base.trim_end_matches('/');
+    let fine = (base.starts_with("https://") || base.starts_with("http://"))
+        && base.len() > "https://".len()
+        && base.bytes().all(|b| b.is_ascii_graphic())
+        && !base.contains(['?', '#']);
+    if !fine {
+        wasmtime::bail!(
+            "--public-url {base:?} is not a base URL Twilio can call: use http:// or https://, \
+             a host and optionally a path, printable ASCII without spaces, no query"
+        );
+    }
+    Ok(Some(format!("{base}/twilio/{{tenant}}/status")))
+}
+
 /// Counts every response by route and status.
 async fn count(
     axum::extract::State(app): axum::extract::State<Arc<App>>,
@@ -316,6 +339,17 @@ pub async fn serve(
         "component {} (contract {contract})",
         options.wasm.as_deref().unwrap_or(crate::COMPONENT)
     );
+    let status_callback = status_callback(options.public_url.as_deref())?;
+    match &status_callback {
+        Some(url) => eprintln!(
+            "delivery reports: every SMS asks Twilio to report to {url}, unless its tenant's settings name a statusCallbackURL"
+        ),
+        None => eprintln!(
+            "delivery reports: off for tenants whose settings name no statusCallbackURL; \
+             start with --public-url https://THIS-HOST (as Twilio reaches it) so every SMS asks \
+             Twilio to report, and a number Twilio cannot deliver to is not texted again"
+        ),
+    }
     let shards = Arc::new(Shards::new(&storage, &options.policy, options.shards, pre)?);
     let addr = listener.local_addr()?;
     let mut options = options;
@@ -338,6 +372,7 @@ pub async fn serve(
         let mut rt = rt.lock().await;
         rt.traffic = traffic.clone();
         rt.set_directory(directory.clone());
+        rt.set_status_callback(status_callback.clone());
         rt.max_sandboxes = (options.max_sandboxes / options.shards.max(1)).max(1);
     }
     let (lines, mut printed) = mpsc::unbounded_channel::<Value>();
@@ -355,6 +390,7 @@ pub async fn serve(
         traffic,
         directory,
         contract,
+        status_callback,
         unknown_logged: Mutex::default(),
         forged: Default::default(),
         forged_logged: Mutex::new((0, std::time::Instant::now())),

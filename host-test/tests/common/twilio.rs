@@ -14,6 +14,8 @@ pub struct FakeTwilio {
     pub url: String,
     received: Arc<Mutex<Vec<String>>>,
     bodies: Arc<Mutex<Vec<String>>>,
+    /// Each SMS's `StatusCallback` field, if it had one.
+    callbacks: Arc<Mutex<Vec<Option<String>>>>,
     refuse_every: Arc<AtomicU64>,
 }
 
@@ -30,6 +32,8 @@ impl FakeTwilio {
         let log = received.clone();
         let bodies = Arc::new(Mutex::new(Vec::new()));
         let texts = bodies.clone();
+        let callbacks = Arc::new(Mutex::new(Vec::new()));
+        let asked = callbacks.clone();
         let refuse_every = Arc::new(AtomicU64::new(refuse_every));
         let refusing = refuse_every.clone();
         std::thread::spawn(move || {
@@ -46,11 +50,12 @@ impl FakeTwilio {
                         continue;
                     };
                     let (log, sids, refusing) = (log.clone(), sids.clone(), refusing.clone());
-                    let texts = texts.clone();
+                    let (texts, asked) = (texts.clone(), asked.clone());
                     tokio::spawn(async move {
                         let service =
                             hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
                                 let (log, sids, texts) = (log.clone(), sids.clone(), texts.clone());
+                                let asked = asked.clone();
                                 let refuse_every = refusing.load(Ordering::SeqCst);
                                 async move {
                                     let body = req.into_body().collect().await?.to_bytes();
@@ -77,6 +82,11 @@ impl FakeTwilio {
                                         .map(|(_, v)| v.into_owned())
                                         .unwrap_or_default();
                                     texts.lock().unwrap().push(text);
+                                    asked.lock().unwrap().push(
+                                        form_urlencoded::parse(&body)
+                                            .find(|(k, _)| k == "StatusCallback")
+                                            .map(|(_, v)| v.into_owned()),
+                                    );
                                     tokio::time::sleep(delay).await;
                                     let answer = serde_json::json!({
                                         "sid": format!("SM{sid:032x}"),
@@ -101,6 +111,7 @@ impl FakeTwilio {
             url,
             received,
             bodies,
+            callbacks,
             refuse_every,
         }
     }
@@ -122,6 +133,11 @@ impl FakeTwilio {
     /// The bodies of the SMS taken, in order.
     pub fn bodies(&self) -> Vec<String> {
         self.bodies.lock().unwrap().clone()
+    }
+
+    /// The `StatusCallback` of each SMS taken, in order.
+    pub fn callbacks(&self) -> Vec<Option<String>> {
+        self.callbacks.lock().unwrap().clone()
     }
 
     pub fn total(&self) -> usize {
