@@ -7,12 +7,11 @@
 //! older build to this one, on the same database, gets its pending
 //! notification once.
 
+use host_test::TestRuntime;
 use host_test::bindings::sms_notification::extension::types::{
     Deletion, DeliveryReport, Error, Message, MessageFormat, Outcome, Presence, Sample, User,
 };
 use host_test::contract::Pre;
-use host_test::outbound::Policy;
-use host_test::runtime::Runtime;
 use host_test::{engine, scenario, storage};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -53,7 +52,7 @@ fn old() -> Pre {
 fn the_released_builds_are_recognised_as_such() {
     assert_eq!(old().version(), "0.2.0");
     assert_eq!(load(V0_3_0).version(), "0.3.0");
-    assert_eq!(engine::prepared().unwrap().version(), "0.4.0");
+    assert_eq!(host_test::prepared().unwrap().version(), "0.4.0");
 }
 
 /// Runs every scenario not in `changed` through `pre` and compares it with
@@ -72,7 +71,7 @@ async fn prints_what_this_build_prints(pre: Pre, changed: &[&str]) {
     for name in names {
         let script = std::fs::read_to_string(dir.join(format!("{name}.jsonl"))).unwrap();
         let store = storage::open("memory:").await.unwrap();
-        let mut runtime = Runtime::on(Policy::default(), pre.clone(), store);
+        let mut runtime = TestRuntime::on(pre.clone(), store);
         let got = scenario::run_script(&mut runtime, &script).await.unwrap();
         let want: Vec<Value> = std::fs::read_to_string(dir.join(format!("{name}.expected.jsonl")))
             .unwrap()
@@ -105,7 +104,7 @@ async fn the_020_build_prints_what_this_build_prints() {
 #[tokio::test]
 async fn what_030_lacks_is_a_typed_answer() {
     let store = storage::open("memory:").await.unwrap();
-    let mut rt = Runtime::on(Policy::default(), load(V0_3_0), store);
+    let mut rt = TestRuntime::on(load(V0_3_0), store);
     let m = message("m1", "edited");
     let Ok(Err(Error::InvalidInput(why))) = rt.on_edit("t", &m).await else {
         panic!("a typed error")
@@ -128,7 +127,7 @@ async fn what_030_lacks_is_a_typed_answer() {
 #[tokio::test]
 async fn what_020_lacks_is_a_typed_answer() {
     let store = storage::open("memory:").await.unwrap();
-    let mut rt = Runtime::on(Policy::default(), old(), store);
+    let mut rt = TestRuntime::on(old(), store);
     let report = DeliveryReport {
         url: "https://h.example/s?recipient=bob".into(),
         params: vec![("MessageSid".into(), "SM1".into())],
@@ -219,7 +218,7 @@ async fn upgrade_from(old: Pre, sends: usize) {
             };
             store.put_user(t, &user).await.unwrap();
         }
-        let mut rt = Runtime::on(Policy::default(), old, store);
+        let mut rt = TestRuntime::on(old, store);
         let mut m = message("m1", "first");
         rt.on_message(t, &m).await.unwrap().unwrap();
         let fired = rt.advance(60_000).await.unwrap();
@@ -236,7 +235,7 @@ async fn upgrade_from(old: Pre, sends: usize) {
         assert_eq!(rt.traffic.take_sms().len(), 1);
     }
     let store = storage::open_sealed(&url, Some(key())).await.unwrap();
-    let mut rt = Runtime::on(Policy::default(), engine::prepared().unwrap(), store);
+    let mut rt = TestRuntime::on(host_test::prepared().unwrap(), store);
     assert_eq!(rt.contract(), "0.4.0");
     rt.clock.set(60_000);
     // This build reads the older build's records.

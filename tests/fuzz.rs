@@ -3,11 +3,11 @@
 //! with every `cargo test`; `FUZZ_CASES=2000 cargo test --release --test fuzz`
 //! runs a long one.
 
+use host_test::TestRuntime;
 use host_test::bindings::sms_notification::extension::types::{
     ConversationKind, Message, MessageFormat, Presence, Receipt, User,
 };
-use host_test::outbound::{Answer, Policy, Transport};
-use host_test::runtime::Runtime;
+use host_test::fake_twilio::{Answer, Transport};
 use proptest::prelude::*;
 
 fn cases() -> u32 {
@@ -130,7 +130,7 @@ fn conversation(a: usize, b: usize) -> String {
 }
 
 async fn run(events: Vec<Event>) -> Result<(), String> {
-    let mut rt = Runtime::new(Policy::default()).unwrap();
+    let mut rt = TestRuntime::new().unwrap();
     let t = "fuzz";
     for event in events {
         let now = rt.clock.now();
@@ -211,7 +211,7 @@ async fn run(events: Vec<Event>) -> Result<(), String> {
                 match fired.into_iter().find(|f| {
                     f.result
                         .as_ref()
-                        .is_err_and(|e| !format!("{e:#}").contains("scripted crash"))
+                        .is_err_and(|e| !format!("{e:#}").contains("aborted mid-call"))
                 }) {
                     Some(f) => Err(f.result.unwrap_err()),
                     None => Ok(()),
@@ -225,7 +225,7 @@ async fn run(events: Vec<Event>) -> Result<(), String> {
         };
         if let Err(trap) = result {
             let trap = format!("{trap:#}");
-            if !trap.contains("scripted crash") {
+            if !trap.contains("aborted mid-call") {
                 return Err(trap);
             }
         }
@@ -251,7 +251,7 @@ mod oracle;
 
 /// The real component in the host runtime, as the oracle's system.
 struct Wasm {
-    rt: Runtime,
+    rt: TestRuntime,
     tokio: tokio::runtime::Runtime,
     outputs: String,
 }
@@ -261,7 +261,7 @@ const TENANT: &str = "oracle";
 impl Wasm {
     fn new() -> Self {
         Self {
-            rt: Runtime::new(Policy::default()).unwrap(),
+            rt: TestRuntime::new().unwrap(),
             tokio: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -277,7 +277,7 @@ impl Wasm {
             Ok(Ok(_) | Err(Error::InvalidSettings(_))) => Ok(true),
             Ok(Err(Error::Host(_))) => Ok(false),
             Ok(Err(e)) => Err(format!("{e:?}")),
-            Err(trap) if format!("{trap:#}").contains("scripted crash") => Ok(true),
+            Err(trap) if format!("{trap:#}").contains("aborted mid-call") => Ok(true),
             Err(trap) => Err(format!("{trap:#}")),
         }
     }

@@ -3,12 +3,13 @@
 //! that never see each other, and secrets that never leave.
 
 use base64::Engine as _;
+use host_test::TestRuntime;
 use host_test::bindings::sms_notification::extension::types::{
     ConversationKind, Error, Message, MessageFormat, Outcome, Presence, Receipt, SkipReason, User,
 };
 use host_test::engine;
-use host_test::outbound::{Answer, Policy};
-use host_test::runtime::{Call, Runtime};
+use host_test::fake_twilio::Answer;
+use host_test::runtime::Call;
 use host_test::sandbox::Sandbox;
 use host_test::scenario;
 use serde_json::json;
@@ -53,7 +54,7 @@ fn message(id: &str, to: &str, text: &str) -> Message {
     }
 }
 
-fn tenant(rt: &mut Runtime, name: &str, account: &str, token: &str, users: &[User]) {
+fn tenant(rt: &mut TestRuntime, name: &str, account: &str, token: &str, users: &[User]) {
     let t = rt.tenant(name);
     let mut t = t.lock().unwrap();
     t.save_settings(settings(account, token));
@@ -116,13 +117,12 @@ fn a_component_that_imports_the_filesystem_or_sockets_cannot_run() {
 fn the_sandbox_has_no_environment() {
     use wasmtime_wasi::cli::WasiCliView as _;
     use wasmtime_wasi::p2::bindings::cli::environment::Host as _;
-    let rt = Runtime::new(Policy::default()).unwrap();
+    let rt = TestRuntime::new().unwrap();
     let outbound = host_test::outbound::Outbound {
         tenant: "t".into(),
-        policy: Policy::default(),
+        policy: rt.policy.clone(),
         clock: rt.clock.clone(),
-        traffic: rt.traffic.clone(),
-        sids: Default::default(),
+        timer: None,
     };
     // SAFETY of the test: the host's own environment is not empty here.
     assert!(std::env::vars().next().is_some());
@@ -171,7 +171,7 @@ async fn a_guest_that_loops_forever_is_cut_off_by_the_deadline() {
 
 #[tokio::test]
 async fn a_trap_throws_the_sandbox_away_and_keeps_the_data_and_other_tenants() {
-    let mut rt = Runtime::new(Policy::default()).unwrap();
+    let mut rt = TestRuntime::new().unwrap();
     tenant(
         &mut rt,
         "a",
@@ -252,7 +252,7 @@ async fn a_trap_throws_the_sandbox_away_and_keeps_the_data_and_other_tenants() {
 async fn a_reused_pool_slot_carries_nothing_over() {
     // One slot: tenant b's sandbox reuses the memory tenant a's had.
     let engine = engine::build(Some(1)).unwrap();
-    let mut rt = Runtime::with(Policy::default(), engine::prepare(&engine).unwrap());
+    let mut rt = TestRuntime::with(host_test::prepare(&engine).unwrap());
     let bob = user("bob", "+14155552671");
     tenant(
         &mut rt,
@@ -296,7 +296,7 @@ async fn a_reused_pool_slot_carries_nothing_over() {
 
 #[tokio::test]
 async fn a_refused_commit_changes_nothing_and_never_sends_twice() {
-    let mut rt = Runtime::new(Policy::default()).unwrap();
+    let mut rt = TestRuntime::new().unwrap();
     tenant(
         &mut rt,
         "a",
@@ -305,7 +305,7 @@ async fn a_refused_commit_changes_nothing_and_never_sends_twice() {
         &[user("bob", "+14155552671")],
     );
     let data = rt.tenant("a");
-    let snapshot = |rt: &mut Runtime| {
+    let snapshot = |rt: &mut TestRuntime| {
         let t = rt.tenant("a");
         let t = t.lock().unwrap();
         (t.state.clone(), t.timers.clone(), t.logs.len())
@@ -327,8 +327,9 @@ async fn a_refused_commit_changes_nothing_and_never_sends_twice() {
 
     // With room for the notification alone, it is scheduled; but its
     // attempt cannot be recorded (the in-flight mark and the count for the
-    // limits need a second key), so no request ever leaves. The host
-    // re-delivers the timer with backoff, then sweeps it up.
+    // limits need a second key), so no request ever leaves. A full quota
+    // is not fixed by seconds of backoff: the host tries again only at its
+    // ten-minute sweep.
     data.lock().unwrap().max_keys = Some(1);
     let scheduled = rt
         .on_message("a", &message("m1", "bob", "hi"))
@@ -339,10 +340,7 @@ async fn a_refused_commit_changes_nothing_and_never_sends_twice() {
         "{scheduled:?}"
     );
     let fired = rt.advance(100_000).await.unwrap();
-    assert_eq!(
-        fired.len(),
-        1 + host_test::runtime::MAX_REDELIVERIES as usize
-    );
+    assert_eq!(fired.len(), 1, "no seconds-backoff for a full quota");
     for f in &fired {
         assert!(
             matches!(&f.result, Ok(Err(Error::Host(why))) if why.contains("state is full")),
@@ -376,7 +374,7 @@ async fn a_refused_commit_changes_nothing_and_never_sends_twice() {
 
 #[tokio::test]
 async fn inputs_too_big_for_the_sandbox_are_refused_before_it() {
-    let mut rt = Runtime::new(Policy::default()).unwrap();
+    let mut rt = TestRuntime::new().unwrap();
     let mut huge_metadata = user("eve", "+14155552671");
     huge_metadata.metadata = format!(
         r#"{{"@private":{{"contactNumber":"+14155552671"}},"x":"{}"}}"#,
@@ -449,7 +447,7 @@ async fn inputs_too_big_for_the_sandbox_are_refused_before_it() {
 
 #[tokio::test]
 async fn hostile_input_gets_typed_errors_or_skips_and_loses_nothing() {
-    let mut rt = Runtime::new(Policy::default()).unwrap();
+    let mut rt = TestRuntime::new().unwrap();
     let mut users = vec![user("bob", "+14155552671")];
     let weird: [(&str, String, SkipReason); 7] = [
         ("deep", "[".repeat(100_000), SkipReason::NoContactNumber),
@@ -619,7 +617,7 @@ async fn hostile_input_gets_typed_errors_or_skips_and_loses_nothing() {
 
 #[tokio::test]
 async fn tenants_never_see_each_other() {
-    let mut rt = Runtime::new(Policy::default()).unwrap();
+    let mut rt = TestRuntime::new().unwrap();
     tenant(
         &mut rt,
         "acme",
@@ -768,7 +766,7 @@ async fn no_secret_reaches_any_output() {
         r#"{"advance": 60}"#.into(),
     ]
     .join("\n");
-    let mut rt = Runtime::new(Policy::default()).unwrap();
+    let mut rt = TestRuntime::new().unwrap();
     let lines = scenario::run_script(&mut rt, &script).await.unwrap();
     let mut everything: String = lines.iter().map(|l| format!("{l}\n")).collect();
     let t = rt.tenant("default");
@@ -807,7 +805,7 @@ async fn no_secret_reaches_any_output() {
 
 #[tokio::test]
 async fn a_huge_display_name_is_cut_by_the_host_and_still_texted() {
-    let mut rt = Runtime::new(Policy::default()).unwrap();
+    let mut rt = TestRuntime::new().unwrap();
     let mut alice = user("alice", "+14155550100");
     alice.name = "Ä".repeat(9 << 19); // 9 MiB of two-byte characters
     tenant(
@@ -836,7 +834,7 @@ async fn a_huge_display_name_is_cut_by_the_host_and_still_texted() {
 /// tenant's next call makes a new one with its data intact.
 #[tokio::test]
 async fn past_the_bound_the_least_recently_used_sandbox_is_dropped() {
-    let mut rt = Runtime::new(Policy::default()).unwrap();
+    let mut rt = TestRuntime::new().unwrap();
     rt.max_sandboxes = 2;
     for t in ["a", "b", "c"] {
         tenant(

@@ -8,9 +8,8 @@
 //! After an intended change of behaviour, regenerate the twins with
 //! `BLESS=1 cargo test --test scenarios` and review the diff.
 
-use host_test::outbound::Policy;
-use host_test::runtime::Runtime;
-use host_test::{engine, scenario, storage};
+use host_test::TestRuntime;
+use host_test::{scenario, storage};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -31,7 +30,7 @@ async fn check(name: &str, db: Option<&str>) {
     let key =
         storage::sealed::Key::from_base64("c2NlbmFyaW8tc2V0dGluZ3Mta2V5LTMyLWJ5dGVzISE=").unwrap();
     let store = storage::open_sealed(&url, Some(key)).await.unwrap();
-    let mut runtime = Runtime::on(Policy::default(), engine::prepared().unwrap(), store);
+    let mut runtime = TestRuntime::on(host_test::prepared().unwrap(), store);
     let got = scenario::run_script(&mut runtime, &script)
         .await
         .unwrap_or_else(|e| panic!("{}: {e:#}", scenario.display()));

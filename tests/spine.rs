@@ -1,11 +1,10 @@
 //! The spine through the real component: one SMS end to end, what Twilio
 //! receives, what the host denies, and what never leaks.
 
+use host_test::TestRuntime;
 use host_test::bindings::sms_notification::extension::types::{
     ConversationKind, Message, MessageFormat, Outcome, Presence, SkipReason, User,
 };
-use host_test::outbound::{Mode, Policy};
-use host_test::runtime::Runtime;
 use serde_json::{Value, json};
 
 const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
@@ -48,8 +47,8 @@ fn message(id: &str, at: u64) -> Message {
     }
 }
 
-fn runtime(policy: Policy, bob: User) -> Runtime {
-    let rt = Runtime::new(policy).unwrap();
+fn runtime(bob: User) -> TestRuntime {
+    let rt = TestRuntime::new().unwrap();
     let tenant = rt.tenant(TENANT);
     let mut t = tenant.lock().unwrap();
     t.save_settings(settings());
@@ -62,10 +61,7 @@ fn runtime(policy: Policy, bob: User) -> Runtime {
 
 #[tokio::test]
 async fn offline_unread_message_is_texted_once_after_the_delay() {
-    let mut rt = runtime(
-        Policy::default(),
-        user("bob", Presence::Offline, Some("+14155552671")),
-    );
+    let mut rt = runtime(user("bob", Presence::Offline, Some("+14155552671")));
     let outcome = rt
         .on_message(TENANT, &message("m1", 0))
         .await
@@ -114,10 +110,7 @@ async fn offline_unread_message_is_texted_once_after_the_delay() {
 #[tokio::test]
 async fn request_matches_the_openapi_create_message_operation() {
     let spec: Value = serde_json::from_str(include_str!("fixtures/create_message.json")).unwrap();
-    let mut rt = runtime(
-        Policy::default(),
-        user("bob", Presence::Offline, Some("+14155552671")),
-    );
+    let mut rt = runtime(user("bob", Presence::Offline, Some("+14155552671")));
     rt.on_message(TENANT, &message("m1", 0))
         .await
         .unwrap()
@@ -171,10 +164,7 @@ async fn request_matches_the_openapi_create_message_operation() {
 #[tokio::test]
 async fn each_reason_not_to_text_is_reported() {
     // Online when the timer fires.
-    let mut rt = runtime(
-        Policy::default(),
-        user("bob", Presence::Online, Some("+14155552671")),
-    );
+    let mut rt = runtime(user("bob", Presence::Online, Some("+14155552671")));
     rt.on_message(TENANT, &message("m1", 0))
         .await
         .unwrap()
@@ -186,7 +176,7 @@ async fn each_reason_not_to_text_is_reported() {
     ));
 
     // No number.
-    let mut rt = runtime(Policy::default(), user("bob", Presence::Offline, None));
+    let mut rt = runtime(user("bob", Presence::Offline, None));
     rt.on_message(TENANT, &message("m1", 0))
         .await
         .unwrap()
@@ -207,10 +197,7 @@ async fn each_reason_not_to_text_is_reported() {
     ));
 
     // Read in time: the receipt cancels and the timer is gone.
-    let mut rt = runtime(
-        Policy::default(),
-        user("bob", Presence::Offline, Some("+14155552671")),
-    );
+    let mut rt = runtime(user("bob", Presence::Offline, Some("+14155552671")));
     rt.on_message(TENANT, &message("m1", 0))
         .await
         .unwrap()
@@ -234,11 +221,8 @@ async fn each_reason_not_to_text_is_reported() {
 async fn a_request_to_any_other_host_is_denied() {
     // The component only ever asks for api.twilio.com; a host that allows
     // some other host must deny it, and the component reports it as an error.
-    let policy = Policy {
-        mode: Mode::Fake,
-        allowed_host: "sms.example.org".into(),
-    };
-    let mut rt = runtime(policy, user("bob", Presence::Offline, Some("+14155552671")));
+    let mut rt = runtime(user("bob", Presence::Offline, Some("+14155552671")));
+    rt.policy.allowed_host = "sms.example.org".into();
     rt.on_message(TENANT, &message("m1", 0))
         .await
         .unwrap()
@@ -251,7 +235,7 @@ async fn a_request_to_any_other_host_is_denied() {
     assert_eq!(e.status, 0);
     assert!(e.message.contains("denied"), "{}", e.message);
     assert!(rt.traffic.take_sms().is_empty());
-    let denied = rt.traffic.denied.lock().unwrap().clone();
+    let denied = rt.policy.stats.denied();
     assert_eq!(denied.len(), 1);
     assert!(
         denied[0].url.starts_with("https://api.twilio.com/"),
@@ -262,10 +246,7 @@ async fn a_request_to_any_other_host_is_denied() {
 
 #[tokio::test]
 async fn the_auth_token_never_leaves_in_outcomes_logs_or_state() {
-    let mut rt = runtime(
-        Policy::default(),
-        user("bob", Presence::Offline, Some("+14155552671")),
-    );
+    let mut rt = runtime(user("bob", Presence::Offline, Some("+14155552671")));
     let mut seen = String::new();
     seen += &format!(
         "{:?}",

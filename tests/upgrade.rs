@@ -4,9 +4,8 @@
 //! mid-send is never repeated, a STOP still holds, and a record that
 //! cannot be read is kept aside for an operator, never lost silently.
 
+use host_test::TestRuntime;
 use host_test::bindings::sms_notification::extension::types::{Outcome, Presence, User};
-use host_test::outbound::Policy;
-use host_test::runtime::Runtime;
 use serde_json::json;
 
 /// A record of `tests/fixtures/records-0.2.0.txt`: what the 0.2.0 build
@@ -24,8 +23,8 @@ fn golden(name: &str) -> Vec<u8> {
         .collect()
 }
 
-fn runtime(number: &str) -> Runtime {
-    let rt = Runtime::new(Policy::default()).unwrap();
+fn runtime(number: &str) -> TestRuntime {
+    let rt = TestRuntime::new().unwrap();
     let t = rt.tenant("t");
     let mut t = t.lock().unwrap();
     t.save_settings(
@@ -58,7 +57,7 @@ fn runtime(number: &str) -> Runtime {
     rt
 }
 
-fn store(rt: &mut Runtime, key: &str, name: &str) {
+fn store(rt: &mut TestRuntime, key: &str, name: &str) {
     rt.tenant("t")
         .lock()
         .unwrap()
@@ -66,7 +65,7 @@ fn store(rt: &mut Runtime, key: &str, name: &str) {
         .insert(key.into(), golden(name));
 }
 
-fn arm(rt: &mut Runtime) {
+fn arm(rt: &mut TestRuntime) {
     rt.tenant("t")
         .lock()
         .unwrap()

@@ -6,10 +6,10 @@
 //! pending notifications and tenants. The last lines print the ratios.
 
 use criterion::{BenchmarkId, Criterion};
+use host_test::TestRuntime;
 use host_test::bindings::sms_notification::extension::types as wit;
 use host_test::engine;
-use host_test::outbound::{Outbound, Policy};
-use host_test::runtime::Runtime;
+use host_test::outbound::Outbound;
 use host_test::sandbox::Sandbox;
 use sms_notification::conversation::{Conversation, id_hash};
 use sms_notification::keys;
@@ -29,21 +29,21 @@ const DAY_PLUS: u64 = 25 * 3_600_000;
 
 /// A runtime on an engine with the pooling allocator, as a server with
 /// many tenants would run (it also reuses fiber stacks between calls).
-fn pooled(tenants: u32) -> Runtime {
+fn pooled(tenants: u32) -> TestRuntime {
     let engine = engine::build(Some(tenants)).unwrap();
-    Runtime::with(Policy::default(), engine::prepare(&engine).unwrap())
+    TestRuntime::with(host_test::prepare(&engine).unwrap())
 }
 
-fn component(engine: Option<u32>) -> Runtime {
+fn component(engine: Option<u32>) -> TestRuntime {
     let mut rt = match engine {
         Some(tenants) => pooled(tenants),
-        None => Runtime::new(Policy::default()).unwrap(),
+        None => TestRuntime::new().unwrap(),
     };
     setup_tenant(&mut rt, TENANT);
     rt
 }
 
-fn setup_tenant(rt: &mut Runtime, name: &str) {
+fn setup_tenant(rt: &mut TestRuntime, name: &str) {
     let t = rt.tenant(name);
     let mut t = t.lock().unwrap();
     t.save_settings(settings());
@@ -134,7 +134,7 @@ const EVENTS: [(Event, &str); 4] = [
 /// Times `iters` events of one kind through the component.
 fn time_component(
     tokio: &tokio::runtime::Runtime,
-    rt: &mut Runtime,
+    rt: &mut TestRuntime,
     event: Event,
     iters: u64,
     seq: &mut u64,
@@ -285,8 +285,8 @@ fn sandbox_creation(c: &mut Criterion) {
     let mut group = c.benchmark_group("sandbox");
     for (name, pool) in [("default", None), ("pooling", Some(1_000))] {
         let engine = engine::build(pool).unwrap();
-        let pre = engine::prepare(&engine).unwrap();
-        let rt = Runtime::with(Policy::default(), pre.clone());
+        let pre = host_test::prepare(&engine).unwrap();
+        let rt = TestRuntime::with(pre.clone());
         let create = || async {
             let mut store = Store::new(pre.engine(), sandbox(&rt));
             store.limiter(|s| &mut s.limits);
@@ -327,7 +327,7 @@ fn sandbox_creation(c: &mut Criterion) {
     // The fixed cost of a call: `on-timer` with a key that is not a timer
     // makes no host call. Raw, and through the runtime's deadline wrapper.
     let mut rt = component(None);
-    let pre = engine::prepared().unwrap();
+    let pre = host_test::prepared().unwrap();
     let mut raw = Store::new(pre.engine(), sandbox(&rt));
     raw.limiter(|s| &mut s.limits);
     engine::configure(&mut raw);
@@ -361,13 +361,12 @@ fn sandbox_creation(c: &mut Criterion) {
     group.finish();
 }
 
-fn sandbox(rt: &Runtime) -> Sandbox {
+fn sandbox(rt: &TestRuntime) -> Sandbox {
     let outbound = Outbound {
         tenant: TENANT.into(),
-        policy: Policy::default(),
+        policy: rt.policy.clone(),
         clock: rt.clock.clone(),
-        traffic: rt.traffic.clone(),
-        sids: Default::default(),
+        timer: None,
     };
     Sandbox::new(
         TENANT.into(),
@@ -462,8 +461,8 @@ fn idle_tenants() -> Vec<(String, Option<u64>)> {
     for (name, pool) in [("default", false), ("pooling", true)] {
         for n in [1_000u32, 10_000] {
             let engine = engine::build(pool.then_some(n)).unwrap();
-            let pre = engine::prepare(&engine).unwrap();
-            let mut rt = Runtime::with(Policy::default(), pre);
+            let pre = host_test::prepare(&engine).unwrap();
+            let mut rt = TestRuntime::with(pre);
             let before = resident();
             let fitted = tokio.block_on(async {
                 for t in 0..n {

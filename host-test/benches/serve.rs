@@ -11,7 +11,6 @@
 
 mod support;
 
-use host_test::outbound::Policy;
 use host_test::serve::{self, Options};
 use host_test::storage;
 use serde_json::json;
@@ -143,7 +142,7 @@ fn main() {
     tokio.block_on(async move {
         // Startup: open the store, load the (cached) compiled component,
         // listen. The first start compiles it once if the cache is cold.
-        let _ = host_test::engine::prepared().unwrap();
+        let _ = host_test::prepared().unwrap();
         let started = Instant::now();
         let store = storage::open_sealed(&url, Some(key)).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -163,11 +162,11 @@ fn main() {
             },
             max_body: serve::MAX_BODY,
             shards: 32,
-            policy: Policy::default(),
+            twilio: host_test::serve::TwilioTarget::TryOut,
             lease_ms: host_test::runtime::LEASE_MS,
             public_url: None,
             json_logs: true,
-            wasm: None,
+            wasm: host_test::COMPONENT.to_owned(),
         };
         let server = tokio::spawn(serve::serve(listener, store, options, async {
             let _ = stopped.await;

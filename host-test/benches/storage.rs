@@ -12,11 +12,10 @@
 #[allow(dead_code)]
 mod pg;
 
+use host_test::TestRuntime;
 use host_test::bindings::sms_notification::extension::types as wit;
 use host_test::clock::Clock;
-use host_test::engine;
-use host_test::outbound::Policy;
-use host_test::runtime::{LEASE_MS, Runtime};
+use host_test::runtime::LEASE_MS;
 use host_test::storage::{self, Storage};
 use std::sync::Arc;
 use std::time::Instant;
@@ -70,11 +69,11 @@ async fn setup(db: &Arc<dyn Storage>, recipients: usize, delay_seconds: u64) {
     }
 }
 
-fn shards(db: &Arc<dyn Storage>, clock: &Clock) -> Vec<Arc<Mutex<Runtime>>> {
-    let pre = engine::prepared().unwrap();
+fn shards(db: &Arc<dyn Storage>, clock: &Clock) -> Vec<Arc<Mutex<TestRuntime>>> {
+    let pre = host_test::prepared().unwrap();
     (0..SHARDS)
         .map(|_| {
-            let mut rt = Runtime::on(Policy::default(), pre.clone(), db.clone());
+            let mut rt = TestRuntime::on(pre.clone(), db.clone());
             rt.clock = clock.clone();
             Arc::new(Mutex::new(rt))
         })

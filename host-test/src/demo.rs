@@ -4,12 +4,12 @@
 //! clock and Twilio receives one SMS. Alice writes again; Bob reads it in
 //! time, and no SMS goes out.
 
+use crate::TestRuntime;
 use crate::bindings::sms_notification::extension::types::{
     ConversationKind, Message, MessageFormat, Outcome, Presence, Receipt, User,
 };
 use crate::json;
-use crate::outbound::{Mode, Policy};
-use crate::runtime::Runtime;
+use crate::outbound::Policy;
 use serde_json::json;
 use std::io::Write;
 use wasmtime::Result;
@@ -28,7 +28,8 @@ pub struct Twilio {
     pub auth_token: String,
     pub from: String,
     pub to: String,
-    pub mode: Mode,
+    /// The real Twilio (else the fake).
+    pub live: bool,
 }
 
 impl Twilio {
@@ -39,7 +40,7 @@ impl Twilio {
             auth_token: DEMO_TOKEN.into(),
             from: DEMO_FROM.into(),
             to: DEMO_TO.into(),
-            mode: Mode::Fake,
+            live: false,
         }
     }
 
@@ -75,7 +76,7 @@ impl Twilio {
             auth_token: next(),
             from: next(),
             to: next(),
-            mode: Mode::Live,
+            live: true,
         })
     }
 }
@@ -88,25 +89,26 @@ fn clock(ms: u64) -> String {
 /// Tells the story to `out`. Fails if the component did not do what the
 /// story says (so the demo doubles as a smoke test).
 pub async fn story(out: &mut dyn Write, twilio: Twilio) -> Result<()> {
-    let mut rt = Runtime::new(Policy {
-        mode: twilio.mode.clone(),
-        ..Policy::default()
-    })?;
+    let mut rt = match twilio.live {
+        true => {
+            TestRuntime::with_policy(Policy::new(std::sync::Arc::new(crate::outbound::Twilio)))?
+        }
+        false => TestRuntime::new()?,
+    };
     writeln!(
         out,
         "sms-notification demo: the real component in a wasmtime sandbox, on a virtual clock"
     )?;
     writeln!(out, "  component: {}", crate::COMPONENT)?;
-    match &twilio.mode {
-        Mode::Fake => writeln!(
+    match twilio.live {
+        false => writeln!(
             out,
             "  Twilio: the in-process fake (nothing leaves this machine)\n"
         )?,
-        Mode::Live => writeln!(
+        true => writeln!(
             out,
             "  Twilio: LIVE, https://api.twilio.com (one real SMS)\n"
         )?,
-        Mode::Forward(base) => writeln!(out, "  Twilio: forwarded to {base}\n")?,
     }
 
     let settings = json!({

@@ -8,9 +8,10 @@ use crate::bindings::sms_notification::extension::types::{
     ConversationKind, Deletion, DeliveryReport, Message, MessageFormat, Presence, Receipt, Sample,
     User,
 };
-use crate::json;
-use crate::outbound::Answer;
+use crate::fake_twilio::{Answer, FakeTwilio};
+use crate::json::{self, call_line, trap_line};
 use crate::runtime::{MAX_FIRES, Runtime};
+use crate::test_runtime::TestRuntime;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -246,11 +247,11 @@ pub fn parse(script: &str) -> Result<Vec<(usize, Step)>, Malformed> {
 
 /// Runs parsed steps, handing each output line to `out` as it happens.
 pub async fn run(
-    runtime: &mut Runtime,
+    runtime: &mut TestRuntime,
     steps: Vec<(usize, Step)>,
     out: &mut (dyn FnMut(Value) + Send),
 ) -> wasmtime::Result<()> {
-    let mut runner = Runner::default();
+    let mut runner = Runner::new(Some(runtime.traffic.clone()));
     for (_, step) in steps {
         runner.step(runtime, step, out).await?;
     }
@@ -274,6 +275,18 @@ struct Taken {
 }
 
 impl Runner {
+    /// A runner whose `twilio` steps script `twilio`, and which prints the
+    /// SMS it took after each step (none: `twilio` steps are refused).
+    pub fn new(twilio: Option<FakeTwilio>) -> Self {
+        Self {
+            tenant: None,
+            logs: Logs {
+                twilio,
+                ..Logs::default()
+            },
+        }
+    }
+
     /// The tenant steps apply to now.
     pub fn tenant(&self) -> &str {
         self.tenant.as_deref().unwrap_or(DEFAULT_TENANT)
@@ -357,7 +370,12 @@ impl Runner {
                 let result = runtime.on_read(&tenant, &receipt).await;
                 out(call_line(now, "on-read", None, result));
             }
-            Step::Twilio(script) => runtime.traffic.script(&tenant, script.respond),
+            Step::Twilio(script) => match &logs.twilio {
+                Some(twilio) => twilio.script(&tenant, script.respond),
+                None => wasmtime::bail!(
+                    "twilio steps script the fake Twilio, and this host sends elsewhere"
+                ),
+            },
             Step::Fire(key) => {
                 let result = runtime.on_timer(&tenant, &key).await;
                 out(call_line(now, "on-timer", Some(&key), result));
@@ -509,6 +527,8 @@ struct Logs {
     seen: HashMap<String, u64>,
     /// The SMS the fake Twilio took, by SID.
     taken: HashMap<String, Taken>,
+    /// The fake Twilio, when requests go to it.
+    twilio: Option<FakeTwilio>,
 }
 
 impl Logs {
@@ -538,7 +558,8 @@ impl Logs {
                 }
             }
         }
-        for sms in runtime.traffic.take_sms() {
+        let taken = self.twilio.as_ref().map(FakeTwilio::take_sms);
+        for sms in taken.unwrap_or_default() {
             if let Some(sid) = &sms.sid {
                 let field = |name: &str| {
                     sms.form
@@ -557,36 +578,18 @@ impl Logs {
                     },
                 );
             }
-            out(json::sms(&sms));
+            out(crate::fake_twilio::line(&sms));
         }
         Ok(())
     }
 }
 
 /// Parses and runs a whole script on `runtime`, returning the output lines.
-pub async fn run_script(runtime: &mut Runtime, script: &str) -> wasmtime::Result<Vec<Value>> {
+pub async fn run_script(runtime: &mut TestRuntime, script: &str) -> wasmtime::Result<Vec<Value>> {
     let steps = parse(script)?;
     let mut lines = Vec::new();
     run(runtime, steps, &mut |line| lines.push(line)).await?;
     Ok(lines)
-}
-
-/// One output line for a call's result.
-pub fn call_line(at: u64, call: &str, key: Option<&str>, result: crate::runtime::Call) -> Value {
-    let mut line = match result {
-        Ok(Ok(outcome)) => json!({ "at": at, "call": call, "outcome": json::outcome(&outcome) }),
-        Ok(Err(error)) => json!({ "at": at, "call": call, "error": json::error(&error) }),
-        Err(trap) => trap_line(at, call, &trap),
-    };
-    if let Some(key) = key {
-        line["key"] = Value::String(key.to_owned());
-    }
-    line
-}
-
-/// A trap: the host threw the sandbox away; the run goes on.
-fn trap_line(at: u64, call: &str, trap: &wasmtime::Error) -> Value {
-    json!({ "at": at, "call": call, "trap": format!("{trap:#}") })
 }
 
 #[cfg(test)]

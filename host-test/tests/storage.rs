@@ -522,11 +522,10 @@ async fn postgres_without_a_settings_key_is_refused_before_connecting() {
 /// there is room again, the next call works. Through the real component.
 #[tokio::test]
 async fn a_commit_that_fails_writes_nothing_and_the_next_one_works() {
+    use host_test::TestRuntime;
     use host_test::bindings::sms_notification::extension::types::{
         ConversationKind, Error, Message, MessageFormat,
     };
-    use host_test::outbound::Policy;
-    use host_test::runtime::Runtime;
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sms.db");
@@ -552,11 +551,7 @@ async fn a_commit_that_fails_writes_nothing_and_the_next_one_works() {
         };
         db.put_user("t", &user).await.unwrap();
     }
-    let mut rt = Runtime::on(
-        Policy::default(),
-        host_test::engine::prepared().unwrap(),
-        db.clone(),
-    );
+    let mut rt = TestRuntime::on(host_test::prepared().unwrap(), db.clone());
     let message = |id: &str| Message {
         id: id.into(),
         conversation: "alice_bob".into(),

@@ -6,11 +6,11 @@
 //! slow answer or a connection dropped after the request went out is never
 //! sent twice. A 429's `Retry-After` is obeyed.
 
+use host_test::TestRuntime;
 use host_test::bindings::sms_notification::extension::types::{
     ConversationKind, Message, MessageFormat, Outcome, Presence, User,
 };
-use host_test::outbound::{Mode, Policy};
-use host_test::runtime::Runtime;
+use host_test::outbound::{Forward, Policy};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -116,12 +116,9 @@ async fn stand_in(scheme: &str, script: Vec<Behaviour>) -> StandIn {
 
 /// A runtime whose requests go to `url`, with Alice and Bob and one
 /// message due at 60 s.
-async fn story(url: &str) -> Runtime {
-    let policy = Policy {
-        mode: Mode::Forward(url.parse().unwrap()),
-        ..Policy::default()
-    };
-    let mut rt = Runtime::new(policy).unwrap();
+async fn story(url: &str) -> TestRuntime {
+    let policy = Policy::new(std::sync::Arc::new(Forward(url.parse().unwrap())));
+    let mut rt = TestRuntime::with_policy(policy).unwrap();
     let t = rt.tenant("t");
     {
         let mut t = t.lock().unwrap();
@@ -169,7 +166,7 @@ async fn story(url: &str) -> Runtime {
 }
 
 /// The first outcome of each timer call over the next `ms`.
-async fn fire(rt: &mut Runtime, ms: u64) -> Vec<Outcome> {
+async fn fire(rt: &mut TestRuntime, ms: u64) -> Vec<Outcome> {
     rt.advance(ms)
         .await
         .unwrap()

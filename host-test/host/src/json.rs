@@ -5,7 +5,6 @@ use crate::bindings::sms_notification::extension::types::{
     DeferReason, Encoding, Error, Inspection, Outcome, Pending, Preview, Problem, SkipReason,
     TwilioError,
 };
-use crate::outbound::{Answer, Sms};
 use serde_json::{Value, json};
 
 pub fn outcome(outcome: &Outcome) -> Value {
@@ -141,44 +140,6 @@ pub fn log(line: &crate::storage::LogLine) -> Value {
 }
 
 /// What the fake Twilio answered, in short.
-fn answer(a: &Answer) -> Value {
-    if a.crash {
-        return json!({ "crash": true });
-    }
-    if let Some(t) = a.transport {
-        return json!({ "transport": format!("{t:?}").to_lowercase() });
-    }
-    let mut v = json!({ "status": a.status.unwrap_or(201) });
-    if let Some(code) = a.code {
-        v["code"] = json!(code);
-    }
-    if let Some(s) = a.retry_after {
-        v["retry_after"] = json!(s);
-    }
-    if let Some(ms) = a.delay_ms {
-        v["delay_ms"] = json!(ms);
-    }
-    v
-}
-
-/// A request the fake Twilio received: never the auth token.
-pub fn sms(sms: &Sms) -> Value {
-    let form: serde_json::Map<String, Value> = sms
-        .form
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect();
-    json!({ "sms": {
-        "at": sms.at,
-        "tenant": sms.tenant,
-        "method": sms.method,
-        "url": sms.url,
-        "auth_user": sms.auth_user,
-        "form": form,
-        "answer": answer(&sms.answer),
-    }})
-}
-
 /// A phone number as logs show it: the country code's first digits and the
 /// last two, the rest starred (`+14*******71`).
 pub fn mask(number: &str) -> String {
@@ -192,4 +153,22 @@ pub fn mask(number: &str) -> String {
         .chain(std::iter::repeat_n(&'*', chars.len() - head - tail))
         .chain(&chars[chars.len() - tail..])
         .collect()
+}
+
+/// One output line for a call's result.
+pub fn call_line(at: u64, call: &str, key: Option<&str>, result: crate::runtime::Call) -> Value {
+    let mut line = match result {
+        Ok(Ok(o)) => json!({ "at": at, "call": call, "outcome": outcome(&o) }),
+        Ok(Err(e)) => json!({ "at": at, "call": call, "error": error(&e) }),
+        Err(trap) => trap_line(at, call, &trap),
+    };
+    if let Some(key) = key {
+        line["key"] = Value::String(key.to_owned());
+    }
+    line
+}
+
+/// A trap: the host threw the sandbox away; the run goes on.
+pub fn trap_line(at: u64, call: &str, trap: &wasmtime::Error) -> Value {
+    json!({ "at": at, "call": call, "trap": format!("{trap:#}") })
 }

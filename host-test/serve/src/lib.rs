@@ -1,27 +1,29 @@
-//! `host-test serve`: the extension as an HTTP service any chat server can
+//! `sms-serve`: the extension as an HTTP service any chat server can
 //! call. A JSON API under `/v1` (operator bearer token), CometChat's legacy
 //! webhooks, Twilio's status callbacks, `/healthz` and `/metrics`. Calls go
-//! to the tenants' runtimes ([`crate::live::Shards`]); due timers fire on
+//! to the tenants' runtimes ([`sms_host::scheduler::Shards`]); due timers fire on
 //! the wall clock from the same scheduler `host` uses. Product decisions
 //! stay in the component: this module only translates HTTP.
 
 mod access;
 mod api;
+pub mod cli;
 pub mod cometchat;
 mod credentials;
 pub mod directory;
 mod guard;
 pub mod listen;
 mod metrics;
+pub mod try_out;
 
-use crate::live::{self, Shards};
-use crate::outbound::{Policy, Traffic};
-use crate::storage::Storage;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use metrics::Metrics;
 use serde_json::Value;
+use sms_host::outbound::{Forward, Policy, Stats, Twilio};
+use sms_host::scheduler::{self, Shards};
+use sms_host::storage::Storage;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Semaphore, mpsc};
@@ -59,7 +61,8 @@ pub struct Options {
     /// What one tenant may keep.
     pub quotas: Quotas,
     pub shards: usize,
-    pub policy: Policy,
+    /// Where SMS go.
+    pub twilio: TwilioTarget,
     pub lease_ms: u64,
     /// The public base URL (`https://sms.example.com`) Twilio calls status
     /// callbacks on, for their signatures; by default the request's Host.
@@ -67,8 +70,37 @@ pub struct Options {
     /// Print call lines as JSON (else one human line each).
     pub json_logs: bool,
     /// The component to run: a `.wasm` of any contract version this host
-    /// loads; the one this build made by default.
-    pub wasm: Option<String>,
+    /// loads.
+    pub wasm: String,
+}
+
+/// Where SMS go (`--twilio-url`, `--fake-twilio`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TwilioTarget {
+    /// `https://api.twilio.com`.
+    Live,
+    /// A stand-in at another address: requests keep their path and query.
+    Forward(http::Uri),
+    /// The in-process try-out stand-in ([`try_out::TryOut`]).
+    TryOut,
+}
+
+impl TwilioTarget {
+    /// `--twilio-url` (or `--fake-twilio`), or why it is not a target.
+    pub fn parse(fake: bool, url: &str) -> Result<Self, String> {
+        if fake {
+            return Ok(Self::TryOut);
+        }
+        if url.trim_end_matches('/') == "https://api.twilio.com" {
+            return Ok(Self::Live);
+        }
+        match url.parse::<http::Uri>() {
+            Ok(uri) if uri.scheme().is_some() && uri.authority().is_some() => {
+                Ok(Self::Forward(uri))
+            }
+            _ => Err(format!("--twilio-url {url:?} is not an http(s) URL")),
+        }
+    }
 }
 
 /// What one tenant may keep, so no tenant (nor anyone holding its
@@ -104,8 +136,8 @@ pub struct App {
     fake_sms: Arc<Mutex<VecDeque<Value>>>,
     fake: bool,
     limits: Mutex<HashMap<String, Arc<Semaphore>>>,
-    /// The runtimes' shared outbound traffic (Twilio's answer times).
-    traffic: Traffic,
+    /// The runtimes' shared outbound figures (Twilio's answer times).
+    stats: Arc<Stats>,
     /// Where users are found: CometChat for tenants with an app.
     directory: Arc<directory::CometChatDirectory>,
     /// The contract version of the component being run.
@@ -157,11 +189,11 @@ impl App {
              acknowledged and ignored (check the webhook's triggers in CometChat's dashboard)"
         );
         eprintln!("[{tenant}] {line}");
-        let at = crate::clock::Clock::wall().now();
-        let level = crate::bindings::sms_notification::extension::types::Level::Warn;
+        let at = sms_host::clock::Clock::wall().now();
+        let level = sms_host::bindings::sms_notification::extension::types::Level::Warn;
         if let Err(e) = self
             .storage
-            .log(tenant, crate::storage::LogLine { at, level, line })
+            .log(tenant, sms_host::storage::LogLine { at, level, line })
             .await
         {
             eprintln!("[{tenant}] a log line was lost: {e}");
@@ -329,16 +361,17 @@ pub async fn serve(
     options: Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> wasmtime::Result<()> {
-    let fake = matches!(options.policy.mode, crate::outbound::Mode::Fake);
-    let pre = match &options.wasm {
-        Some(path) => crate::engine::prepare_file(&crate::engine::engine()?, path)?,
-        None => crate::engine::prepared()?,
-    };
+    let fake = options.twilio == TwilioTarget::TryOut;
+    let pre = sms_host::engine::prepare_file(&sms_host::engine::engine()?, &options.wasm)?;
     let contract = pre.version();
-    eprintln!(
-        "component {} (contract {contract})",
-        options.wasm.as_deref().unwrap_or(crate::COMPONENT)
-    );
+    eprintln!("component {} (contract {contract})", options.wasm);
+    let (lines, mut printed) = mpsc::unbounded_channel::<Value>();
+    let policy = Policy::new(match &options.twilio {
+        TwilioTarget::Live => Arc::new(Twilio),
+        TwilioTarget::Forward(base) => Arc::new(Forward(base.clone())),
+        TwilioTarget::TryOut => Arc::new(try_out::TryOut::new(&lines)),
+    });
+    eprintln!("Twilio: {}", policy.sender.describe());
     let status_callback = status_callback(options.public_url.as_deref())?;
     match &status_callback {
         Some(url) => eprintln!(
@@ -350,7 +383,7 @@ pub async fn serve(
              Twilio to report, and a number Twilio cannot deliver to is not texted again"
         ),
     }
-    let shards = Arc::new(Shards::new(&storage, &options.policy, options.shards, pre)?);
+    let shards = Arc::new(Shards::new(&storage, &policy, options.shards, pre)?);
     let addr = listener.local_addr()?;
     let mut options = options;
     if options.fake_cometchat {
@@ -366,16 +399,12 @@ pub async fn serve(
         storage.clone(),
         options.cometchat.clone(),
     ));
-    // One fake Twilio for every runtime, so its SMS are listed in one place.
-    let traffic = Traffic::default();
     for rt in shards.all() {
         let mut rt = rt.lock().await;
-        rt.traffic = traffic.clone();
         rt.set_directory(directory.clone());
         rt.set_status_callback(status_callback.clone());
         rt.max_sandboxes = (options.max_sandboxes / options.shards.max(1)).max(1);
     }
-    let (lines, mut printed) = mpsc::unbounded_channel::<Value>();
     let json_logs = options.json_logs;
     let lease_ms = options.lease_ms;
     let app = Arc::new(App {
@@ -387,7 +416,7 @@ pub async fn serve(
         fake_sms: Arc::new(Mutex::new(VecDeque::new())),
         fake,
         limits: Mutex::new(HashMap::new()),
-        traffic,
+        stats: policy.stats.clone(),
         directory,
         contract,
         status_callback,
@@ -419,7 +448,7 @@ pub async fn serve(
     let scheduler = {
         let shards = app.shards.clone();
         tokio::spawn(async move {
-            live::schedule(shards, storage, lines, stopped, lease_ms, None).await
+            scheduler::schedule(shards, storage, lines, stopped, lease_ms, None).await
         })
     };
     eprintln!("serving on http://{addr}");
@@ -436,7 +465,7 @@ fn print_line(line: &Value, json: bool) {
     if json {
         let mut line = line.clone();
         if let Some(to) = line.pointer_mut("/sms/form/To") {
-            *to = Value::String(crate::json::mask(to.as_str().unwrap_or("")));
+            *to = Value::String(sms_host::json::mask(to.as_str().unwrap_or("")));
         }
         eprintln!("{line}");
         return;
@@ -446,7 +475,7 @@ fn print_line(line: &Value, json: bool) {
         eprintln!(
             "[{}] fake Twilio took an SMS to {}",
             sms["tenant"].as_str().unwrap_or(""),
-            crate::json::mask(to)
+            sms_host::json::mask(to)
         );
         return;
     }
@@ -468,5 +497,5 @@ pub async fn run(
     options: Options,
 ) -> wasmtime::Result<()> {
     let listener = tokio::net::TcpListener::bind(bind).await?;
-    serve(listener, storage, options, live::shutdown_signal()).await
+    serve(listener, storage, options, scheduler::shutdown_signal()).await
 }

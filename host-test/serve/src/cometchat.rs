@@ -27,10 +27,10 @@
 //! a known trigger that lacks a field the extension needs is [`Malformed`],
 //! naming it.
 
-use crate::bindings::sms_notification::extension::types::{
+use serde_json::Value;
+use sms_host::bindings::sms_notification::extension::types::{
     ConversationKind, Deletion, Message, MessageFormat, Presence, Receipt,
 };
-use serde_json::Value;
 
 /// Which of CometChat's two webhook systems a payload came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

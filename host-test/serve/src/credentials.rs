@@ -133,7 +133,7 @@ pub async fn post_token(
     record.tokens.push(Token {
         id: id.clone(),
         sha256: access::sha256_hex(&token),
-        created_at: crate::clock::Clock::wall().now(),
+        created_at: sms_host::clock::Clock::wall().now(),
     });
     access::save(&app, &tenant, &record).await?;
     ok(json!({ "id": id, "token": token }))

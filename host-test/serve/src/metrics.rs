@@ -1,8 +1,8 @@
 //! `GET /metrics`: counters in Prometheus' text format, fed by the lines
 //! every call produces (the same lines the log prints).
 
-use crate::outbound::{LATENCY_BUCKETS_MS, Latency};
 use serde_json::Value;
+use sms_host::outbound::{LATENCY_BUCKETS_MS, Latency};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;

@@ -1,26 +1,18 @@
-//! A host on the wall clock: `host-test host --db URL`. It reads events as
-//! JSON lines on stdin (the scenario format's steps but `advance` and
-//! `time`), fires due timers as they come due,
-//! and prints one JSON line per call. It is the durable storage's test bed
-//! (the kill and multi-process tests start it as a child process) and the
-//! core that `serve` will put behind HTTP.
-//!
-//! Tenants are spread over [`Options::shards`] runtimes by a hash of their
-//! name: calls into different tenants run concurrently (and their commits
-//! share fsyncs), calls into one tenant one at a time. Due timers are
-//! claimed in batches of [`BATCH`]; the next batch is claimed when one
-//! finishes, so a backlog drains at a bounded pace while events, which
-//! queue for the same runtimes fairly, keep their turn.
+//! The scheduler on the wall clock: tenants spread over [`Shards`]
+//! (runtimes, by a hash of the tenant's name) so calls into different
+//! tenants run concurrently (and their commits share fsyncs) and calls
+//! into one tenant one at a time; due timers claimed in batches of
+//! [`BATCH`], the next batch claimed when one finishes, so a backlog
+//! drains at a bounded pace while events, which queue for the same
+//! runtimes fairly, keep their turn. The service runs it; so does the
+//! test harness's wall-clock `host`.
 
-use crate::engine;
 use crate::outbound::Policy;
 use crate::runtime::{Fired, Runtime};
-use crate::scenario::{self, Runner, Step};
 use crate::storage::Storage;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncBufReadExt;
 use tokio::sync::{Mutex, mpsc};
 
 /// Timers claimed at once.
@@ -28,16 +20,6 @@ pub const BATCH: usize = 64;
 /// The longest the scheduler sleeps before looking for due timers again
 /// (another process may have set one).
 pub const IDLE_POLL: Duration = Duration::from_millis(100);
-
-pub struct Options {
-    pub shards: usize,
-    pub policy: Policy,
-    /// Exit once stdin is closed and no timer is left (tests, batch runs).
-    pub until_idle: bool,
-    /// How long a claimed timer stays with this process (see
-    /// [`crate::runtime::LEASE_MS`], the default).
-    pub lease_ms: u64,
-}
 
 /// The runtimes tenants are spread over.
 pub struct Shards(Vec<Arc<Mutex<Runtime>>>);
@@ -76,38 +58,6 @@ impl Shards {
     }
 }
 
-/// Runs until stdin closes and (with `until_idle`) no timer is left, or
-/// until SIGTERM / Ctrl-C: then calls in flight finish and it returns.
-pub async fn host(storage: Arc<dyn Storage>, options: Options) -> wasmtime::Result<()> {
-    let shards = Arc::new(Shards::new(
-        &storage,
-        &options.policy,
-        options.shards,
-        engine::prepared()?,
-    )?);
-    let (lines, mut printed) = mpsc::unbounded_channel::<Value>();
-    let printer = tokio::spawn(async move {
-        use std::io::Write;
-        while let Some(line) = printed.recv().await {
-            let mut stdout = std::io::stdout().lock();
-            let _ = writeln!(stdout, "{line}");
-            let _ = stdout.flush();
-        }
-    });
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        let _ = stop.send(true);
-    });
-
-    let events = tokio::spawn(read_events(shards.clone(), lines.clone(), stopped.clone()));
-    let idle = options.until_idle.then_some(&events);
-    schedule(shards, storage, lines, stopped, options.lease_ms, idle).await?;
-    events.abort();
-    printer.await?;
-    Ok(())
-}
-
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
@@ -122,51 +72,6 @@ pub async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
-}
-
-/// Events from stdin, one at a time, each on its tenant's runtime.
-async fn read_events(
-    shards: Arc<Shards>,
-    lines: mpsc::UnboundedSender<Value>,
-    mut stopped: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut input = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-    let mut runner = Runner::default();
-    let mut n = 0;
-    loop {
-        let line = tokio::select! {
-            line = input.next_line() => line,
-            _ = stopped.changed() => return,
-        };
-        let Ok(Some(line)) = line else { return };
-        n += 1;
-        let step = match scenario::parse(&line) {
-            Ok(mut steps) => match steps.pop() {
-                Some((_, step)) => step,
-                None => continue,
-            },
-            Err(e) => {
-                let _ = lines.send(json!({ "line": n, "error": e.message }));
-                continue;
-            }
-        };
-        if matches!(step, Step::Advance(_) | Step::Time(_)) {
-            let _ = lines.send(json!({ "line": n,
-                "error": "advance and time move a virtual clock; this host runs on the wall clock" }));
-            continue;
-        }
-        let shard = match &step {
-            Step::Tenant(name) => shards.of(name),
-            _ => shards.of(runner.tenant()),
-        };
-        let mut rt = shard.lock().await;
-        let mut out = |value: Value| {
-            let _ = lines.send(value);
-        };
-        if let Err(e) = runner.step(&mut rt, step, &mut out).await {
-            let _ = lines.send(json!({ "line": n, "error": format!("{e:#}") }));
-        }
-    }
 }
 
 /// Fires due timers on the wall clock until stopped, or, given `idle`,
@@ -219,11 +124,7 @@ pub async fn schedule(
             // How late the call starts (a backlog, a busy runtime).
             let lag = clock.now().saturating_sub(claim.due_at);
             calls.spawn(async move {
-                let (fired, sms) = {
-                    let mut rt = shard.lock().await;
-                    let fired = rt.fire(claim).await;
-                    (fired, rt.traffic.take_sms())
-                };
+                let fired = shard.lock().await.fire(claim).await;
                 match fired {
                     Ok(fired) => {
                         let mut line = fired_line(fired);
@@ -231,9 +132,6 @@ pub async fn schedule(
                         let _ = lines.send(line);
                     }
                     Err(e) => eprintln!("firing a timer: {e:#}"),
-                }
-                for sms in sms {
-                    let _ = lines.send(crate::json::sms(&sms));
                 }
             });
         }
@@ -244,7 +142,7 @@ pub async fn schedule(
 }
 
 fn fired_line(fired: Fired) -> Value {
-    let mut line = scenario::call_line(fired.at, "on-timer", Some(&fired.key), fired.result);
+    let mut line = crate::json::call_line(fired.at, "on-timer", Some(&fired.key), fired.result);
     line["tenant"] = Value::String(fired.tenant);
     line
 }

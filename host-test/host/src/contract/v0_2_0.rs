@@ -1,6 +1,6 @@
 //! Contract 0.2.0: its bindings, its host interface answered by the newest
 //! one's, and its types converted to and from the newest. Frozen: the WIT
-//! is `host-test/wit/v0.2.0/`, as released.
+//! is `host-test/host/wit/v0.2.0/`, as released.
 
 use crate::bindings::sms_notification::extension::{host as new_host, types as new};
 use crate::sandbox::Sandbox;

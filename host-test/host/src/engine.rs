@@ -120,11 +120,6 @@ pub fn linker(engine: &Engine) -> Result<Linker<Sandbox>> {
     Ok(linker)
 }
 
-/// The component compiled for `engine` and pre-instantiated.
-pub fn prepare(engine: &Engine) -> Result<Pre> {
-    prepare_file(engine, crate::COMPONENT)
-}
-
 /// The component at `path` (a build of any contract this host loads),
 /// compiled for `engine` and pre-instantiated.
 pub fn prepare_file(engine: &Engine, path: &str) -> Result<Pre> {
@@ -202,31 +197,21 @@ pub fn cache_dir() -> Option<std::path::PathBuf> {
         .map(|home| std::path::PathBuf::from(home).join(".cache/sms-notification"))
 }
 
-/// The compiled component and its pre-instantiation, shared by every tenant
-/// and every runtime in the process: compiling happens once.
-pub fn prepared() -> Result<Pre> {
-    static PRE: OnceLock<Pre> = OnceLock::new();
-    if let Some(pre) = PRE.get() {
-        return Ok(pre.clone());
-    }
-    let pre = prepare(&engine()?)?;
-    Ok(PRE.get_or_init(|| pre).clone())
-}
-
-/// Runs one call, cut off by the deadline or by a scripted crash.
+/// Runs one call, cut off by the deadline or by the runtime's abort
+/// signal.
 pub async fn bounded<T>(
-    crash: &Notify,
+    abort: &Notify,
     deadline: Duration,
     call: impl Future<Output = Result<T>>,
 ) -> Result<T> {
     tokio::select! {
         // The call first: one that finishes without waiting (most do) then
-        // never registers with the crash signal or the timer.
+        // never registers with the abort signal or the timer.
         biased;
         result = tokio::time::timeout(deadline, call) => match result {
             Ok(result) => result,
             Err(_) => Err(format_err!("the call took longer than {deadline:?}")),
         },
-        () = crash.notified() => Err(format_err!("the sandbox was killed mid-call (a scripted crash)")),
+        () = abort.notified() => Err(format_err!("the call was aborted mid-call (the runtime's abort signal)")),
     }
 }

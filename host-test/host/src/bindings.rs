@@ -1,7 +1,7 @@
-//! Host bindings generated from the one WIT source of truth, `../wit`.
+//! Host bindings generated from the one WIT source of truth, `../../wit` (the workspace's `wit/`).
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../../wit",
     world: "sms-notification",
     imports: { default: async | trappable },
     exports: { default: async },

@@ -15,13 +15,13 @@ use crate::bindings::sms_notification::extension::types::{
 use crate::clock::Clock;
 use crate::contract::{Extension, Pre};
 use crate::engine::{self, bounded};
-use crate::outbound::{Outbound, Policy, Traffic};
+use crate::outbound::{Outbound, Policy};
 use crate::sandbox::Sandbox;
-use crate::storage::{self, Claim, Finish, Memory, Retry, Storage, StoreError};
+use crate::storage::{self, Claim, Finish, Retry, Storage, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
+use tokio::sync::Notify;
 use wasmtime::error::Context as _;
 use wasmtime::{Result, Store, bail};
 
@@ -118,13 +118,13 @@ pub struct Runtime {
     pre: Pre,
     pub clock: Clock,
     pub policy: Policy,
-    pub traffic: Traffic,
-    sids: Arc<AtomicU64>,
+    /// Signalled to cut the call under way short, as if its process died
+    /// mid-call (the call traps; the sandbox is thrown away). The test
+    /// harness's fake Twilio signals it for a scripted crash.
+    pub abort: Arc<Notify>,
     storage: Arc<dyn Storage>,
     /// Where users are found; the store's users by default.
     directory: Arc<dyn crate::directory::Directory>,
-    /// The same store, when it is the in-memory one (for tests).
-    memory: Option<Arc<Memory>>,
     sandboxes: HashMap<String, (Store<Sandbox>, Extension)>,
     /// When each sandbox was last used (a counter of calls): the least
     /// recently used goes first when there are [`Runtime::max_sandboxes`].
@@ -143,31 +143,15 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// A runtime on the in-memory store.
-    pub fn new(policy: Policy) -> Result<Self> {
-        Ok(Self::with(policy, engine::prepared()?))
-    }
-
-    /// A runtime on a given engine's pre-instantiated component (e.g. one
-    /// using the pooling allocator), on the in-memory store.
-    pub fn with(policy: Policy, pre: Pre) -> Self {
-        let memory = Arc::new(Memory::default());
-        let mut runtime = Self::on(policy, pre, memory.clone());
-        runtime.memory = Some(memory);
-        runtime
-    }
-
-    /// A runtime on any store (see [`storage::open`]).
+    /// A runtime running `pre`, on any store (see [`storage::open`]).
     pub fn on(policy: Policy, pre: Pre, storage: Arc<dyn Storage>) -> Self {
         Self {
             pre,
             clock: Clock::default(),
             policy,
-            traffic: Traffic::default(),
-            sids: Arc::new(AtomicU64::new(1)),
+            abort: Arc::new(Notify::new()),
             directory: Arc::new(crate::directory::Stored(storage.clone())),
             storage,
-            memory: None,
             sandboxes: HashMap::new(),
             used: HashMap::new(),
             calls: 0,
@@ -199,15 +183,6 @@ impl Runtime {
     /// The tenants' store.
     pub fn storage(&self) -> &Arc<dyn Storage> {
         &self.storage
-    }
-
-    /// The in-memory data of `tenant`, created empty on first use, for
-    /// tests that look inside. Panics on a runtime on another store.
-    pub fn tenant(&self, tenant: &str) -> storage::memory::Shared {
-        self.memory
-            .as_ref()
-            .expect("Runtime::tenant needs the in-memory store")
-            .tenant(tenant)
     }
 
     /// The tenant's records the component could not read and kept aside
@@ -258,8 +233,7 @@ impl Runtime {
             tenant: tenant.to_owned(),
             policy: self.policy.clone(),
             clock: self.clock.clone(),
-            traffic: self.traffic.clone(),
-            sids: self.sids.clone(),
+            timer: None,
         };
         let mut store = Store::new(
             self.pre.engine(),
@@ -329,7 +303,7 @@ impl Runtime {
                 message: why,
             }]));
         }
-        let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
+        let (crash, deadline) = (self.abort.clone(), self.call_deadline);
         let (store, instance) = self.sandbox(tenant).await?;
         let result = bounded(
             &crash,
@@ -348,7 +322,7 @@ impl Runtime {
         if let Some(why) = message_too_big(message) {
             return Ok(Err(Error::InvalidInput(why)));
         }
-        let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
+        let (crash, deadline) = (self.abort.clone(), self.call_deadline);
         let result = locked_call!(self, tenant, |store, instance| bounded(
             &crash,
             deadline,
@@ -369,7 +343,7 @@ impl Runtime {
         ]) {
             return Ok(Err(Error::InvalidInput(why)));
         }
-        let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
+        let (crash, deadline) = (self.abort.clone(), self.call_deadline);
         let result = locked_call!(self, tenant, |store, instance| bounded(
             &crash,
             deadline,
@@ -387,7 +361,7 @@ impl Runtime {
         if let Some(why) = message_too_big(message) {
             return Ok(Err(Error::InvalidInput(why)));
         }
-        let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
+        let (crash, deadline) = (self.abort.clone(), self.call_deadline);
         let result = locked_call!(self, tenant, |store, instance| bounded(
             &crash,
             deadline,
@@ -408,7 +382,7 @@ impl Runtime {
         ]) {
             return Ok(Err(Error::InvalidInput(why)));
         }
-        let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
+        let (crash, deadline) = (self.abort.clone(), self.call_deadline);
         let result = locked_call!(self, tenant, |store, instance| bounded(
             &crash,
             deadline,
@@ -421,15 +395,15 @@ impl Runtime {
         if let Some(why) = too_big(&[("the timer key", key)]) {
             return Ok(Err(Error::InvalidInput(why)));
         }
-        let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
-        *self.traffic.firing.lock().unwrap() = Some(key.to_owned());
+        let (crash, deadline) = (self.abort.clone(), self.call_deadline);
         let result = locked_call!(self, tenant, |store, instance| async {
             store.data_mut().firing = true;
+            store.data_mut().outbound.timer = Some(key.to_owned());
             let result = bounded(&crash, deadline, instance.call_on_timer(&mut *store, key)).await;
             store.data_mut().firing = false;
+            store.data_mut().outbound.timer = None;
             result
         });
-        *self.traffic.firing.lock().unwrap() = None;
         self.discard_on_trap(tenant, result)
     }
 
@@ -450,7 +424,7 @@ impl Runtime {
         {
             return Ok(Err(Error::InvalidInput(why)));
         }
-        let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
+        let (crash, deadline) = (self.abort.clone(), self.call_deadline);
         let result = locked_call!(self, tenant, |store, instance| bounded(
             &crash,
             deadline,
@@ -476,7 +450,7 @@ impl Runtime {
                 message: why,
             }]));
         }
-        let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
+        let (crash, deadline) = (self.abort.clone(), self.call_deadline);
         let (store, instance) = self.sandbox(tenant).await?;
         let result = bounded(
             &crash,
@@ -500,7 +474,7 @@ impl Runtime {
             paused: None,
             unreadable: Vec::new(),
         };
-        let (crash, deadline) = (self.traffic.crash.clone(), self.call_deadline);
+        let (crash, deadline) = (self.abort.clone(), self.call_deadline);
         // At least one call, empty or not: it says whether the component
         // has `inspect` at all.
         let empty: [(String, Vec<u8>); 0] = [];

@@ -6,18 +6,18 @@
 use super::App;
 use super::access;
 use super::cometchat::{self, Event};
-use crate::bindings::sms_notification::extension::types::{
-    ConversationKind, Deletion, Message, MessageFormat, Presence, Receipt, Sample, User,
-};
-use crate::json;
-use crate::runtime::Call;
-use crate::storage::StoreError;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sms_host::bindings::sms_notification::extension::types::{
+    ConversationKind, Deletion, Message, MessageFormat, Presence, Receipt, Sample, User,
+};
+use sms_host::json;
+use sms_host::runtime::Call;
+use sms_host::storage::StoreError;
 use std::sync::Arc;
 
 pub(super) type Answer = Result<Response, Failure>;
@@ -121,7 +121,7 @@ pub(super) fn storage_error(e: StoreError) -> Failure {
 async fn on_tenant<T>(
     app: &App,
     tenant: &str,
-    call: impl AsyncFnOnce(&mut crate::runtime::Runtime) -> T,
+    call: impl AsyncFnOnce(&mut sms_host::runtime::Runtime) -> T,
 ) -> Result<T, Failure> {
     let limit = app.limit(tenant);
     // At most TENANT_CONCURRENCY of one tenant's calls wait at its runtime:
@@ -148,7 +148,7 @@ async fn on_tenant<T>(
 async fn event_call(
     app: &App,
     tenant: &str,
-    call: impl AsyncFnOnce(&mut crate::runtime::Runtime) -> Call,
+    call: impl AsyncFnOnce(&mut sms_host::runtime::Runtime) -> Call,
 ) -> Result<(Call, Option<StoreError>), Failure> {
     on_tenant(app, tenant, async |rt| {
         let result = call(rt).await;
@@ -180,7 +180,7 @@ fn answered(
     result: Call,
     refused: Option<StoreError>,
 ) -> (String, Answer) {
-    let mut line = crate::scenario::call_line(now(), call, None, result);
+    let mut line = sms_host::json::call_line(now(), call, None, result);
     line["tenant"] = Value::String(tenant.to_owned());
     let _ = app.lines.send(line.clone());
     let stored = refused.as_ref().map(store_status);
@@ -199,7 +199,7 @@ fn answered(
 }
 
 fn now() -> u64 {
-    crate::clock::Clock::wall().now()
+    sms_host::clock::Clock::wall().now()
 }
 
 pub async fn not_found(uri: Uri) -> Failure {
@@ -236,7 +236,7 @@ pub async fn healthz(State(app): State<Arc<App>>) -> Answer {
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     // Left out when the database does not answer.
     let timers = app.storage.timer_count().await.ok();
-    let twilio = app.traffic.latency.lock().unwrap().clone();
+    let twilio = app.stats.latency.lock().unwrap().clone();
     let mut text = app.metrics.render(&twilio, timers);
     let forged = app.forged.load(std::sync::atomic::Ordering::Relaxed);
     text.push_str(&format!(
@@ -277,7 +277,7 @@ async fn problems_of(
     app: &App,
     tenant: &str,
     text: &str,
-) -> Result<Vec<crate::bindings::sms_notification::extension::types::Problem>, Failure> {
+) -> Result<Vec<sms_host::bindings::sms_notification::extension::types::Problem>, Failure> {
     let saved = matches!(app.storage.revision(tenant).await, Ok(1..));
     let result = on_tenant(app, tenant, async |rt| {
         let result = rt.validate_settings(tenant, text).await;
@@ -791,7 +791,7 @@ pub async fn get_quarantine(
     known(&app, &tenant).await?;
     let kept = app
         .storage
-        .state_prefix(&tenant, crate::runtime::QUARANTINE)
+        .state_prefix(&tenant, sms_host::runtime::QUARANTINE)
         .await
         .map_err(storage_error)?;
     let records: Vec<Value> = kept
@@ -820,12 +820,12 @@ pub async fn delete_quarantine(
     access::tenant(&app, &headers, &tenant).await?;
     let q: ClearQuery = query(q)?;
     known(&app, &tenant).await?;
-    if !q.key.starts_with(crate::runtime::QUARANTINE) {
+    if !q.key.starts_with(sms_host::runtime::QUARANTINE) {
         return Err(fail(
             StatusCode::BAD_REQUEST,
             format!(
                 "only quarantined records can be cleared here: keys starting with {:?}",
-                crate::runtime::QUARANTINE
+                sms_host::runtime::QUARANTINE
             ),
         ));
     }
@@ -1013,7 +1013,7 @@ pub async fn post_status(
     let signature = headers
         .get("x-twilio-signature")
         .and_then(|h| h.to_str().ok());
-    let report = crate::report::received(&format!("{base}{path}"), &bytes, signature);
+    let report = sms_host::report::received(&format!("{base}{path}"), &bytes, signature);
     let (result, store) = event_call(&app, &tenant, async |rt| {
         rt.on_delivery_status(&tenant, &report).await
     })
@@ -1023,7 +1023,7 @@ pub async fn post_status(
     if matches!(
         result,
         Ok(Err(
-            crate::bindings::sms_notification::extension::types::Error::Unauthenticated(_)
+            sms_host::bindings::sms_notification::extension::types::Error::Unauthenticated(_)
         ))
     ) {
         app.forged_report();

@@ -1,5 +1,5 @@
 //! Contract 0.3.0: its bindings and its host interface answered by the
-//! newest one's. Frozen: the WIT is `host-test/wit/v0.3.0/`, as released.
+//! newest one's. Frozen: the WIT is `host-test/host/wit/v0.3.0/`, as released.
 //!
 //! 0.4.0 only added exports (`on-edit`, `on-delete`) and a record
 //! (`deletion`) to 0.3.0: every type 0.3.0 uses is the newest one, field

@@ -19,13 +19,13 @@
 //!   line or response holds it.
 
 use super::access::{self, Access};
-use crate::bindings::sms_notification::extension::types::{Level, Presence, User};
-use crate::directory::Directory;
-use crate::storage::{LogLine, Storage};
 use async_trait::async_trait;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;
+use sms_host::bindings::sms_notification::extension::types::{Level, Presence, User};
+use sms_host::directory::Directory;
+use sms_host::storage::{LogLine, Storage};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -71,7 +71,7 @@ pub struct CometChatDirectory {
 }
 
 fn now() -> u64 {
-    crate::clock::Clock::wall().now()
+    sms_host::clock::Clock::wall().now()
 }
 
 /// A path segment, percent-encoded (uids are short ASCII in practice).

@@ -26,6 +26,7 @@ use async_trait::async_trait;
 use std::sync::Arc;
 
 pub mod memory;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod sealed;
 pub mod sqlite;
@@ -230,7 +231,12 @@ pub async fn open(url: &str) -> Result<Arc<dyn Storage>> {
             path.trim_start_matches("//"),
         )?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(postgres::Postgres::connect(url).await?))
+        #[cfg(feature = "postgres")]
+        return Ok(Arc::new(postgres::Postgres::connect(url).await?));
+        #[cfg(not(feature = "postgres"))]
+        Err(StoreError::Setup(
+            "this build has no PostgreSQL backend (the sms-host feature `postgres`)".into(),
+        ))
     } else {
         Err(StoreError::Setup(format!(
             "unknown database URL {:?}: expected memory:, sqlite:PATH or postgres://…",
@@ -311,6 +317,22 @@ pub(crate) fn keys_after(
             (true, false) => n - 1,
             _ => n,
         })
+}
+
+/// Opens `db` as a host process does: [`open_sealed`] with the settings
+/// key `SMS_SETTINGS_KEY` holds (base64), else the one in `key_file`,
+/// else the store's default. The error is a sentence for the operator.
+pub async fn open_configured(
+    db: &str,
+    key_file: Option<&std::path::Path>,
+) -> std::result::Result<Arc<dyn Storage>, String> {
+    let key = match std::env::var("SMS_SETTINGS_KEY") {
+        Ok(text) => Some(sealed::Key::from_base64(&text)?),
+        Err(_) => key_file
+            .map(|path| sealed::Key::from_file(path, false))
+            .transpose()?,
+    };
+    open_sealed(db, key).await.map_err(|e| e.to_string())
 }
 
 /// The error for a commit past a quota.

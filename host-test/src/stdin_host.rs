@@ -1,0 +1,118 @@
+//! A host on the wall clock: `host-test host --db URL`. It reads events as
+//! JSON lines on stdin (the scenario format's steps but `advance` and
+//! `time`), fires due timers as they come due (the service's scheduler,
+//! [`crate::scheduler`]), and prints one JSON line per call. It is the
+//! durable storage's test bed: the kill and multi-process tests start it
+//! as a child process.
+
+use crate::fake_twilio::FakeTwilio;
+use crate::outbound::Policy;
+use crate::scenario::{self, Runner, Step};
+use crate::scheduler::{Shards, schedule, shutdown_signal};
+use crate::storage::Storage;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::mpsc;
+
+pub struct Options {
+    pub shards: usize,
+    pub policy: Policy,
+    /// The fake Twilio, when `policy` sends to it: `twilio` steps script
+    /// it, and each SMS it takes is printed as it is taken.
+    pub fake: Option<FakeTwilio>,
+    /// Exit once stdin is closed and no timer is left (tests, batch runs).
+    pub until_idle: bool,
+    /// How long a claimed timer stays with this process (see
+    /// [`crate::runtime::LEASE_MS`], the default).
+    pub lease_ms: u64,
+}
+
+/// Runs until stdin closes and (with `until_idle`) no timer is left, or
+/// until SIGTERM / Ctrl-C: then calls in flight finish and it returns.
+pub async fn host(storage: Arc<dyn Storage>, options: Options) -> wasmtime::Result<()> {
+    let shards = Arc::new(Shards::new(
+        &storage,
+        &options.policy,
+        options.shards,
+        crate::prepared()?,
+    )?);
+    let (lines, mut printed) = mpsc::unbounded_channel::<Value>();
+    if let Some(fake) = &options.fake {
+        fake.tap(&lines);
+        for rt in shards.all() {
+            rt.lock().await.abort = fake.crash.clone();
+        }
+    }
+    let printer = tokio::spawn(async move {
+        use std::io::Write;
+        while let Some(line) = printed.recv().await {
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "{line}");
+            let _ = stdout.flush();
+        }
+    });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+
+    let runner = Runner::new(options.fake.clone());
+    let events = tokio::spawn(read_events(
+        shards.clone(),
+        runner,
+        lines.clone(),
+        stopped.clone(),
+    ));
+    let idle = options.until_idle.then_some(&events);
+    schedule(shards, storage, lines, stopped, options.lease_ms, idle).await?;
+    events.abort();
+    printer.await?;
+    Ok(())
+}
+
+/// Events from stdin, one at a time, each on its tenant's runtime.
+async fn read_events(
+    shards: Arc<Shards>,
+    mut runner: Runner,
+    lines: mpsc::UnboundedSender<Value>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut input = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut n = 0;
+    loop {
+        let line = tokio::select! {
+            line = input.next_line() => line,
+            _ = stopped.changed() => return,
+        };
+        let Ok(Some(line)) = line else { return };
+        n += 1;
+        let step = match scenario::parse(&line) {
+            Ok(mut steps) => match steps.pop() {
+                Some((_, step)) => step,
+                None => continue,
+            },
+            Err(e) => {
+                let _ = lines.send(json!({ "line": n, "error": e.message }));
+                continue;
+            }
+        };
+        if matches!(step, Step::Advance(_) | Step::Time(_)) {
+            let _ = lines.send(json!({ "line": n,
+                "error": "advance and time move a virtual clock; this host runs on the wall clock" }));
+            continue;
+        }
+        let shard = match &step {
+            Step::Tenant(name) => shards.of(name),
+            _ => shards.of(runner.tenant()),
+        };
+        let mut rt = shard.lock().await;
+        let mut out = |value: Value| {
+            let _ = lines.send(value);
+        };
+        if let Err(e) = runner.step(&mut rt, step, &mut out).await {
+            let _ = lines.send(json!({ "line": n, "error": format!("{e:#}") }));
+        }
+    }
+}
