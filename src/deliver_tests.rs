@@ -512,6 +512,13 @@ fn an_attempt_cut_off_mid_send_is_never_repeated_and_counts_for_the_limits() {
         &message("m2", 61_000),
         Some(w.conversation.clone()),
     );
+    // Its answer speaks of the next notification: m2 alone, due one delay
+    // after the attempt's due time at the earliest.
+    assert!(
+        matches!(c.result(), Ok(Outcome::Scheduled(p)) if p.unread == 1 && p.due_at == 61_000 + w.settings.delay_ms()),
+        "{:?}",
+        c.result()
+    );
     w.apply(&c.changes);
     w.now = 62_000;
     let Delivery::Done(step) = w.due() else {

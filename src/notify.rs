@@ -237,7 +237,19 @@ pub fn on_message(
         });
     }
     step.changes.insert(0, put(id, &c));
-    step.result = Some(Ok(Outcome::Scheduled(summary(id, &c, r))));
+    let mut answer = summary(id, &c, r);
+    let part = &c.participants[r];
+    if part.in_flight != 0 {
+        // An SMS is on its way (or was cut off) without this message: it
+        // starts the next notification, due one delay after that attempt
+        // ends, at the earliest one delay after the attempt's due time.
+        answer.unread = c.unread_after(r, part.in_flight);
+        answer.due_at = answer
+            .due_at
+            .max(message.sent_at)
+            .saturating_add(settings.delay_ms());
+    }
+    step.result = Some(Ok(Outcome::Scheduled(answer)));
     step
 }
 

@@ -37,8 +37,9 @@ const CHANGED_IN_0_3_0: &[&str] = &[
 ];
 
 /// Scenarios that use what 0.4.0 added or changed (edits and deletions;
-/// the `ended: replied` log line).
-const CHANGED_IN_0_4_0: &[&str] = &["edits_and_deletions", "replies_read"];
+/// the `ended: replied` log line; the answer to a message that arrives
+/// during a send, which speaks of the next notification).
+const CHANGED_IN_0_4_0: &[&str] = &["edits_and_deletions", "message_during_send", "replies_read"];
 
 fn load(path: &str) -> Pre {
     engine::prepare_file(&engine::engine().unwrap(), path).unwrap()
@@ -67,7 +68,7 @@ async fn prints_what_this_build_prints(pre: Pre, changed: &[&str]) {
         .filter(|n| !changed.contains(&n.as_str()))
         .collect();
     names.sort();
-    assert!(names.len() >= 30, "{names:?}");
+    assert!(names.len() >= 25, "most scenarios still compare: {names:?}");
     for name in names {
         let script = std::fs::read_to_string(dir.join(format!("{name}.jsonl"))).unwrap();
         let store = storage::open("memory:").await.unwrap();

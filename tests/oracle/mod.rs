@@ -384,8 +384,10 @@ pub fn check(system: &mut impl System, limits: &Limits, ops: Vec<Op>) -> Result<
             }
             Op::Quota { full } => system.quota(full),
         }
+        let requests = system.take_requests();
         laws(
             system,
+            requests,
             &mut threads,
             &online,
             &mut refused,
@@ -402,8 +404,10 @@ pub fn check(system: &mut impl System, limits: &Limits, ops: Vec<Op>) -> Result<
     system
         .advance(3 * DAY_MS)
         .map_err(|e| format!("at the end: {e}"))?;
+    let requests = system.take_requests();
     laws(
         system,
+        requests,
         &mut threads,
         &online,
         &mut refused,
@@ -423,6 +427,113 @@ pub fn check(system: &mut impl System, limits: &Limits, ops: Vec<Op>) -> Result<
             }
         }
     }
+    // Liveness that demands the SMS: each recipient, offline with a valid
+    // number nobody refused, gets a new text in each of their
+    // conversations; with room in the limits (as the model counts them),
+    // exactly one request reaches Twilio by the due time, or by the retry
+    // schedule's first step when Twilio's first answer is a 500.
+    let mut fresh = Vec::new();
+    for (r, uid) in USERS.iter().enumerate() {
+        let number = format!("+1415555{:04}", 3_000 + r);
+        if sms_notification::contact::normalize(&number).is_err() {
+            return Err(format!("the oracle's number {number} is not valid"));
+        }
+        system.put_user(uid, false, Some(&number));
+        fresh.push(number);
+    }
+    let offline = [false; 3];
+    let pairs = [(0, 1), (1, 2), (2, 0), (1, 0), (2, 1), (0, 2)];
+    for (i, (from, to)) in pairs.into_iter().enumerate() {
+        let id = conversation(from, to);
+        let now = system.now();
+        let due = now + limits.delay * 1000;
+        let counted = |same: &dyn Fn(&(u64, String, String)) -> bool| {
+            taken
+                .iter()
+                .filter(|s| s.0 + DAY_MS > due && same(s))
+                .count() as u64
+        };
+        let room = counted(&|s| s.1 == id && s.2 == USERS[to]) < limits.per_conversation
+            && counted(&|s| s.2 == USERS[to]) < limits.per_recipient;
+        let refused_first = i == 0;
+        if refused_first {
+            system.script(Fault::ServerError);
+        }
+        next_id += 1;
+        let message = Message {
+            id: format!("m{next_id}"),
+            conversation: id.clone(),
+            kind: ConversationKind::OneOnOne,
+            format: Format::Text,
+            sender: USERS[from].into(),
+            receiver: USERS[to].into(),
+            text: TEXTS[i % TEXTS.len()].into(),
+            sent_at: now,
+        };
+        if !system
+            .message(&message)
+            .map_err(|e| format!("liveness: on-message: {e}"))?
+        {
+            return Err("liveness: a message refused with the quota open".into());
+        }
+        let thread = threads.entry(id.clone()).or_default();
+        thread.said.push(Said {
+            id: message.id.clone(),
+            from,
+            to,
+            text: true,
+        });
+        if limits.reply_means_read {
+            thread.read.insert(from, thread.said.len());
+        }
+        let window = if refused_first {
+            limits.delay * 1000 + sms_notification::deliver::RETRY_BASE_MS
+        } else {
+            limits.delay * 1000
+        };
+        let before = taken.len();
+        let requests = system.take_requests();
+        if !requests.is_empty() {
+            return Err(format!(
+                "liveness: a request before its due time: {requests:?}"
+            ));
+        }
+        system
+            .advance(window)
+            .map_err(|e| format!("liveness: {e}"))?;
+        let requests = system.take_requests();
+        let to_number = &fresh[to];
+        let timer = sms_notification::notify::deliver_timer(&id, USERS[to]);
+        let mine: Vec<&Request> = requests
+            .iter()
+            .filter(|r| &r.to == to_number && r.key == timer)
+            .collect();
+        let sent = mine.iter().filter(|r| r.fault.is_none()).count();
+        let expected = usize::from(room);
+        if sent != expected || mine.len() != expected * (1 + usize::from(refused_first)) {
+            return Err(format!(
+                "liveness: {} in {id}, offline with a valid number and {} in the limits, got {sent} SMS (expected {expected}) by {}s after the message: {requests:?}",
+                USERS[to],
+                if room { "room" } else { "no room" },
+                window / 1000
+            ));
+        }
+        // The same requests through the laws (nothing new, limits, ...).
+        system.clear_script();
+        laws(
+            system,
+            requests,
+            &mut threads,
+            &offline,
+            &mut refused,
+            &mut taken,
+            limits,
+        )
+        .map_err(|e| format!("liveness: {e}"))?;
+        if taken.len() != before + expected {
+            return Err("liveness: the laws counted another SMS".into());
+        }
+    }
     // No secret in any output or stored record.
     let outputs = system.outputs();
     if outputs.contains(TOKEN) {
@@ -438,13 +549,14 @@ pub fn check(system: &mut impl System, limits: &Limits, ops: Vec<Op>) -> Result<
 
 fn laws(
     system: &mut impl System,
+    requests: Vec<Request>,
     threads: &mut HashMap<String, Thread>,
     online: &[bool],
     refused: &mut HashSet<(String, String)>,
     taken: &mut Vec<(u64, String, String)>,
     limits: &Limits,
 ) -> Result<(), String> {
-    for request in system.take_requests() {
+    for request in requests {
         let parts: Vec<&str> = request.key.split('/').collect();
         let (id, recipient) = (parts[1].to_owned(), parts[2].to_owned());
         let r = USERS
