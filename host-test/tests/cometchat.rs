@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::serve::{Serve, WEBHOOK, basic, wait_for};
+use common::serve::{Serve, WEBHOOK, basic, metric, settled, wait_for};
 use common::twilio::FakeTwilio;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -90,31 +90,11 @@ fn ok(s: &Serve, payload: &Value) -> Value {
     body
 }
 
-/// One number of `/metrics` (0 when the series is absent).
-fn metric(s: &Serve, series: &str) -> u64 {
-    let (_, text) = s.call("GET", "/metrics", None, "");
-    text.as_str()
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0)
-}
-
 /// Pending notifications, read by the component.
 fn pending(s: &Serve) -> Vec<Value> {
     let (status, state) = s.api("GET", "/v1/tenants/acme/state", "");
     assert_eq!(status, 200, "{state}");
     state["pending"].as_array().unwrap().clone()
-}
-
-/// Waits until no timer is left in the store: every notification went
-/// out, was skipped or ended. Nothing can be sent after that.
-fn settled(s: &Serve) {
-    assert!(
-        wait_for(Duration::from_secs(30), || metric(s, "sms_timers") == 0),
-        "timers left: {}",
-        metric(s, "sms_timers")
-    );
 }
 
 // --- the legacy system -----------------------------------------------------

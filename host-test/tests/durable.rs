@@ -52,10 +52,11 @@ fn is(call: &str, outcome: &str) -> impl Fn(&Value) -> bool {
     move |line: &Value| line["call"] == call && line["outcome"].get(outcome).is_some()
 }
 
-/// Recipients that got a `scheduled` outcome.
+/// Recipients whose message got a `scheduled` answer.
 fn scheduled(lines: &[Value]) -> BTreeSet<String> {
     lines
         .iter()
+        .filter(|l| l["call"] == "on-message")
         .filter_map(|l| l["outcome"]["scheduled"]["recipient"].as_str())
         .map(str::to_owned)
         .collect()
@@ -98,15 +99,44 @@ fn nothing_due(records: &[(String, Vec<u8>)]) {
     }
 }
 
-/// Notifications `scheduled` that no SMS reached (cut off mid-send).
-fn unsent<'a>(scheduled: &'a BTreeSet<String>, counts: &HashMap<String, usize>) -> Vec<&'a String> {
-    scheduled
+/// Recipients whose attempt a host found cut off mid-send (and gave up:
+/// Twilio may have taken it, so it is never sent twice).
+fn cut_off(lines: &[Value]) -> BTreeSet<String> {
+    lines
         .iter()
-        .filter(|uid| {
-            let i: usize = uid[1..].parse().unwrap();
-            !counts.contains_key(&number(i))
+        .filter(|l| l["call"] == "on-timer")
+        .filter_map(|l| l["outcome"].get("failed"))
+        .filter(|f| {
+            f["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("cut off mid-send"))
         })
+        .filter_map(|f| f["recipient"].as_str())
+        .map(str::to_owned)
         .collect()
+}
+
+/// Accounts for every notification in `who`: each reached Twilio exactly
+/// once, or was cut off mid-send by a kill and reported so by the host
+/// that found it. Panics on one sent twice or lost without a word; returns
+/// those cut off before Twilio took them.
+fn account(
+    who: &BTreeSet<String>,
+    lines: &[Value],
+    counts: &HashMap<String, usize>,
+) -> Vec<String> {
+    let cut = cut_off(lines);
+    let mut never = Vec::new();
+    for uid in who {
+        let i: usize = uid[1..].parse().unwrap();
+        match counts.get(&number(i)).copied().unwrap_or(0) {
+            1 => {}
+            0 if cut.contains(uid) => never.push(uid.clone()),
+            0 => panic!("{uid}'s notification was scheduled, never sent, and no host said why"),
+            n => panic!("{uid} texted {n} times"),
+        }
+    }
+    never
 }
 
 /// A small deterministic generator for the kill moments.
@@ -188,24 +218,17 @@ fn killing_the_host_at_random_moments_never_sends_twice_nor_leaves_a_notificatio
         .unwrap();
     nothing_due(&records);
 
-    // Every scheduled notification was sent, except those a kill cut off
-    // between marking it in flight and Twilio taking it (given up, never
-    // sent twice): at most a few per kill that landed mid-send.
+    // Every scheduled notification was sent once, except those a kill cut
+    // off between marking it in flight and Twilio taking it, each reported
+    // by the host that found it (given up, never sent twice): a window of
+    // a millisecond or so, so rarely more than one per kill.
     let scheduled = scheduled(&lines);
-    let by_uid: HashMap<String, usize> = (0..kills * per_round)
-        .map(|i| {
-            (
-                format!("u{i}"),
-                counts.get(&number(i)).copied().unwrap_or(0),
-            )
-        })
-        .collect();
-    let unsent: Vec<&String> = scheduled.iter().filter(|uid| by_uid[*uid] == 0).collect();
+    let never = account(&scheduled, &lines, &counts);
     eprintln!(
-        "{} scheduled, {} sent, {} cut off mid-send",
+        "{} scheduled, {} sent, {} cut off before Twilio took them",
         scheduled.len(),
         twilio.total(),
-        unsent.len()
+        never.len()
     );
     assert!(
         scheduled.len() >= kills,
@@ -213,8 +236,8 @@ fn killing_the_host_at_random_moments_never_sends_twice_nor_leaves_a_notificatio
         scheduled.len()
     );
     assert!(
-        unsent.len() <= kills / 4,
-        "too many notifications lost to kills: {unsent:?}"
+        never.len() <= kills / 4,
+        "too many notifications lost to kills: {never:?}"
     );
 }
 
@@ -262,7 +285,9 @@ fn three_hosts_on_one_postgres_send_ten_thousand_due_notifications_exactly_once(
     eprintln!("sent per host: {fired:?}");
     assert_eq!(fired.iter().sum::<usize>(), total);
     for n in &fired {
-        assert!(*n >= total / 10, "the work is shared: {fired:?}");
+        // Shared, not balanced: a loaded machine may starve one host a
+        // while, so only that each took part is asserted.
+        assert!(*n >= total / 100, "the work is shared: {fired:?}");
     }
 }
 
@@ -287,6 +312,7 @@ fn hosts_on_postgres_killed_mid_run_never_send_twice_and_leave_nothing_due() {
     });
 
     let mut lines = Vec::new();
+    let mut victims = BTreeSet::new();
     let per_round = 8;
     for round in 0..kills {
         let mut victim = Host::start_with(&db, &twilio.url, false, &flags);
@@ -294,10 +320,17 @@ fn hosts_on_postgres_killed_mid_run_never_send_twice_and_leave_nothing_due() {
         let (mine, theirs): (Vec<usize>, Vec<usize>) = ids.partition(|i| i % 2 == 0);
         victim.send(&mine.into_iter().map(notification).collect::<String>());
         survivor.send(&theirs.into_iter().map(notification).collect::<String>());
-        std::thread::sleep(Duration::from_millis(300 + moments.next_ms(1200)));
-        lines.extend(victim.kill());
+        // The random moment counts from the victim's first answer: a victim
+        // still starting would die having done nothing.
+        victim.wait_for(Duration::from_secs(60), is("on-message", "scheduled"));
+        std::thread::sleep(Duration::from_millis(moments.next_ms(1500)));
+        let said = victim.kill();
+        victims.extend(scheduled(&said));
+        lines.extend(said);
     }
-    lines.extend(survivor.wait(Duration::from_secs(180)));
+    let survivors = survivor.wait(Duration::from_secs(180));
+    let theirs = scheduled(&survivors);
+    lines.extend(survivors);
 
     let counts = twilio.counts();
     let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
@@ -326,20 +359,22 @@ fn hosts_on_postgres_killed_mid_run_never_send_twice_and_leave_nothing_due() {
     });
     assert_eq!(timers, 0, "no timer left");
     nothing_due(&records);
-    let scheduled = scheduled(&lines);
-    let unsent = unsent(&scheduled, &counts);
+    // The victims' notifications, counted apart from the survivor's: each
+    // was sent once (by its victim before the kill, or by whichever host
+    // took its timer over), or reported cut off mid-send.
+    let never_victims = account(&victims, &lines, &counts);
+    let never_survivor = account(&theirs, &lines, &counts);
     eprintln!(
-        "{kills} kills on PostgreSQL: {} scheduled, {} sent, {} cut off mid-send",
-        scheduled.len(),
+        "{kills} kills on PostgreSQL: {} scheduled by victims, {} by the survivor, {} sent, {} cut off before Twilio took them",
+        victims.len(),
+        theirs.len(),
         twilio.total(),
-        unsent.len()
+        never_victims.len() + never_survivor.len()
     );
+    assert!(victims.len() >= kills, "every victim did real work");
+    assert_eq!(theirs.len(), kills * per_round / 2, "the survivor's own");
     assert!(
-        scheduled.len() >= kills * per_round / 2,
-        "the run did real work"
-    );
-    assert!(
-        unsent.len() <= kills * 4,
-        "too many lost to kills: {unsent:?}"
+        never_victims.len() + never_survivor.len() <= kills,
+        "too many lost to kills: {never_victims:?} {never_survivor:?}"
     );
 }

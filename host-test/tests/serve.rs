@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::serve::{Serve, TOKEN, WEBHOOK, basic, raw, request, wait_for};
+use common::serve::{Serve, TOKEN, WEBHOOK, basic, raw, request, settled, wait_for};
 use common::twilio::FakeTwilio;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -72,7 +72,8 @@ fn alice_and_bob_through_the_json_api() {
     let logs = logs.to_string();
     assert!(logs.contains("sent SMS SM"), "{logs}");
     assert!(!logs.contains("4155552671"), "numbers are masked: {logs}");
-    std::thread::sleep(Duration::from_millis(1500));
+    // No timer left: nothing more can go out.
+    settled(&s);
     assert_eq!(twilio.counts()["+14155552671"], 1);
     let (_, metrics) = s.call("GET", "/metrics", None, "");
     let metrics = metrics.as_str().unwrap().to_owned();
@@ -159,13 +160,23 @@ fn delivery_reports_over_http() {
     let (_, state) = s.api("GET", "/v1/tenants/acme/state", "");
     assert_eq!(state["sends"][0]["status"], "undelivered");
     assert_eq!(state["suppressions"][0]["reason"], "undeliverable-number");
-    // The number is not texted again.
-    s.api(
+    // The number is not texted again: the message is taken, and its
+    // notification ends without an SMS, for that reason.
+    let (status, body) = s.api(
         "POST",
         "/v1/tenants/acme/messages",
         &message("m2", "again?"),
     );
-    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["outcome"]["scheduled"]["recipient"], "bob", "{body}");
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            let (_, logs) = s.api("GET", "/v1/tenants/acme/logs", "");
+            logs.to_string().contains("undeliverable-number")
+        }),
+        "the notification ended as undeliverable"
+    );
+    settled(&s);
     assert_eq!(twilio.total(), 1);
     assert!(s.stop().success());
 }
@@ -294,7 +305,7 @@ fn a_restart_between_message_and_due_time_still_sends_once() {
     assert_eq!(twilio.total(), 0);
     let s = Serve::start(&db(&dir), &twilio.url, &[]);
     assert!(wait_for(Duration::from_secs(20), || twilio.total() == 1));
-    std::thread::sleep(Duration::from_millis(1500));
+    settled(&s);
     assert_eq!(twilio.total(), 1);
     assert!(s.stop().success());
 }

@@ -89,8 +89,15 @@ impl Host {
         }
     }
 
-    /// SIGKILL: no chance to finish anything.
+    /// SIGKILL: no chance to finish anything. A host that already exited
+    /// fails the test: a kill test must kill a running host.
     pub fn kill(mut self) -> Vec<Value> {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            panic!(
+                "the host died before its kill ({status}): {:?}",
+                self.lines()
+            );
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.finish()

@@ -160,3 +160,23 @@ pub fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     }
     done()
 }
+
+/// One number of `/metrics` (0 when the series is absent).
+pub fn metric(s: &Serve, series: &str) -> u64 {
+    let (_, text) = s.call("GET", "/metrics", None, "");
+    text.as_str()
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Waits until no timer is left in the store: every notification went
+/// out, was skipped or ended. Nothing can be sent after that.
+pub fn settled(s: &Serve) {
+    assert!(
+        wait_for(Duration::from_secs(30), || metric(s, "sms_timers") == 0),
+        "timers left: {}",
+        metric(s, "sms_timers")
+    );
+}
