@@ -872,3 +872,43 @@ async fn past_the_bound_the_least_recently_used_sandbox_is_dropped() {
     assert_eq!(fired.iter().filter(|f| sent(&f.result)).count(), 3);
     assert!(rt.resident() <= 2);
 }
+
+/// `inspect` reads a tenant's records in pages bounded by bytes as well as
+/// by count, so records near their largest cannot push one call past the
+/// sandbox's memory: 300 records of 60 KB (18 MB, more than the sandbox's
+/// 16 MiB) are all read, in pages of about 1 MiB.
+#[tokio::test]
+async fn inspect_pages_by_bytes_so_large_records_fit_the_sandbox() {
+    let mut rt = TestRuntime::new().unwrap();
+    tenant(
+        &mut rt,
+        "t",
+        "AC0123456789abcdef0123456789abcdef",
+        "tok",
+        &[user("bob", "+14155552671")],
+    );
+    {
+        let data = rt.tenant("t");
+        let mut t = data.lock().unwrap();
+        for i in 0..300 {
+            // Unreadable on purpose: the page lists them by key.
+            t.state
+                .insert(format!("conversation/c{i:03}"), vec![0x43; 60_000]);
+        }
+    }
+    let total: usize = rt
+        .tenant("t")
+        .lock()
+        .unwrap()
+        .state
+        .values()
+        .map(Vec::len)
+        .sum();
+    assert!(total > host_test::sandbox::MEMORY_LIMIT);
+    let inspection = rt
+        .inspect("t")
+        .await
+        .expect("read in pages that fit")
+        .expect("this build has inspect");
+    assert_eq!(inspection.unreadable.len(), 300);
+}

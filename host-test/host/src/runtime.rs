@@ -55,9 +55,32 @@ pub const CALL_DEADLINE: Duration = Duration::from_secs(30);
 /// host answers it with a typed error instead, without entering the sandbox.
 pub const MAX_INPUT_BYTES: usize = 10 << 20;
 
-/// Entries handed to one `inspect` call: a page of records stays far
-/// under the sandbox's memory whatever the tenant's size.
+/// Entries handed to one `inspect` call at most.
 pub const INSPECT_PAGE: usize = 512;
+/// Bytes of records (keys and values) handed to one `inspect` call at
+/// most, unless one record alone is larger: a page stays far under the
+/// sandbox's memory (the guest holds the page and what it decodes from
+/// it) however large the tenant's records are.
+pub const INSPECT_PAGE_BYTES: usize = 1 << 20;
+
+/// `entries` cut into `inspect` pages: at most [`INSPECT_PAGE`] entries
+/// and [`INSPECT_PAGE_BYTES`] bytes each, at least one entry each.
+fn inspect_pages(entries: &[(String, Vec<u8>)]) -> Vec<&[(String, Vec<u8>)]> {
+    let mut pages = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, (key, value)) in entries.iter().enumerate() {
+        let size = key.len() + value.len();
+        if i > start && (i - start == INSPECT_PAGE || bytes + size > INSPECT_PAGE_BYTES) {
+            pages.push(&entries[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    // At least one call, empty or not: it says whether the component has
+    // `inspect` at all.
+    pages.push(&entries[start..]);
+    pages
+}
 
 /// How many times a timer whose call trapped (or failed with a `host`
 /// error: a refused commit) fires again.
@@ -463,8 +486,8 @@ impl Runtime {
 
     /// What the tenant's stored state holds, read by the component; `None`
     /// when the tenant's component is a build of a contract without
-    /// `inspect`. Read in pages of [`INSPECT_PAGE`] entries, each page
-    /// under the sandbox's memory limit.
+    /// `inspect`. Read in pages of at most [`INSPECT_PAGE`] entries and
+    /// [`INSPECT_PAGE_BYTES`] bytes, each under the sandbox's memory limit.
     pub async fn inspect(&mut self, tenant: &str) -> Result<Option<Inspection>> {
         let entries = self.storage.state_prefix(tenant, "").await?;
         let mut whole = Inspection {
@@ -475,15 +498,7 @@ impl Runtime {
             unreadable: Vec::new(),
         };
         let (crash, deadline) = (self.abort.clone(), self.call_deadline);
-        // At least one call, empty or not: it says whether the component
-        // has `inspect` at all.
-        let empty: [(String, Vec<u8>); 0] = [];
-        let pages: Vec<&[(String, Vec<u8>)]> = if entries.is_empty() {
-            vec![&empty]
-        } else {
-            entries.chunks(INSPECT_PAGE).collect()
-        };
-        for page in pages {
+        for page in inspect_pages(&entries) {
             let page: Vec<Entry> = page
                 .iter()
                 .map(|(key, value)| Entry {
@@ -608,5 +623,31 @@ impl std::fmt::Debug for Runtime {
             .field("sandboxes", &self.sandboxes.len())
             .field("max_sandboxes", &self.max_sandboxes)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(sizes: &[usize]) -> Vec<(String, Vec<u8>)> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (format!("k{i}"), vec![0; *n]))
+            .collect()
+    }
+
+    #[test]
+    fn inspect_pages_are_bounded_by_count_and_bytes() {
+        let lens = |e: &[(String, Vec<u8>)]| -> Vec<usize> {
+            inspect_pages(e).iter().map(|p| p.len()).collect()
+        };
+        assert_eq!(lens(&[]), [0], "one call even when empty");
+        assert_eq!(lens(&entries(&[10; 1200])), [512, 512, 176]);
+        // 400 KB each: two fit in a page of 1 MiB, a third does not.
+        assert_eq!(lens(&entries(&[400_000; 5])), [2, 2, 1]);
+        // One record larger than a page still gets a page of its own.
+        assert_eq!(lens(&entries(&[10, 3 << 20, 10])), [1, 1, 1]);
     }
 }
