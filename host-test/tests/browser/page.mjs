@@ -61,6 +61,11 @@ try {
   await page.locator("#app").waitFor({ state: "visible" });
   assert.ok(!page.url().includes(token), "the token must not stay in the URL");
 
+  step("the header names the component's contract version, as /healthz does");
+  const health = await (await fetch(`${base}/healthz`)).json();
+  assert.match(health.component, /^\d+\.\d+\.\d+$/);
+  await page.locator("#contract", { hasText: health.component }).waitFor();
+
   step("every control has a label");
   const unlabelled = await page.evaluate(() =>
     [...document.querySelectorAll("#app input, #app textarea, #app select")].filter((i) => i.labels.length === 0).map((i) => i.id));
