@@ -320,10 +320,12 @@ fn hosts_on_postgres_killed_mid_run_never_send_twice_and_leave_nothing_due() {
         let (mine, theirs): (Vec<usize>, Vec<usize>) = ids.partition(|i| i % 2 == 0);
         victim.send(&mine.into_iter().map(notification).collect::<String>());
         survivor.send(&theirs.into_iter().map(notification).collect::<String>());
-        // The random moment counts from the victim's first answer: a victim
-        // still starting would die having done nothing.
+        // The random moment counts from the victim's first answer (a victim
+        // still starting would die having done nothing), and spans its
+        // notifications' due time (1 s): some kills find them waiting, most
+        // find them being sent.
         victim.wait_for(Duration::from_secs(60), is("on-message", "scheduled"));
-        std::thread::sleep(Duration::from_millis(moments.next_ms(1500)));
+        std::thread::sleep(Duration::from_millis(500 + moments.next_ms(1500)));
         let said = victim.kill();
         victims.extend(scheduled(&said));
         lines.extend(said);
@@ -373,8 +375,12 @@ fn hosts_on_postgres_killed_mid_run_never_send_twice_and_leave_nothing_due() {
     );
     assert!(victims.len() >= kills, "every victim did real work");
     assert_eq!(theirs.len(), kills * per_round / 2, "the survivor's own");
+    // Cut off before Twilio took it: a kill between the in-flight mark's
+    // commit and the request reaching Twilio, a window of milliseconds.
+    // A host that lingers there (a queue, a slow client) loses one SMS per
+    // notification in flight at each kill and fails this.
     assert!(
-        never_victims.len() + never_survivor.len() <= kills,
+        never_victims.len() + never_survivor.len() <= kills / 4,
         "too many lost to kills: {never_victims:?} {never_survivor:?}"
     );
 }
