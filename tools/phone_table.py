@@ -9,12 +9,19 @@ Python port; the version is pinned below and written into both files).
 The table keeps, per country calling code, only what international numbers
 need: the national (trunk) prefix people insert after the country code, the
 possible lengths of a national significant number, whether a number may
-itself begin with the prefix, and, for the few countries whose prefix rule is
-a pattern rather than digits, the first digits that pattern may consume (the
-core skips those numbers instead of guessing). The corpus is numbers as
-people type them, with the E.164 form libphonenumber gives (or `invalid`).
+itself begin with the prefix, and, for the 19 countries whose prefix rule is
+a pattern rather than digits, that pattern spelled out as every way it can
+match (finite, in the order a regular expression engine tries them), its
+transform rule, and the country's national-number pattern as shapes, so the
+core reads those numbers exactly as libphonenumber does without a regular
+expression engine. The corpus is numbers as people type them, with the E.164
+form libphonenumber gives (or `invalid`), and every way each pattern rule can
+read a prefix, typed before example and random numbers.
 """
 import os
+import random
+import re._constants as C
+import re._parser as sre_parse
 import unicodedata
 import phonenumbers
 import regex
@@ -36,57 +43,120 @@ def can_start(pattern, digits):
     return regex.fullmatch("(?:%s)" % pattern, digits, partial=True) is not None
 
 
-def alternatives(pattern):
-    """The top-level alternatives of a pattern."""
-    parts, depth, start = [], 0, 0
-    for i, c in enumerate(pattern):
-        if c in "([":
-            depth += 1
-        elif c in ")]":
-            depth -= 1
-        elif c == "|" and depth == 0:
-            parts.append(pattern[start:i])
-            start = i + 1
-    parts.append(pattern[start:])
-    return parts
+DIGITS = frozenset("0123456789")
 
 
-def consumes(alternative, two):
-    """Whether `alternative` (matched at the start of a number, as
-    libphonenumber does) could consume something of a number starting with
-    the two digits `two`: a prefix of them matches it whole, or they begin
-    a longer match."""
-    if any(regex.fullmatch("(?:%s)" % alternative, two[:k]) for k in (1, 2)):
-        return True
-    return can_start(alternative, two)
+def charset(op, av):
+    if op == C.LITERAL:
+        return frozenset(chr(av))
+    out = set()
+    for o, a in av:
+        if o == C.LITERAL:
+            out.add(chr(a))
+        elif o == C.RANGE:
+            out |= {chr(c) for c in range(a[0], a[1] + 1)}
+        elif o == C.CATEGORY and a == C.CATEGORY_DIGIT:
+            out |= DIGITS
+        else:
+            raise ValueError((o, a))
+    return frozenset(out)
 
 
-def complex_rule(pattern, prefix):
-    """Two-digit starts a non-literal prefix pattern may consume: anywhere
-    (`starts`), and for alternatives anchored at the end of the number, only
-    at the number lengths they match (`anchored_starts`, `anchored_lengths`)."""
-    import sre_parse
-    starts = anchored_starts = anchored_lengths = 0
-    shortest = 99
-    for alt in alternatives(pattern):
-        if alt == prefix:
-            continue  # the literal prefix: the core strips it exactly
-        anchored = alt.endswith("$")
-        body = alt[:-1] if anchored else alt
-        lo, hi = sre_parse.parse(body).getwidth()
-        for n in range(100):
-            two = "%02d" % n
-            if consumes(body, two):
-                if anchored:
-                    anchored_starts |= 1 << n
-                else:
-                    starts |= 1 << n
-        if not anchored:
-            shortest = min(shortest, max(lo, 1))
-        if anchored:
-            for length in range(lo, min(hi, 17) + 1):
-                anchored_lengths |= 1 << length
-    return starts, anchored_starts, anchored_lengths, 0 if shortest == 99 else shortest
+def paths(parsed):
+    """Every way a (finite) pattern can match, in the order a backtracking
+    regular expression engine tries them: a list of token tuples, each token
+    a set of digits, ("(", group), (")", group) or "$". The first path that
+    fits a number is the match the engine finds."""
+    out = [()]
+    for op, av in parsed:
+        if op in (C.LITERAL, C.IN):
+            ways = [(charset(op, av),)]
+        elif op == C.SUBPATTERN:
+            group, inner = av[0], paths(av[-1])
+            ways = [(("(", group),) + p + ((")", group),) if group else p for p in inner]
+        elif op == C.BRANCH:
+            ways = [p for branch in av[1] for p in paths(branch)]
+        elif op == C.MAX_REPEAT:
+            lo, hi, body = av
+            inner, ways = paths(body), []
+            for k in range(min(hi, 17), lo - 1, -1):  # greedy: the most first
+                seqs = [()]
+                for _ in range(k):
+                    seqs = [s + p for s in seqs for p in inner]
+                ways += seqs
+        elif op == C.AT and av == C.AT_END:
+            ways = [("$",)]
+        else:
+            raise ValueError((op, av))
+        out = [p + w for p in out for w in ways]
+    return out
+
+
+def spell(token):
+    """A token in the table's notation: a digit, `d` for any digit, `[..]`
+    for a set, `{g` and `}` around group g, `$` for the number's end."""
+    if token == "$":
+        return "$"
+    if isinstance(token, tuple):
+        return "{%d" % token[1] if token[0] == "(" else "}"
+    if len(token) == 1:
+        return next(iter(token))
+    return "d" if token == DIGITS else "[%s]" % "".join(sorted(token))
+
+
+def shapes(pattern):
+    """A national-number pattern as shapes `HEAD:mn` (the digits HEAD
+    spells, then m to n digits of any kind, m and n in hex), in one string."""
+    tails, order = {}, []
+    for p in paths(sre_parse.parse(pattern)):
+        head = [t for t in p if isinstance(t, frozenset)]
+        n = 0
+        while head and head[-1] == DIGITS:
+            head.pop()
+            n += 1
+        key = "".join(spell(t) for t in head)
+        if key not in tails:
+            tails[key] = set()
+            order.append(key)
+        tails[key].add(n)
+    out = []
+    for key in order:
+        ns = sorted(tails[key])
+        run = [ns[0]]
+        for n in ns[1:] + [None]:
+            if n is not None and n == run[-1] + 1:
+                run.append(n)
+                continue
+            assert run[-1] < 16, pattern
+            out.append("%s:%x%x" % (key, run[0], run[-1]))
+            run = [n]
+    return ",".join(out)
+
+
+def pattern_rule(md):
+    """A prefix rule that is a pattern, spelled out for the core: its
+    paths in the engine's order, its group count, its transform rule, and
+    the country's national numbers as shapes."""
+    parsed = sre_parse.parse(md.national_prefix_for_parsing)
+    ways = paths(parsed)
+    for p in ways:  # the core reads groups one at a time, numbered by a digit
+        opened = [t for t in p if isinstance(t, tuple)]
+        assert all(a[0] == "(" and b[0] == ")" for a, b in zip(opened[::2], opened[1::2])), p
+    assert parsed.state.groups - 1 <= 3
+    # Each way after the first shares its start with the one before: it is
+    # written as that shared length (a character, `0` + n) and the rest.
+    spelled, previous = [], ""
+    for way in ("".join(spell(t) for t in p) for p in ways):
+        shared = 0
+        while shared < min(len(way), len(previous)) and way[shared] == previous[shared]:
+            shared += 1
+        assert len(way) <= 40 and shared < 44
+        spelled.append(chr(0x30 + shared) + way[shared:])
+        previous = way
+    ways = ",".join(spelled)
+    transform = (md.national_prefix_transform_rule or "").replace("\\", "\\\\")
+    national = shapes(md.general_desc.national_number_pattern)
+    return ways, parsed.state.groups - 1, transform, national
 
 
 rows = []
@@ -100,35 +170,42 @@ for cc in sorted(COUNTRY_CODE_TO_REGION_CODE):
     prefix = md.national_prefix or ""
     if parsing.isdigit():
         prefix = parsing
-    rule = (0, 0, 0, 0)
-    if parsing and not parsing.isdigit():
-        rule = complex_rule(parsing, prefix)
+    pattern = pattern_rule(md) if parsing and not parsing.isdigit() else None
     nsn = md.general_desc.national_number_pattern or ""
     # Two-digit starts of a national number that begin with the prefix and
     # can begin a real number: there, the prefix may be part of the number.
     viable = 0
     for n in range(100):
         two = "%02d" % n
-        if prefix and (two.startswith(prefix) or prefix.startswith(two)) and can_start(nsn, two):
+        if pattern is None and prefix and (two.startswith(prefix) or prefix.startswith(two)) and can_start(nsn, two):
             viable |= 1 << n
-    rows.append((cc, region, prefix, lengths, viable, rule))
+    rows.append((cc, region, prefix, lengths, viable, pattern))
 
 with open(os.path.join(ROOT, "src", "phone_table.rs"), "w") as out:
     out.write("//! Generated by `tools/phone_table.py` from libphonenumber's metadata\n")
     out.write(f"//! (the `phonenumbers` package, version {VERSION}). Do not edit.\n\n")
-    out.write("use crate::contact::{Country, Rule};\n\n")
+    out.write("use crate::contact::{Country, Pattern, Rule};\n\n")
     out.write(f"/// Every country calling code, ascending ({len(rows)}): the code, its\n")
     out.write("/// national prefix, and its possible national lengths (bit n: n digits).\n")
     out.write("pub const COUNTRIES: &[Country] = &[\n")
-    for cc, region, prefix, lengths, viable, rule in rows:
+    for cc, region, prefix, lengths, viable, pattern in rows:
         out.write(f"    Country {{ code: {cc}, prefix: \"{prefix}\", lengths: {lengths:#x} }}, // {region}\n")
     out.write("];\n\n")
-    out.write("/// The countries whose national prefix can begin a number, or whose prefix\n")
-    out.write("/// rule is a pattern, by code, ascending.\n")
+    out.write("/// The countries whose national prefix can begin a number, by code,\n")
+    out.write("/// ascending.\n")
     out.write("pub const RULES: &[Rule] = &[\n")
-    for cc, region, prefix, lengths, viable, (starts, a_starts, a_lengths, shortest) in rows:
-        if viable or starts or a_starts:
-            out.write(f"    Rule {{ code: {cc}, viable: {viable:#x}, starts: {starts:#x}, anchored_starts: {a_starts:#x}, anchored_lengths: {a_lengths:#x}, shortest: {shortest} }}, // {region}\n")
+    for cc, region, prefix, lengths, viable, pattern in rows:
+        if viable:
+            out.write(f"    Rule {{ code: {cc}, viable: {viable:#x} }}, // {region}\n")
+    out.write("];\n\n")
+    out.write("/// The countries whose national-prefix rule is a pattern, spelled out,\n")
+    out.write("/// by code, ascending.\n")
+    out.write("pub const PATTERNS: &[Pattern] = &[\n")
+    for cc, region, prefix, lengths, viable, pattern in rows:
+        if pattern:
+            ways, groups, transform, national = pattern
+            out.write(f"    // {region}: {metadata(cc)[1].national_prefix_for_parsing}\n")
+            out.write(f"    Pattern {{ code: {cc}, ways: \"{ways}\", groups: {groups}, transform: \"{transform}\", national: \"{national}\" }},\n")
     out.write("];\n\n")
     zeros = sorted({ord(c) - int(unicodedata.decimal(c)) for c in map(chr, range(0x110000)) if unicodedata.decimal(c, None) is not None and ord(c) > 0x7f})
     out.write(f"/// The zero of every run of Unicode decimal digits but ASCII (Unicode {unicodedata.unidata_version}).\n")
@@ -171,6 +248,44 @@ lines += ["+999 1234 5678", "+1 415 555 26711", "+1 415 555 267", "+44 (0)20 794
           "+39 06 1234 5678", "+7 8 912 345 67 89", "+7 800 123 45 67", "+36 06 30 123 4567",
           "+683 7012", "+290 8 1234", "+690 3010", "+54 9 11 1234 5678", "+54 11 15 1234 5678",
           "+49 171/1234567", "+1 415–555–2671", "+375 80 29 123 45 67"]
+lines += ["+55 011 98765 4321", "+55 (011) 98765-4321"]
+
+def pattern_numbers(cc, md):
+    """For a country whose prefix rule is a pattern: each way the rule can
+    read, typed before the country's example numbers and before random
+    digits, and random national numbers (seeded by the code, so the corpus
+    is the same on every run)."""
+    rng = random.Random(cc)
+    region = COUNTRY_CODE_TO_REGION_CODE[cc][0]
+    examples = []
+    for kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE,
+                 phonenumbers.PhoneNumberType.TOLL_FREE):
+        ex = phonenumbers.example_number_for_type(region, kind)
+        if ex is not None:
+            examples.append(phonenumbers.format_number(ex, PhoneNumberFormat.E164)[len(str(cc)) + 1:])
+    lengths = [n for n in md.general_desc.possible_length if n > 0]
+    random_digits = lambda n: "".join(rng.choice("0123456789") for _ in range(n))
+    out = []
+    for p in paths(sre_parse.parse(md.national_prefix_for_parsing)):
+        read = "".join(rng.choice(sorted(t)) for t in p if isinstance(t, frozenset))
+        if "$" in p:
+            out.append("+%s %s" % (cc, read))
+            continue
+        for nsn in examples:
+            out.append("+%s %s %s" % (cc, read, nsn))
+        for n in rng.sample(lengths, min(2, len(lengths))):
+            out.append("+%s %s %s" % (cc, read, random_digits(max(n - len(read), 1))))
+    for _ in range(40):
+        out.append("+%s %s" % (cc, random_digits(rng.randint(min(lengths) - 1, max(lengths) + 1))))
+    return out
+
+
+for cc in sorted(COUNTRY_CODE_TO_REGION_CODE):
+    region, md = metadata(cc)
+    parsing = md.national_prefix_for_parsing or ""
+    if parsing and not parsing.isdigit() and region != "001":
+        lines.extend(pattern_numbers(cc, md))
+
 
 
 def expected(raw):
