@@ -115,6 +115,12 @@ pub struct Conversation {
     /// `next - 1`.
     pub entries: Vec<Entry>,
     pub participants: Vec<Participant>,
+    /// When the newest message reached the extension (the host's clock):
+    /// a redelivery comes soon after (see [`crate::expiry`]). 0 in records
+    /// of layout 1.
+    pub last_message_at: Millis,
+    /// When the record's expiry timer is due (0: none armed yet).
+    pub expire_at: Millis,
 }
 
 impl Default for Conversation {
@@ -123,6 +129,8 @@ impl Default for Conversation {
             next: 1,
             entries: Vec::new(),
             participants: Vec::new(),
+            last_message_at: 0,
+            expire_at: 0,
         }
     }
 }
@@ -374,10 +382,11 @@ pub fn record_send(sent: &mut Vec<Millis>, now: Millis, keep: usize) {
 
 /// Layout 1: `next`; the entries as one byte string of 9 bytes each (hash
 /// little-endian, then flags: bit 0 the author's index, bit 1 text); the
-/// participants.
+/// participants. Layout 2 adds when the newest message arrived and when the
+/// expiry timer is due.
 impl Record for Conversation {
     const TAG: u8 = b'C';
-    const VERSION: u8 = 1;
+    const VERSION: u8 = 2;
 
     fn write(&self, out: &mut Writer) {
         out.u64(self.next);
@@ -404,9 +413,11 @@ impl Record for Conversation {
             out.u32(p.forgotten);
             out.list(&p.sent, |out, &t| out.u64(t));
         });
+        out.u64(self.last_message_at);
+        out.u64(self.expire_at);
     }
 
-    fn read(input: &mut Reader, _version: u8) -> Option<Self> {
+    fn read(input: &mut Reader, version: u8) -> Option<Self> {
         let next = input.u64()?;
         let packed = input.bytes()?;
         if packed.len() % 9 != 0 {
@@ -443,6 +454,10 @@ impl Record for Conversation {
                 sent: input.list(Reader::u64)?,
             })
         })?;
+        let (last_message_at, expire_at) = match version {
+            1 => (0, 0),
+            _ => (input.u64()?, input.u64()?),
+        };
         // Positions must be consistent: a record that is not is unreadable,
         // never a trap later.
         let consistent = next >= 1
@@ -455,6 +470,8 @@ impl Record for Conversation {
             next,
             entries,
             participants,
+            last_message_at,
+            expire_at,
         })
     }
 }
@@ -629,14 +646,30 @@ mod tests {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// Layout 2, as this build writes it: layout 1's fields, then when the
+    /// newest message arrived and when the expiry timer is due.
+    const GOLDEN_V2: &str = "4302041b6b9b50b5078ba908021e9d50b5078ca90801d19e50b5078da908000205616c6963650000000000000000000003626f62010001e0d4030000000768657920426f62000001e807d00fd0c79929";
+
+    fn unhex(text: &str) -> Vec<u8> {
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
     #[test]
     fn layout_1_golden_bytes_decode() {
-        let bytes: Vec<u8> = (0..GOLDEN_V1.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&GOLDEN_V1[i..i + 2], 16).unwrap())
-            .collect();
-        assert_eq!(Conversation::decode(&bytes), Ok(golden()));
-        assert_eq!(hex(&golden().encode()), GOLDEN_V1);
+        // Written before records expired: no message time, no timer armed.
+        assert_eq!(Conversation::decode(&unhex(GOLDEN_V1)), Ok(golden()));
+    }
+
+    #[test]
+    fn layout_2_golden_bytes_decode() {
+        let mut c = golden();
+        c.last_message_at = 2_000;
+        c.expire_at = 2_000 + crate::expiry::QUIET_MS;
+        assert_eq!(hex(&c.encode()), GOLDEN_V2);
+        assert_eq!(Conversation::decode(&unhex(GOLDEN_V2)), Ok(c));
     }
 
     #[test]

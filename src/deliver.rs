@@ -252,11 +252,14 @@ fn recipient_history(stored: &Stored<History>, now: Millis) -> History {
 /// limits not reached (else drop, with the reason in the outcome and the
 /// log).
 pub fn on_timer(timer: &Timer, check: &Check<'_>) -> Delivery {
+    let done = Delivery::Done;
     let Timer::Deliver {
         conversation: id,
         recipient: uid,
-    } = timer;
-    let done = Delivery::Done;
+    } = timer
+    else {
+        return done(Step::skip(SkipReason::NothingPending));
+    };
     let Some(p) = check.conversation.index_of(uid) else {
         return done(Step::skip(SkipReason::NothingPending));
     };
@@ -535,7 +538,10 @@ pub fn on_response(
     let Timer::Deliver {
         conversation: id,
         recipient: uid,
-    } = timer;
+    } = timer
+    else {
+        return Step::skip(SkipReason::NothingPending);
+    };
     let Some(p) = check.conversation.index_of(uid) else {
         return Step::skip(SkipReason::NothingPending);
     };

@@ -511,6 +511,7 @@ fn an_attempt_cut_off_mid_send_is_never_repeated_and_counts_for_the_limits() {
         Ok(&w.settings),
         &message("m2", 61_000),
         Some(w.conversation.clone()),
+        61_000,
     );
     // Its answer speaks of the next notification: m2 alone, due one delay
     // after the attempt's due time at the earliest.

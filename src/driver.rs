@@ -18,7 +18,7 @@ use crate::notify::{self, Step};
 use crate::pause::Pause;
 use crate::preview;
 use crate::quiet;
-use crate::record::Record;
+use crate::record::{Record, Stored};
 use crate::settings::{self, Settings};
 use crate::status;
 use crate::suppression::Suppression;
@@ -73,10 +73,7 @@ pub fn on_delivery_status(host: &mut impl Host, report: &status::Report) -> Resu
     status::authenticate(borrow(&settings), report)?;
     let uid = status::recipient(report);
     let (history, suppression) = match &uid {
-        Some(uid) => (
-            History::load(host.state_get(&keys::recipient_history(uid)).as_deref()),
-            Suppression::load(host.state_get(&keys::suppression(uid)).as_deref()),
-        ),
+        Some(uid) => (history(host, uid), suppression(host, uid)),
         None => (None, None),
     };
     apply(
@@ -98,9 +95,10 @@ pub fn on_message(host: &mut impl Host, message: &Message) -> Result<Outcome, Er
     }
     let (_, settings) = load_settings(host)?;
     let conversation = load_conversation(host, &message.conversation, &message.receiver)?;
+    let now = host.now();
     apply(
         host,
-        notify::on_message(borrow(&settings), message, conversation),
+        notify::on_message(borrow(&settings), message, conversation, now),
     )
 }
 
@@ -135,10 +133,13 @@ pub fn on_timer(host: &mut impl Host, key: &str) -> Result<Outcome, Error> {
     let Some(timer) = Timer::parse(key) else {
         return Ok(Outcome::Skipped(SkipReason::UnknownTimer));
     };
-    let Timer::Deliver {
-        conversation: id,
-        recipient,
-    } = &timer;
+    let (id, recipient) = match &timer {
+        Timer::Deliver {
+            conversation,
+            recipient,
+        } => (conversation, recipient),
+        Timer::Expire { conversation } => return expire(host, conversation),
+    };
     let Some(conversation) = load_conversation(host, id, recipient)? else {
         return Ok(Outcome::Skipped(SkipReason::NothingPending));
     };
@@ -153,12 +154,9 @@ pub fn on_timer(host: &mut impl Host, key: &str) -> Result<Outcome, Error> {
     let sender = conversation
         .other(p)
         .and_then(|other| host.user(&other.uid));
-    let recipient_history = History::load(
-        host.state_get(&keys::recipient_history(recipient))
-            .as_deref(),
-    );
-    let suppression = Suppression::load(host.state_get(&keys::suppression(recipient)).as_deref());
-    let pause = Pause::load(host.state_get(&keys::pause()).as_deref());
+    let recipient_history = history(host, recipient);
+    let suppression = suppression(host, recipient);
+    let pause = pause(host);
     let now = host.now();
     let quiet = match (&settings, &user) {
         (Ok(settings), Some(user)) if settings.quiet_hours.is_some() => {
@@ -205,6 +203,40 @@ pub fn on_timer(host: &mut impl Host, key: &str) -> Result<Outcome, Error> {
     }
 }
 
+/// A conversation's expiry timer: its record and its participants' send
+/// histories, for the core to decide.
+fn expire(host: &mut impl Host, id: &str) -> Result<Outcome, Error> {
+    let conversation = load_conversation(host, id, "")?;
+    let mut histories = Vec::new();
+    for p in conversation.iter().flat_map(|c| &c.participants) {
+        histories.push((p.uid.clone(), history(host, &p.uid)));
+    }
+    let now = host.now();
+    apply(
+        host,
+        crate::expiry::on_timer(id, conversation, &histories, now),
+    )
+}
+
+/// `uid`'s send history (the per-recipient cap, recent SMS).
+#[inline(never)]
+fn history(host: &mut impl Host, uid: &str) -> Stored<History> {
+    History::load(host.state_get(&keys::recipient_history(uid)).as_deref())
+}
+
+/// The numbers not to text for `uid`.
+#[inline(never)]
+fn suppression(host: &mut impl Host, uid: &str) -> Stored<Suppression> {
+    Suppression::load(host.state_get(&keys::suppression(uid)).as_deref())
+}
+
+/// The tenant's pause. (Loaders are kept out of line: inlined, each call
+/// site would carry its own copy of the decoder.)
+#[inline(never)]
+fn pause(host: &mut impl Host) -> Stored<Pause> {
+    Pause::load(host.state_get(&keys::pause()).as_deref())
+}
+
 /// What an instance remembers between calls: derived data only, so a
 /// recycled instance simply starts again with an empty one.
 #[derive(Default)]
@@ -233,7 +265,7 @@ fn load_settings(host: &mut impl Host) -> Result<(u64, Parsed), Error> {
             message: "the tenant has not saved settings for this extension".into(),
         }]),
     };
-    if let Some(Ok(pause)) = Pause::load(host.state_get(&keys::pause()).as_deref()) {
+    if let Some(Ok(pause)) = pause(host) {
         let now = host.now();
         if let Some(step) = crate::pause::on_new_revision(&pause, revision, now) {
             execute(host, step.changes, step.logs)?;

@@ -30,6 +30,7 @@ pub mod contact;
 pub mod conversation;
 pub mod deliver;
 pub mod driver;
+pub mod expiry;
 pub mod history;
 pub mod inspect;
 pub mod keys;

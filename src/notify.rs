@@ -21,7 +21,7 @@ use crate::prelude::*;
 use crate::conversation::{Conversation, Held, id_hash};
 use crate::keys;
 use crate::model::{
-    Change, ConversationKind, Deletion, Error, Format, Level, Log, Message, Outcome,
+    Change, ConversationKind, Deletion, Error, Format, Level, Log, Message, Millis, Outcome,
     PendingSummary, Problem, Receipt, SkipReason,
 };
 use crate::record::Record;
@@ -167,6 +167,7 @@ pub fn on_message(
     settings: Result<&Settings, &[Problem]>,
     message: &Message,
     conversation: Option<Conversation>,
+    now: Millis,
 ) -> Step {
     let id = &message.conversation;
     let mut c = conversation.unwrap_or_default();
@@ -190,6 +191,8 @@ pub fn on_message(
     let text = (message.format == Format::Text).then_some(message.text.as_str());
     let seq = c.push(s, r, hash, text);
     let mut step = Step::default();
+    step.changes
+        .extend(crate::expiry::on_message(id, &mut c, now));
     // With settings that cannot be read, the default holds.
     if settings.map_or(true, |s| s.reply_means_read) {
         c.read_through(s, seq);
@@ -422,7 +425,7 @@ pub(crate) mod tests {
         let s = settings();
         let mut c = None;
         for m in messages {
-            c = Some(stored(&on_message(Ok(&s), m, c)));
+            c = Some(stored(&on_message(Ok(&s), m, c, 0)));
         }
         c.unwrap()
     }
@@ -436,7 +439,7 @@ pub(crate) mod tests {
 
     #[test]
     fn first_message_schedules_at_sent_at_plus_delay() {
-        let step = on_message(Ok(&settings()), &message("m1", 1_000), None);
+        let step = on_message(Ok(&settings()), &message("m1", 1_000), None, 0);
         assert_eq!(
             step.result(),
             &Ok(Outcome::Scheduled(PendingSummary {
@@ -455,7 +458,7 @@ pub(crate) mod tests {
     #[test]
     fn later_messages_join_without_moving_the_timer() {
         let c = after(&[message("m1", 1_000)]);
-        let second = on_message(Ok(&settings()), &message("m2", 30_000), Some(c));
+        let second = on_message(Ok(&settings()), &message("m2", 30_000), Some(c), 0);
         assert!(
             matches!(second.result(), Ok(Outcome::Scheduled(s)) if s.unread == 2 && s.due_at == 61_000)
         );
@@ -470,7 +473,7 @@ pub(crate) mod tests {
     #[test]
     fn a_message_rearms_a_notification_that_lost_its_timer() {
         let c = after(&[message("m1", 1_000)]);
-        let late = on_message(Ok(&settings()), &message("m2", 90_000), Some(c));
+        let late = on_message(Ok(&settings()), &message("m2", 90_000), Some(c), 0);
         assert!(
             matches!(late.result(), Ok(Outcome::Scheduled(s)) if s.unread == 2 && s.due_at == 90_000)
         );
@@ -488,7 +491,7 @@ pub(crate) mod tests {
         assert_eq!(c.participants[bob].due_at, None);
         // The reply cancelled Bob's timer in the same step.
         let c1 = after(&[message("m1", 0)]);
-        let step = on_message(Ok(&settings()), &reply("m2", 10), Some(c1));
+        let step = on_message(Ok(&settings()), &reply("m2", 10), Some(c1), 0);
         assert!(
             step.changes
                 .contains(&Change::CancelTimer { key: timer().key() })
@@ -497,7 +500,7 @@ pub(crate) mod tests {
         let mut off = settings();
         off.reply_means_read = false;
         let c1 = after(&[message("m1", 0)]);
-        let c = stored(&on_message(Ok(&off), &reply("m2", 10), Some(c1)));
+        let c = stored(&on_message(Ok(&off), &reply("m2", 10), Some(c1), 0));
         assert_eq!(c.unread(c.index_of("bob").unwrap()), 1);
     }
 
@@ -506,7 +509,7 @@ pub(crate) mod tests {
         let mut off = settings();
         off.reply_means_read = false;
         let c1 = after(&[message("m1", 0)]);
-        let c = stored(&on_message(Ok(&off), &reply("m2", 10), Some(c1)));
+        let c = stored(&on_message(Ok(&off), &reply("m2", 10), Some(c1), 0));
         let step = on_read(&receipt("bob", "m2"), Some(c));
         assert!(
             matches!(step.result(), Ok(Outcome::Cancelled { read: 1, .. })),
@@ -518,7 +521,7 @@ pub(crate) mod tests {
     #[test]
     fn a_redelivered_message_counts_once() {
         let c = after(&[message("m1", 0)]);
-        let again = on_message(Ok(&settings()), &message("m1", 0), Some(c.clone()));
+        let again = on_message(Ok(&settings()), &message("m1", 0), Some(c.clone()), 0);
         assert_eq!(unread_of(&again), Some(1));
         assert!(again.changes.is_empty(), "a redelivery changes nothing");
         let c = after(&[message("m1", 0), message("m2", 5)]);
@@ -532,13 +535,13 @@ pub(crate) mod tests {
             field: "twilioAccountSid".into(),
             message: "required".into(),
         }];
-        let step = on_message(Err(&problems), &message("m1", 0), None);
+        let step = on_message(Err(&problems), &message("m1", 0), None, 0);
         assert!(matches!(step.result(), Err(Error::InvalidSettings(_))));
         let c = stored(&step);
         assert!(c.seq_of(id_hash("m1")).is_some());
         assert_eq!(c.participants[c.index_of("bob").unwrap()].due_at, None);
         // Later, a receipt naming it is understood.
-        let c = stored(&on_message(Ok(&settings()), &message("m2", 5), Some(c)));
+        let c = stored(&on_message(Ok(&settings()), &message("m2", 5), Some(c), 0));
         let read = on_read(&receipt("bob", "m1"), Some(c));
         assert_eq!(unread_of(&read), Some(1));
     }
@@ -548,7 +551,7 @@ pub(crate) mod tests {
         let c = after(&[message("m1", 0)]);
         let mut carol = message("m2", 0);
         carol.sender = "carol".into();
-        let step = on_message(Ok(&settings()), &carol, Some(c));
+        let step = on_message(Ok(&settings()), &carol, Some(c), 0);
         assert!(
             matches!(step.result(), Err(Error::InvalidInput(w)) if w.contains("between alice and bob"))
         );
@@ -565,14 +568,18 @@ pub(crate) mod tests {
         assert_eq!(admit(&own), Err(SkipReason::SelfMessage));
         let mut image = message("m1", 0);
         image.format = Format::Image;
-        let step = on_message(Ok(&settings()), &image, None);
+        let step = on_message(Ok(&settings()), &image, None, 0);
         assert_eq!(step.result(), &Ok(Outcome::Skipped(SkipReason::NotText)));
-        assert!(
-            !step
-                .changes
-                .iter()
-                .any(|c| matches!(c, Change::SetTimer { .. }))
-        );
+        // No notification; only the new record's expiry timer.
+        let timers: Vec<_> = step
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::SetTimer { key, .. } => Some(key.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(timers, ["expire/c1"]);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //!
 //! | tag | record | versions |
 //! | --- | --- | --- |
-//! | `C` | [`crate::conversation::Conversation`] | 1 |
+//! | `C` | [`crate::conversation::Conversation`] | 1; 2 adds the newest message's time and the expiry timer's due time ([`crate::expiry`]) |
 //! | `H` | [`crate::history::History`] (a recipient's recent SMS) | 1; 2 (0.3.0) adds the last SMS with SID and status |
 //! | `S` | [`crate::suppression::Suppression`] | 1 |
 //! | `P` | [`crate::pause::Pause`] | 1 |

@@ -17,6 +17,11 @@ pub enum Timer {
         conversation: String,
         recipient: String,
     },
+    /// The conversation's record may have outlived its use: removed when
+    /// nothing in it is pending, unread or still counted by a limit, and
+    /// its newest message is past the time a redelivery could come (see
+    /// [`crate::expiry`]); else moved to when it may be.
+    Expire { conversation: String },
 }
 
 impl Timer {
@@ -27,6 +32,7 @@ impl Timer {
                 conversation,
                 recipient,
             } => keys::join(&["deliver", conversation, recipient]),
+            Self::Expire { conversation } => keys::join(&["expire", conversation]),
         }
     }
 
@@ -37,12 +43,18 @@ impl Timer {
             return None;
         }
         let parts = keys::split(key)?;
-        match <[String; 3]>::try_from(parts).ok()? {
-            [kind, conversation, recipient] if kind == "deliver" => Some(Self::Deliver {
-                conversation,
-                recipient,
-            }),
-            _ => None,
+        match parts.len() {
+            2 => match <[String; 2]>::try_from(parts).ok()? {
+                [kind, conversation] if kind == "expire" => Some(Self::Expire { conversation }),
+                _ => None,
+            },
+            _ => match <[String; 3]>::try_from(parts).ok()? {
+                [kind, conversation, recipient] if kind == "deliver" => Some(Self::Deliver {
+                    conversation,
+                    recipient,
+                }),
+                _ => None,
+            },
         }
     }
 }
@@ -59,6 +71,10 @@ mod tests {
                 recipient: recipient.into(),
             };
             assert_eq!(Timer::parse(&timer.key()), Some(timer));
+            let expire = Timer::Expire {
+                conversation: conversation.into(),
+            };
+            assert_eq!(Timer::parse(&expire.key()), Some(expire));
         }
     }
 
@@ -71,6 +87,9 @@ mod tests {
             "deliver/a/b/c",
             "retry/a/b",
             "deliver/%FF/b",
+            "expire",
+            "expire/a/b",
+            "deliver/a",
         ] {
             assert_eq!(Timer::parse(key), None, "{key}");
         }

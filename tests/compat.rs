@@ -40,11 +40,14 @@ const CHANGED_IN_0_3_0: &[&str] = &[
 /// the `ended: replied` log line; the answer to a message that arrives
 /// during a send, which speaks of the next notification; numbers typed
 /// with a national prefix in countries whose prefix rule is a pattern,
-/// read instead of skipped).
+/// read instead of skipped; conversation records that expire).
 const CHANGED_IN_0_4_0: &[&str] = &[
     "contact_numbers",
+    "daily_limits",
     "edits_and_deletions",
+    "expiry",
     "message_during_send",
+    "quiet_hours",
     "replies_read",
 ];
 

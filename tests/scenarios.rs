@@ -83,6 +83,7 @@ scenarios! {
     delivery_reports,
     edits_and_deletions,
     emoji_name,
+    expiry,
     failed_timer_rearms,
     gsm_vs_emoji,
     huge_name,

@@ -4,9 +4,9 @@
 //! it. When a feature earns the bytes, raise the guard in the same commit,
 //! with the new figure and what it bought in BENCHMARKS.md.
 
-/// 342,355 bytes at contract 0.4.0 (BENCHMARKS.md), plus room for small
-/// mends.
-const GUARD: u64 = 350_000;
+/// 350,287 bytes with conversation records that expire (BENCHMARKS.md),
+/// plus room for small mends.
+const GUARD: u64 = 360_000;
 
 #[test]
 fn the_component_stays_under_its_size_guard() {

@@ -97,15 +97,30 @@ async fn offline_unread_message_is_texted_once_after_the_delay() {
     assert_eq!(sms[0].auth_user.as_deref(), Some(ACCOUNT));
     assert_eq!(sms[0].at, 60_000);
 
-    // The notification is done: no pending state, no timer, nothing more is
-    // sent; only the send history (for the limits) stays.
+    // The notification is done: no pending state, nothing more is sent;
+    // the record and the send history (for the limits) stay, with the
+    // record's expiry timer a day after the message.
     let tenant = rt.tenant(TENANT);
     let keys: Vec<String> = tenant.lock().unwrap().state.keys().cloned().collect();
     assert_eq!(keys, ["conversation/alice_bob", "sent-to/bob"]);
-    assert!(tenant.lock().unwrap().timers.is_empty());
+    let timers: Vec<(String, u64)> = tenant.lock().unwrap().timers.clone().into_iter().collect();
+    assert_eq!(timers, [("expire/alice_bob".to_owned(), DAY_MS)]);
     assert!(rt.advance(3_600_000).await.unwrap().is_empty());
     assert!(rt.traffic.take_sms().is_empty());
+
+    // A day after the SMS, nothing of it is left.
+    let fired = rt.advance(DAY_MS).await.unwrap();
+    assert_eq!(
+        fired.len(),
+        2,
+        "the expiry timer, then moved to a day after the SMS: {fired:?}"
+    );
+    assert!(tenant.lock().unwrap().state.is_empty());
+    assert!(tenant.lock().unwrap().timers.is_empty());
+    assert!(rt.traffic.take_sms().is_empty());
 }
+
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
 #[tokio::test]
 async fn request_matches_the_openapi_create_message_operation() {

@@ -22,7 +22,7 @@ use wasmtime::Store;
 
 mod support;
 
-use support::{BOB_METADATA, native, settings, tokio, webhook};
+use support::{native, settings, setup_tenant, tokio, webhook};
 
 const TENANT: &str = "bench";
 const DAY_PLUS: u64 = 25 * 3_600_000;
@@ -41,26 +41,6 @@ fn component(engine: Option<u32>) -> TestRuntime {
     };
     setup_tenant(&mut rt, TENANT);
     rt
-}
-
-fn setup_tenant(rt: &mut TestRuntime, name: &str) {
-    let t = rt.tenant(name);
-    let mut t = t.lock().unwrap();
-    t.save_settings(settings());
-    for (uid, presence, metadata) in [
-        ("alice", wit::Presence::Online, "{}"),
-        ("bob", wit::Presence::Offline, BOB_METADATA),
-    ] {
-        t.users.insert(
-            uid.into(),
-            wit::User {
-                uid: uid.into(),
-                name: uid.into(),
-                presence,
-                metadata: metadata.into(),
-            },
-        );
-    }
 }
 
 fn wit_message(i: u64, at: u64) -> wit::Message {

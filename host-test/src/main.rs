@@ -57,7 +57,8 @@ enum Command {
         /// run concurrently).
         #[arg(long, default_value_t = 4)]
         shards: usize,
-        /// Exit once stdin is closed and no timer is left.
+        /// Exit once stdin is closed and no timer is due within the hour
+        /// (records' daily expiry timers wait for the next run).
         #[arg(long)]
         until_idle: bool,
         /// The file holding the key that seals settings at rest (32 bytes,

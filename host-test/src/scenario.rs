@@ -59,6 +59,9 @@ pub enum Step {
     Preview(PreviewStep),
     /// Prints what the tenant's state holds (`inspect`).
     Inspect(bool),
+    /// Prints the keys of the tenant's state and of its timers, as the
+    /// host stores them (records that went are no longer listed).
+    Keys(bool),
 }
 
 #[derive(Debug, Deserialize)]
@@ -468,6 +471,22 @@ impl Runner {
                             "error": { "invalid-settings": json::problems(&problems) } }),
                     Err(trap) => trap_line(now, "preview", &trap),
                 });
+            }
+            Step::Keys(_) => {
+                let mut keys: Vec<String> = storage
+                    .state_prefix(&tenant, "")
+                    .await?
+                    .into_iter()
+                    .map(|(key, _)| key)
+                    .collect();
+                keys.sort();
+                let mut timers = storage.timers(&tenant).await?;
+                timers.sort();
+                let timers: Vec<Value> = timers
+                    .into_iter()
+                    .map(|(key, due)| json!({ "key": key, "due_at": due }))
+                    .collect();
+                out(json!({ "at": now, "keys": keys, "timers": timers }));
             }
             Step::Inspect(_) => {
                 out(match runtime.inspect(&tenant).await {

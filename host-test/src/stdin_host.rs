@@ -21,14 +21,15 @@ pub struct Options {
     /// The fake Twilio, when `policy` sends to it: `twilio` steps script
     /// it, and each SMS it takes is printed as it is taken.
     pub fake: Option<FakeTwilio>,
-    /// Exit once stdin is closed and no timer is left (tests, batch runs).
+    /// Exit once stdin is closed and no timer is due within
+    /// [`crate::scheduler::IDLE_HORIZON_MS`] (tests, batch runs).
     pub until_idle: bool,
     /// How long a claimed timer stays with this process (see
     /// [`crate::runtime::LEASE_MS`], the default).
     pub lease_ms: u64,
 }
 
-/// Runs until stdin closes and (with `until_idle`) no timer is left, or
+/// Runs until stdin closes and (with `until_idle`) no timer is due soon, or
 /// until SIGTERM / Ctrl-C: then calls in flight finish and it returns.
 pub async fn host(storage: Arc<dyn Storage>, options: Options) -> wasmtime::Result<()> {
     let shards = Arc::new(Shards::new(

@@ -78,7 +78,13 @@ fn alice_and_bob_through_the_json_api() {
     let (_, metrics) = s.call("GET", "/metrics", None, "");
     let metrics = metrics.as_str().unwrap().to_owned();
     assert!(metrics.contains("sms_sent_total 1"), "{metrics}");
-    assert!(metrics.contains("\nsms_timers 0\n"), "{metrics}");
+    // The conversation's record waits a day to expire; nothing else.
+    assert!(metrics.contains("\nsms_timers 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("\nsms_timers_by_kind{kind=\"expire\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("kind=\"deliver\""), "{metrics}");
     assert!(
         metrics.contains("sms_timer_lag_seconds_count 1"),
         "{metrics}"
@@ -878,4 +884,132 @@ fn connection_limits_over_http() {
         "served once one closed: {answer}"
     );
     assert!(s.stop().success());
+}
+
+/// An open event stream of `tenant` (`GET …/events`) read on a thread:
+/// its status line and headers, then everything it sent so far.
+struct Events {
+    text: std::sync::Arc<std::sync::Mutex<String>>,
+    ended: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Events {
+    fn open(s: &Serve, tenant: &str) -> Self {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&s.addr).unwrap();
+        write!(
+            stream,
+            "GET /v1/tenants/{tenant}/events HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\nAccept: text/event-stream\r\n\r\n",
+            s.addr
+        )
+        .unwrap();
+        let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let ended = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (into, done) = (text.clone(), ended.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = stream.read(&mut buf) {
+                into.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        Self { text, ended }
+    }
+
+    fn has(&self, what: &str) -> bool {
+        self.text.lock().unwrap().contains(what)
+    }
+
+    /// Waits for an event named `event` whose data holds every one of `parts`.
+    fn wait(&self, event: &str, parts: &[&str]) {
+        let found = wait_for(Duration::from_secs(30), || {
+            let text = self.text.lock().unwrap();
+            text.split("event: ").any(|e| {
+                e.starts_with(&format!("{event}\n")) && parts.iter().all(|p| e.contains(p))
+            })
+        });
+        assert!(
+            found,
+            "no {event} event with {parts:?}: {}",
+            self.text.lock().unwrap()
+        );
+    }
+}
+
+/// The page's live activity over real HTTP: every call of the tenant
+/// reaches its open event streams as it is answered (a call that sent
+/// nothing as `unsent`), other tenants' calls do not, the calls that sent
+/// nothing stay listed at `…/unsent`, streams are bounded per tenant, and
+/// a stopping service ends them instead of waiting on them.
+#[test]
+fn activity_streams_as_it_happens_and_lists_what_was_not_sent() {
+    let twilio = FakeTwilio::start(Duration::ZERO, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Serve::start(&db(&dir), &twilio.url, &[]);
+    tenant(&s, 1);
+    let (status, _) = s.call("GET", "/v1/tenants/acme/events", None, "");
+    assert_eq!(status, 401, "a token is needed");
+
+    let events = Events::open(&s, "acme");
+    let other = Events::open(&s, "globex");
+    assert!(wait_for(Duration::from_secs(10), || events
+        .has("content-type: text/event-stream")));
+    let (status, body) = s.api(
+        "POST",
+        "/v1/tenants/acme/messages",
+        &message("m1", "dinner?"),
+    );
+    assert_eq!(status, 200, "{body}");
+    events.wait("call", &["\"on-message\"", "\"scheduled\""]);
+    events.wait(
+        "call",
+        &["\"on-timer\"", "\"sent\"", "deliver/alice_bob/bob"],
+    );
+
+    // Carol has no number: her notification comes due and is not sent.
+    let carol = json!({ "name": "Carol", "presence": "offline" }).to_string();
+    assert_eq!(s.api("PUT", "/v1/tenants/acme/users/carol", &carol).0, 200);
+    let to_carol = json!({ "id": "c1", "conversation": "alice_carol", "sender": "alice", "receiver": "carol", "text": "hi" });
+    assert_eq!(
+        s.api("POST", "/v1/tenants/acme/messages", &to_carol.to_string())
+            .0,
+        200
+    );
+    events.wait(
+        "unsent",
+        &["\"no-contact-number\"", "deliver/alice_carol/carol"],
+    );
+    let (status, unsent) = s.api("GET", "/v1/tenants/acme/unsent", "");
+    assert_eq!(status, 200, "{unsent}");
+    let calls = unsent["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 1, "only the call that sent nothing: {unsent}");
+    assert_eq!(calls[0]["outcome"]["skipped"], "no-contact-number");
+    assert_eq!(calls[0]["key"], "deliver/alice_carol/carol");
+    assert!(
+        !other.has("on-message"),
+        "another tenant's stream hears nothing"
+    );
+    assert_eq!(twilio.total(), 1);
+
+    // At most 16 streams per tenant: one is open for acme, 15 more fill it.
+    let more: Vec<Events> = (0..15).map(|_| Events::open(&s, "acme")).collect();
+    assert!(wait_for(Duration::from_secs(10), || more
+        .iter()
+        .all(|e| e.has("200 OK"))));
+    let (status, body) = s.api("GET", "/v1/tenants/acme/events", "");
+    assert_eq!(status, 429, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("16"), "{body}");
+
+    // Stopping ends every stream: none is left for the drain deadline to
+    // drop.
+    let log = s.log.clone();
+    let status = s.stop();
+    assert!(status.success(), "{status:?}");
+    let log = log.lock().unwrap();
+    assert!(!log.contains("still open after"), "{log}");
+    assert!(wait_for(Duration::from_secs(5), || events
+        .ended
+        .load(std::sync::atomic::Ordering::SeqCst)));
 }

@@ -172,7 +172,11 @@ async fn contract(db: &Arc<dyn Storage>) {
         .unwrap();
     db.commit("u", &[timer("early", 50)]).await.unwrap();
     assert_eq!(db.next_due(0).await.unwrap(), Some(50));
-    assert_eq!(db.timer_count().await.unwrap(), 3, "all tenants' timers");
+    assert_eq!(
+        db.timer_counts().await.unwrap(),
+        vec![("early".to_owned(), 2), ("late".to_owned(), 1)],
+        "all tenants' timers, by kind"
+    );
     let claims = db.claim(60, 0, 10, 1_000).await.unwrap();
     let got: Vec<(&str, &str)> = claims
         .iter()
@@ -230,6 +234,31 @@ async fn contract(db: &Arc<dyn Storage>) {
         db.timers("u").await.unwrap().is_empty(),
         "a cancel stands too"
     );
+    // Counted by kind: the key's text before its first `/`.
+    db.commit(
+        "k",
+        &[
+            timer("expire/c1", 1),
+            timer("deliver/c1/bob", 1),
+            timer("expire/c2", 1),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        db.timer_counts().await.unwrap(),
+        vec![("deliver".to_owned(), 1), ("expire".to_owned(), 2)]
+    );
+    db.commit(
+        "k",
+        &[
+            Change::CancelTimer("expire/c1".into()),
+            Change::CancelTimer("deliver/c1/bob".into()),
+            Change::CancelTimer("expire/c2".into()),
+        ],
+    )
+    .await
+    .unwrap();
     // A time past i64::MAX (as an u64) is kept as the largest one stored,
     // and does not come due in any year a host will run.
     db.commit("u", &[timer("never", u64::MAX)]).await.unwrap();
@@ -586,7 +615,22 @@ async fn a_commit_that_fails_writes_nothing_and_the_next_one_works() {
         .unwrap();
     let outcome = rt.on_message("t", &message("m2")).await.unwrap().unwrap();
     assert!(format!("{outcome:?}").contains("Scheduled"), "{outcome:?}");
-    assert_eq!(db.timers("t").await.unwrap().len(), 1);
+    let timers: Vec<String> = db
+        .timers("t")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(
+        timers.len(),
+        2,
+        "the notification's and the record's expiry: {timers:?}"
+    );
+    assert!(
+        timers.iter().any(|k| k.starts_with("deliver/")),
+        "{timers:?}"
+    );
 }
 
 #[tokio::test]

@@ -3,6 +3,8 @@
 //! plain HTTP), which `events` and `serve` both measure against.
 #![allow(dead_code)]
 
+use host_test::TestRuntime;
+use host_test::bindings::sms_notification::extension::types as wit;
 use sms_notification::memory::Memory;
 use sms_notification::model;
 use std::cell::RefCell;
@@ -163,5 +165,27 @@ pub mod webhook {
 
     pub fn read_event(i: u64) -> serde_json::Value {
         serde_json::json!({ "read": { "conversation": format!("c{i}"), "reader": "bob", "message": format!("m{i}") } })
+    }
+}
+
+/// The tenant `name` on a runtime through the component: the settings,
+/// Alice online and Bob offline with a number.
+pub fn setup_tenant(rt: &mut TestRuntime, name: &str) {
+    let t = rt.tenant(name);
+    let mut t = t.lock().unwrap();
+    t.save_settings(settings());
+    for (uid, presence, metadata) in [
+        ("alice", wit::Presence::Online, "{}"),
+        ("bob", wit::Presence::Offline, BOB_METADATA),
+    ] {
+        t.users.insert(
+            uid.into(),
+            wit::User {
+                uid: uid.into(),
+                name: uid.into(),
+                presence,
+                metadata: metadata.into(),
+            },
+        );
     }
 }

@@ -20,6 +20,10 @@ pub const BATCH: usize = 64;
 /// The longest the scheduler sleeps before looking for due timers again
 /// (another process may have set one).
 pub const IDLE_POLL: Duration = Duration::from_millis(100);
+/// Given an idle condition, how far ahead a timer still counts as work
+/// to wait for: a conversation record's expiry timer (a day after its
+/// newest message) does not keep a batch run alive.
+pub const IDLE_HORIZON_MS: u64 = 3_600_000;
 
 /// The runtimes tenants are spread over.
 pub struct Shards(Vec<Arc<Mutex<Runtime>>>);
@@ -75,7 +79,8 @@ pub async fn shutdown_signal() {
 }
 
 /// Fires due timers on the wall clock until stopped, or, given `idle`,
-/// once that task has finished and no timer is left. Each call's line (and
+/// once that task has finished and no timer is due within
+/// [`IDLE_HORIZON_MS`]. Each call's line (and
 /// each SMS the fake Twilio took) goes to `lines`.
 pub async fn schedule(
     shards: Arc<Shards>,
@@ -100,11 +105,12 @@ pub async fn schedule(
         };
         if claims.is_empty() {
             let next = storage.next_due(now).await.ok().flatten();
-            // Idle means no timer at all, counting those another process
-            // holds (it may die and leave them to us).
+            // Idle means no timer due within the horizon, counting those
+            // another process holds (it may die and leave them to us).
+            let horizon = now.saturating_add(IDLE_HORIZON_MS);
             if idle.is_some_and(|events| events.is_finished())
-                && next.is_none()
-                && matches!(storage.next_due(u64::MAX).await, Ok(None))
+                && next.is_none_or(|due| due > horizon)
+                && matches!(storage.next_due(u64::MAX).await, Ok(d) if d.is_none_or(|due| due > horizon))
             {
                 break;
             }

@@ -66,7 +66,7 @@ pub(super) fn name(what: &str, value: &str) -> Result<(), Failure> {
 /// The tenant exists: it has saved settings (a revision above 0). Its
 /// revision, not its settings: an event must not read and unseal them
 /// twice (the component keeps them by revision).
-async fn known(app: &App, tenant: &str) -> Result<(), Failure> {
+pub(super) async fn known(app: &App, tenant: &str) -> Result<(), Failure> {
     name("tenant", tenant)?;
     match app.storage.revision(tenant).await {
         Ok(1..) => Ok(()),
@@ -235,7 +235,7 @@ pub async fn healthz(State(app): State<Arc<App>>) -> Answer {
 
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     // Left out when the database does not answer.
-    let timers = app.storage.timer_count().await.ok();
+    let timers = app.storage.timer_counts().await.ok();
     let twilio = app.stats.latency.lock().unwrap().clone();
     let mut text = app.metrics.render(&twilio, timers);
     let forged = app.forged.load(std::sync::atomic::Ordering::Relaxed);

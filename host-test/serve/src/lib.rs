@@ -6,6 +6,7 @@
 //! stay in the component: this module only translates HTTP.
 
 mod access;
+mod activity;
 mod api;
 pub mod cli;
 pub mod cometchat;
@@ -148,6 +149,8 @@ pub struct App {
     /// count at the last log line about them.
     forged: std::sync::atomic::AtomicU64,
     forged_logged: Mutex<(u64, std::time::Instant)>,
+    /// Each tenant's calls as they happen, for its page.
+    activity: Arc<activity::Activity>,
     /// (tenant, trigger) pairs whose unknown trigger was logged.
     unknown_logged: Mutex<std::collections::HashSet<(String, String)>>,
 }
@@ -238,6 +241,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/tenants/{tenant}/preview", post(api::post_preview))
         .route("/v1/tenants/{tenant}/state", get(api::get_state))
         .route("/v1/tenants/{tenant}/logs", get(api::get_logs))
+        .route("/v1/tenants/{tenant}/unsent", get(activity::get_unsent))
+        .route("/v1/tenants/{tenant}/events", get(activity::get_events))
         .route(
             "/v1/tenants/{tenant}/quarantine",
             get(api::get_quarantine).delete(api::delete_quarantine),
@@ -421,6 +426,7 @@ pub async fn serve(
         contract,
         status_callback,
         unknown_logged: Mutex::default(),
+        activity: Arc::default(),
         forged: Default::default(),
         forged_logged: Mutex::new((0, std::time::Instant::now())),
     });
@@ -430,9 +436,15 @@ pub async fn serve(
     // It ends once every sender is gone: the app's and the scheduler's.
     let logger = {
         let (metrics, fake_sms) = (app.metrics.clone(), app.fake_sms.clone());
+        let activity = app.activity.clone();
         tokio::spawn(async move {
             while let Some(line) = printed.recv().await {
                 metrics.line(&line);
+                if let (Some(tenant), Some(_)) =
+                    (line.get("tenant").and_then(Value::as_str), line.get("call"))
+                {
+                    activity.publish(tenant, &line);
+                }
                 if let Some(sms) = line.get("sms") {
                     let mut kept = fake_sms.lock().unwrap();
                     kept.push_back(sms.clone());
@@ -452,6 +464,15 @@ pub async fn serve(
         })
     };
     eprintln!("serving on http://{addr}");
+    // Open pages' event streams end with the service, not at the drain
+    // deadline.
+    let shutdown = {
+        let activity = app.activity.clone();
+        async move {
+            shutdown.await;
+            activity.close();
+        }
+    };
     listen::serve(listener, router(app.clone()), app.options.limits, shutdown).await?;
     let _ = stop.send(true);
     scheduler.await??;

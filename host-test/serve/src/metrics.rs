@@ -95,7 +95,7 @@ impl Metrics {
         *m.http.entry((route.to_owned(), status)).or_default() += 1;
     }
 
-    pub fn render(&self, twilio: &Latency, timers: Option<u64>) -> String {
+    pub fn render(&self, twilio: &Latency, timers: Option<Vec<(String, u64)>>) -> String {
         let m = self.inner.lock().unwrap();
         let mut out = String::new();
         let _ = writeln!(
@@ -141,10 +141,22 @@ impl Metrics {
             m.requests
         );
         if let Some(timers) = timers {
+            let total: u64 = timers.iter().map(|(_, n)| n).sum();
             let _ = writeln!(
                 out,
-                "# HELP sms_timers Timers set, all tenants: pending notifications, retries, waits.\n# TYPE sms_timers gauge\nsms_timers {timers}"
+                "# HELP sms_timers Timers set, all tenants, every kind.\n# TYPE sms_timers gauge\nsms_timers {total}"
             );
+            let _ = writeln!(
+                out,
+                "# HELP sms_timers_by_kind Timers set, all tenants, by kind: deliver (pending notifications, retries, waits), expire (records that may go once quiet for a day).\n# TYPE sms_timers_by_kind gauge"
+            );
+            for (kind, n) in timers {
+                let kind = kind
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', "\\n");
+                let _ = writeln!(out, "sms_timers_by_kind{{kind=\"{kind}\"}} {n}");
+            }
         }
         histogram(
             &mut out,

@@ -19,6 +19,12 @@ const browser = await chromium.launch({
 const step = (name) => console.log(`step: ${name}`);
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  // The page's backstop poll (every 15 s) is switched off, so whatever
+  // changes on the page without a click came through its event stream.
+  await context.addInitScript(() => {
+    const every = window.setInterval;
+    window.setInterval = (f, ms, ...rest) => (ms >= 15000 ? 0 : every(f, ms, ...rest));
+  });
   const page = await context.newPage();
   // Script errors, console errors and API calls that failed (an error
   // status, or no answer) all fail the test, but for the refusals the
@@ -144,13 +150,32 @@ try {
   await page.locator("#pending .countdown", { hasText: "SMS in" }).waitFor();
   await shot("5-countdown");
 
-  step("the SMS in the phone panel, the activity line, the log");
+  step("the event stream is open");
+  await page.locator("#live", { hasText: "live" }).waitFor();
+
+  step("the SMS in the phone panel, the activity line, the log: sent by the server as they happen");
   await page.locator("#phone .sms", { hasText: "Dinner at 8?" }).waitFor({ timeout: 30000 });
   await page.locator("#sends li", { hasText: "queued" }).waitFor();
   await page.locator("#log", { hasText: "sent SMS" }).waitFor();
   assert.ok(!(await page.locator("#log").textContent()).includes("4155552671"), "numbers masked in the log");
   await page.locator("#pending li", { hasText: "Nothing pending" }).waitFor();
+  await page.locator("#unsent li", { hasText: "Every call sent what it should" }).waitFor();
   await shot("6-sms");
+
+  step("a notification not sent, and why: listed apart from the log as it happens, and after a reload");
+  const api = (method, path, body) =>
+    page.evaluate(async ([tok, method, path, body]) => {
+      const r = await fetch(path, { method, headers: { authorization: `Bearer ${tok}`, "content-type": "application/json" }, body: body && JSON.stringify(body) });
+      return r.status;
+    }, [token, method, path, body]);
+  assert.equal(await api("PUT", "/v1/tenants/acme/users/carol", { name: "Carol", presence: "offline" }), 200);
+  assert.equal(await api("POST", "/v1/tenants/acme/messages", { id: "to-carol", conversation: "alice_carol", sender: "alice", receiver: "carol", text: "Are you coming?" }), 200);
+  await page.locator("#unsent li", { hasText: "skipped: no-contact-number" }).waitFor({ timeout: 30000 });
+  assert.match(await page.locator("#unsent li").first().textContent(), /on-timer · deliver\/alice_carol\/carol/);
+  await shot("6b-unsent");
+  await page.reload();
+  await page.locator("#app").waitFor({ state: "visible" });
+  await page.locator("#unsent li", { hasText: "skipped: no-contact-number" }).waitFor();
 
   step("keyboard: Tab reaches the settings form's first control");
   await page.focus("body");

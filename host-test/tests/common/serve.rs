@@ -171,12 +171,16 @@ pub fn metric(s: &Serve, series: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Waits until no timer is left in the store: every notification went
-/// out, was skipped or ended. Nothing can be sent after that.
+/// The series of notification timers (pending, retries, waits).
+pub const DELIVER_TIMERS: &str = "sms_timers_by_kind{kind=\"deliver\"}";
+
+/// Waits until no notification timer is left in the store: every
+/// notification went out, was skipped or ended. Nothing can be sent after
+/// that (the records' expiry timers stay: they send nothing).
 pub fn settled(s: &Serve) {
     assert!(
-        wait_for(Duration::from_secs(30), || metric(s, "sms_timers") == 0),
-        "timers left: {}",
-        metric(s, "sms_timers")
+        wait_for(Duration::from_secs(30), || metric(s, DELIVER_TIMERS) == 0),
+        "notification timers left: {}",
+        metric(s, DELIVER_TIMERS)
     );
 }

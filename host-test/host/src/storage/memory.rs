@@ -195,12 +195,20 @@ impl Storage for Memory {
         }))
     }
 
-    async fn timer_count(&self) -> Result<u64> {
-        Ok(self
-            .all()
-            .into_iter()
-            .map(|(_, data)| data.lock().unwrap().timers.len() as u64)
-            .sum())
+    async fn timer_counts(&self) -> Result<Vec<(String, u64)>> {
+        let mut kinds = BTreeMap::<String, u64>::new();
+        for (_, data) in self.all() {
+            for key in data.lock().unwrap().timers.keys() {
+                let kind = key.split('/').next().unwrap_or_default();
+                match kinds.get_mut(kind) {
+                    Some(n) => *n += 1,
+                    None => {
+                        kinds.insert(kind.to_owned(), 1);
+                    }
+                }
+            }
+        }
+        Ok(kinds.into_iter().collect())
     }
 
     async fn next_due(&self, now: u64) -> Result<Option<u64>> {
@@ -219,18 +227,31 @@ impl Storage for Memory {
     }
 
     async fn claim(&self, until: u64, now: u64, limit: usize, lease_ms: u64) -> Result<Vec<Claim>> {
-        let mut due: Vec<(u64, String, String)> = Vec::new();
+        // The `limit` earliest, kept in a max-heap: a timer is copied only
+        // when it is among them so far, so a sweep over a million timers
+        // in batches costs a scan per batch, not a sort of every due one.
+        let mut earliest: std::collections::BinaryHeap<(u64, String, String)> =
+            std::collections::BinaryHeap::with_capacity(limit.min(4096) + 1);
         for (name, data) in self.all() {
             let t = data.lock().unwrap();
-            due.extend(
-                t.timers
-                    .iter()
-                    .filter(|(key, at)| **at <= until && !t.leased(key, now))
-                    .map(|(key, at)| (*at, name.clone(), key.clone())),
-            );
+            for (key, &at) in &t.timers {
+                if at > until || (!t.leases.is_empty() && t.leased(key, now)) {
+                    continue;
+                }
+                if earliest.len() == limit {
+                    match earliest.peek() {
+                        Some(top)
+                            if (at, name.as_str(), key.as_str()) < (top.0, &top.1, &top.2) =>
+                        {
+                            earliest.pop();
+                        }
+                        _ => continue,
+                    }
+                }
+                earliest.push((at, name.clone(), key.clone()));
+            }
         }
-        due.sort();
-        due.truncate(limit);
+        let due = earliest.into_sorted_vec();
         Ok(due
             .into_iter()
             .map(|(due_at, tenant, key)| {

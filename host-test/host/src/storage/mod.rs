@@ -178,9 +178,11 @@ pub trait Storage: Send + Sync {
     async fn timers(&self, tenant: &str) -> Result<Vec<(String, u64)>>;
     /// The earliest due time of a timer no one holds a lease on.
     async fn next_due(&self, now: u64) -> Result<Option<u64>>;
-    /// How many timers are set, all tenants (each a pending notification,
-    /// a retry or a wait): for a service's metrics.
-    async fn timer_count(&self) -> Result<u64>;
+    /// How many timers are set, all tenants, by kind (a key's text before
+    /// its first `/`: `deliver` for notifications, retries and waits,
+    /// `expire` for records that may go), in kind order: for a service's
+    /// metrics.
+    async fn timer_counts(&self) -> Result<Vec<(String, u64)>>;
     /// Leases up to `limit` timers due by `until` that no live lease holds,
     /// earliest first (then by tenant and key), until `now + lease_ms`.
     async fn claim(&self, until: u64, now: u64, limit: usize, lease_ms: u64) -> Result<Vec<Claim>>;

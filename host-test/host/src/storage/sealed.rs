@@ -198,8 +198,8 @@ impl Storage for Sealed {
     async fn next_due(&self, now: u64) -> Result<Option<u64>> {
         self.inner.next_due(now).await
     }
-    async fn timer_count(&self) -> Result<u64> {
-        self.inner.timer_count().await
+    async fn timer_counts(&self) -> Result<Vec<(String, u64)>> {
+        self.inner.timer_counts().await
     }
     async fn claim(&self, until: u64, now: u64, limit: usize, lease_ms: u64) -> Result<Vec<Claim>> {
         self.inner.claim(until, now, limit, lease_ms).await

@@ -534,11 +534,17 @@ impl Storage for Sqlite {
 
     /// Walks the due-time index to the first unleased row (an idle
     /// scheduler asks often; `min()` with this filter would scan them all).
-    async fn timer_count(&self) -> Result<u64> {
+    async fn timer_counts(&self) -> Result<Vec<(String, u64)>> {
         self.read(|conn| {
-            conn.prepare_cached("SELECT COUNT(*) FROM timers")?
-                .query_row([], |r| r.get::<_, i64>(0))
-                .map(|n| n as u64)
+            conn.prepare_cached(
+                "SELECT CASE WHEN instr(key, '/') > 0 THEN substr(key, 1, instr(key, '/') - 1)
+                             ELSE key END AS kind, COUNT(*)
+                 FROM timers GROUP BY kind ORDER BY kind",
+            )?
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+            })?
+            .collect()
         })
     }
 

@@ -481,12 +481,21 @@ impl Storage for Postgres {
     }
 
     /// Walks the due-time index to the first unleased row.
-    async fn timer_count(&self) -> Result<u64> {
-        let row = self
-            .query_opt("SELECT COUNT(*) FROM timers", &[])
+    async fn timer_counts(&self) -> Result<Vec<(String, u64)>> {
+        let rows = self
+            .query(
+                "SELECT split_part(key, '/', 1) AS kind, COUNT(*) FROM timers GROUP BY kind",
+                &[],
+            )
             .await
             .map_err(|e| self.err(e))?;
-        Ok(row.map_or(0, |r| r.get::<_, i64>(0) as u64))
+        let mut kinds: Vec<(String, u64)> = rows
+            .iter()
+            .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64))
+            .collect();
+        // In byte order, as the other backends give them.
+        kinds.sort();
+        Ok(kinds)
     }
 
     async fn next_due(&self, now: u64) -> Result<Option<u64>> {

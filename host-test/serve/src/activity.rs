@@ -1,0 +1,332 @@
+//! What happens to each tenant, as it happens: every call's line goes to
+//! the tenant's open pages (server-sent events, `GET …/events`), and the
+//! recent calls that sent nothing and say why (skips, failures, errors)
+//! are kept for the page apart from the log (`GET …/unsent`).
+//!
+//! Both live in this process's memory, bounded: [`KEEP`] lines per tenant,
+//! [`MAX_TENANTS`] tenants (the least recently active without an open page
+//! are forgotten first), [`MAX_STREAMS`] open pages per tenant. With
+//! several processes, each page sees the calls its own process made live;
+//! state and log lines, read from the database, are every process's.
+
+use super::App;
+use super::access;
+use super::api::{Answer, fail, name, ok};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use serde_json::{Value, json};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// Calls kept per tenant that sent nothing.
+pub const KEEP: usize = 50;
+/// Tenants whose recent calls are kept.
+pub const MAX_TENANTS: usize = 10_000;
+/// Open event streams per tenant (a page in a few tabs).
+pub const MAX_STREAMS: usize = 16;
+/// Lines a slow page may fall behind before it is told to read afresh.
+const BACKLOG: usize = 256;
+
+/// Skip reasons that say only what a message was (a group's, not text,
+/// to oneself) or that nothing was left to do: routine, not kept.
+const ROUTINE: [&str; 4] = [
+    "nothing-pending",
+    "group-conversation",
+    "not-text",
+    "self-message",
+];
+
+/// Whether a call line is one the page lists apart: an SMS not sent and
+/// why (a skip other than the routine ones, a failure, a pause, a retry),
+/// or a call that erred or trapped.
+pub fn unsent(line: &Value) -> bool {
+    if line.get("error").is_some() || line.get("trap").is_some() {
+        return true;
+    }
+    let Some(outcome) = line.get("outcome").and_then(Value::as_object) else {
+        return false;
+    };
+    outcome.iter().any(|(kind, detail)| match kind.as_str() {
+        "skipped" => detail.as_str().is_some_and(|r| !ROUTINE.contains(&r)),
+        "failed" | "paused" | "retrying" => true,
+        _ => false,
+    })
+}
+
+#[derive(Default)]
+pub struct Activity {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Set at shutdown: streams end, none start.
+    closed: bool,
+    tenants: HashMap<String, Tenant>,
+    /// Bumped by every line, to find the least recently active tenant.
+    tick: u64,
+}
+
+struct Tenant {
+    unsent: VecDeque<Value>,
+    events: broadcast::Sender<Value>,
+    touched: u64,
+}
+
+impl Tenant {
+    fn new() -> Self {
+        Self {
+            unsent: VecDeque::new(),
+            events: broadcast::channel(BACKLOG).0,
+            touched: 0,
+        }
+    }
+}
+
+/// Why a stream was not opened.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The service is shutting down.
+    Closing,
+    /// [`MAX_STREAMS`] are open for the tenant.
+    TooMany,
+}
+
+impl Activity {
+    /// A call of `tenant` answered: sent to its open pages, and kept if it
+    /// sent nothing.
+    pub fn publish(&self, tenant: &str, line: &Value) {
+        let keep = unsent(line);
+        let mut inner = self.inner.lock().unwrap();
+        if inner.closed || (!keep && !inner.tenants.contains_key(tenant)) {
+            return;
+        }
+        inner.tick += 1;
+        let tick = inner.tick;
+        let t = inner
+            .tenants
+            .entry(tenant.to_owned())
+            .or_insert_with(Tenant::new);
+        t.touched = tick;
+        if keep {
+            t.unsent.push_back(line.clone());
+            if t.unsent.len() > KEEP {
+                t.unsent.pop_front();
+            }
+        }
+        if t.events.receiver_count() > 0 {
+            let _ = t.events.send(line.clone());
+        }
+        if inner.tenants.len() > MAX_TENANTS {
+            inner.forget_one();
+        }
+    }
+
+    /// The tenant's recent calls that sent nothing, oldest first.
+    pub fn recent_unsent(&self, tenant: &str) -> Vec<Value> {
+        let inner = self.inner.lock().unwrap();
+        inner
+            .tenants
+            .get(tenant)
+            .map(|t| t.unsent.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// A stream of the tenant's call lines from now on.
+    pub fn subscribe(&self, tenant: &str) -> Result<broadcast::Receiver<Value>, Refused> {
+        let mut inner = self.inner.lock().unwrap();
+        if inner.closed {
+            return Err(Refused::Closing);
+        }
+        inner.tick += 1;
+        let tick = inner.tick;
+        let t = inner
+            .tenants
+            .entry(tenant.to_owned())
+            .or_insert_with(Tenant::new);
+        if t.events.receiver_count() >= MAX_STREAMS {
+            return Err(Refused::TooMany);
+        }
+        t.touched = tick;
+        let events = t.events.subscribe();
+        if inner.tenants.len() > MAX_TENANTS {
+            inner.forget_one();
+        }
+        Ok(events)
+    }
+
+    /// Ends every stream and refuses new ones (the service is stopping:
+    /// open pages must not hold its shutdown).
+    pub fn close(&self) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.closed = true;
+        inner.tenants.clear();
+    }
+}
+
+impl Inner {
+    /// Forgets the least recently active tenant with no open page.
+    fn forget_one(&mut self) {
+        let oldest = self
+            .tenants
+            .iter()
+            .filter(|(_, t)| t.events.receiver_count() == 0)
+            .min_by_key(|(_, t)| t.touched)
+            .map(|(name, _)| name.clone());
+        if let Some(name) = oldest {
+            self.tenants.remove(&name);
+        }
+    }
+}
+
+/// `GET /v1/tenants/{tenant}/unsent`: the tenant's recent calls that sent
+/// nothing and why, oldest first, as this process saw them (empty for a
+/// tenant nothing happened to yet).
+pub async fn get_unsent(
+    State(app): State<Arc<App>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
+    access::tenant(&app, &headers, &tenant).await?;
+    name("tenant", &tenant)?;
+    ok(json!({
+        "calls": app.activity.recent_unsent(&tenant),
+        "keep": KEEP,
+    }))
+}
+
+/// `GET /v1/tenants/{tenant}/events`: server-sent events, one per call of
+/// the tenant this process answers (its line, as the call log prints it):
+/// `unsent` for a call [`unsent`] keeps, `call` for any other; `lagged`
+/// when the page fell behind (read everything afresh); a comment every
+/// 15 s to keep proxies from closing it. Ends when the service stops.
+pub async fn get_events(
+    State(app): State<Arc<App>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
+    access::tenant(&app, &headers, &tenant).await?;
+    name("tenant", &tenant)?;
+    let events = app
+        .activity
+        .subscribe(&tenant)
+        .map_err(|refused| match refused {
+            Refused::Closing => fail(StatusCode::SERVICE_UNAVAILABLE, "the service is stopping"),
+            Refused::TooMany => fail(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "{MAX_STREAMS} event streams are open for this tenant already: close a page"
+                ),
+            ),
+        })?;
+    let stream = futures_util::stream::unfold(events, |mut events| async move {
+        let event = match events.recv().await {
+            Ok(line) => Event::default()
+                .event(if unsent(&line) { "unsent" } else { "call" })
+                .data(line.to_string()),
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                Event::default().event("lagged").data(n.to_string())
+            }
+            Err(broadcast::error::RecvError::Closed) => return None,
+        };
+        Some((Ok::<_, std::convert::Infallible>(event), events))
+    });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn skipped(reason: &str) -> Value {
+        json!({ "call": "on-timer", "key": "deliver/c/bob", "outcome": { "skipped": reason } })
+    }
+
+    #[test]
+    fn only_calls_that_sent_nothing_for_a_reason_are_kept() {
+        assert!(unsent(&skipped("opted-out")));
+        assert!(unsent(&skipped("recipient-daily-limit")));
+        assert!(!unsent(&skipped("nothing-pending")));
+        assert!(!unsent(&skipped("group-conversation")));
+        assert!(unsent(
+            &json!({ "call": "on-timer", "outcome": { "failed": { "attempts": 5 } } })
+        ));
+        assert!(unsent(
+            &json!({ "call": "on-message", "error": { "invalid-settings": [] } })
+        ));
+        assert!(unsent(
+            &json!({ "call": "on-message", "trap": "out of fuel" })
+        ));
+        assert!(!unsent(
+            &json!({ "call": "on-timer", "outcome": { "sent": { "sid": "SM1" } } })
+        ));
+        assert!(!unsent(
+            &json!({ "call": "on-message", "outcome": { "scheduled": {} } })
+        ));
+    }
+
+    #[test]
+    fn each_tenant_keeps_its_last_ones() {
+        let a = Activity::default();
+        for i in 0..KEEP + 5 {
+            a.publish("t", &json!({ "n": i, "error": "x" }));
+            a.publish("t", &json!({ "outcome": { "sent": {} } }));
+        }
+        a.publish("u", &skipped("opted-out"));
+        let kept = a.recent_unsent("t");
+        assert_eq!(kept.len(), KEEP);
+        assert_eq!(kept[0]["n"], 5, "the oldest went first");
+        assert_eq!(a.recent_unsent("u"), [skipped("opted-out")]);
+        assert!(a.recent_unsent("nobody").is_empty());
+    }
+
+    #[test]
+    fn open_pages_get_every_line_of_their_tenant_only() {
+        let a = Activity::default();
+        let mut events = a.subscribe("t").unwrap();
+        let sent = json!({ "outcome": { "sent": {} } });
+        a.publish("t", &sent);
+        a.publish("u", &skipped("opted-out"));
+        assert_eq!(events.try_recv().unwrap(), sent);
+        assert!(events.try_recv().is_err(), "not another tenant's");
+    }
+
+    #[test]
+    fn streams_are_bounded_and_end_at_shutdown() {
+        let a = Activity::default();
+        let open: Vec<_> = (0..MAX_STREAMS)
+            .map(|_| a.subscribe("t").unwrap())
+            .collect();
+        assert_eq!(a.subscribe("t").unwrap_err(), Refused::TooMany);
+        assert!(a.subscribe("u").is_ok(), "another tenant's page opens");
+        drop(open);
+        let mut events = a.subscribe("t").unwrap();
+        a.close();
+        assert!(matches!(
+            events.try_recv(),
+            Err(broadcast::error::TryRecvError::Closed)
+        ));
+        assert_eq!(a.subscribe("t").unwrap_err(), Refused::Closing);
+    }
+
+    #[test]
+    fn the_least_recently_active_tenant_without_a_page_is_forgotten() {
+        let a = Activity::default();
+        let _page = a.subscribe("watched").unwrap();
+        for i in 0..MAX_TENANTS + 1 {
+            a.publish(&format!("t{i}"), &skipped("opted-out"));
+        }
+        assert!(a.recent_unsent("t0").is_empty(), "forgotten");
+        assert_eq!(a.recent_unsent(&format!("t{MAX_TENANTS}")).len(), 1);
+        let inner = a.inner.lock().unwrap();
+        assert!(inner.tenants.contains_key("watched"), "its page is open");
+        assert_eq!(inner.tenants.len(), MAX_TENANTS);
+    }
+}
