@@ -12,17 +12,17 @@
 //! property, so a check that generation stopped reaching is noticed.
 
 use crate::contact;
-use crate::conversation::{Conversation, id_hash};
-use crate::history::{History, Send};
-use crate::legacy;
-use crate::pause::Pause;
-use crate::record::Record;
-use crate::render::{self, Notice, Style};
-use crate::segments;
-use crate::settings;
-use crate::suppression::{Refused, Suppression, Why};
-use crate::template::Template;
-use crate::timer::Timer;
+use crate::policy::settings;
+use crate::state::conversation::{Conversation, id_hash};
+use crate::state::history::{History, Send};
+use crate::state::pause::Pause;
+use crate::state::record::Record;
+use crate::state::suppression::{Refused, Suppression, Why};
+use crate::state::timer::Timer;
+use crate::state::v020;
+use crate::text::render::{self, Notice, Style};
+use crate::text::segments;
+use crate::text::template::Template;
 use crate::twilio::{self, Response};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -208,9 +208,9 @@ fn settings_never_panic() {
         let Ok(s) = settings::parse(&doc.to_string()) else {
             return Ok(false);
         };
-        prop_assert!(s.delay_seconds <= settings::MAX_DELAY_SECONDS);
-        prop_assert!((1..=settings::MAX_SEGMENTS).contains(&s.max_segments));
-        prop_assert!((1..=settings::MAX_ATTEMPTS).contains(&s.max_attempts));
+        prop_assert!(s.delay_seconds <= crate::policy::limits::MAX_DELAY_SECONDS);
+        prop_assert!((1..=crate::policy::limits::MAX_SEGMENTS).contains(&s.max_segments));
+        prop_assert!((1..=crate::policy::limits::MAX_ATTEMPTS).contains(&s.max_attempts));
         // A number the settings took is the number they hold.
         if let Some((key, Some(serde_json::Value::Number(n)))) = &change {
             let held = match key.as_str() {
@@ -431,9 +431,9 @@ fn id() -> impl Strategy<Value = String> {
 /// Keys of the shapes the component writes, and others.
 fn key() -> impl Strategy<Value = String> {
     prop_oneof![
-        4 => (id(), id()).prop_map(|(c, r)| crate::keys::join(&["deliver", &c, &r])),
+        4 => (id(), id()).prop_map(|(c, r)| crate::state::keys::join(&["deliver", &c, &r])),
         1 => (id(), id()).prop_map(|(c, r)| format!("deliver/{c}/{r}")),
-        1 => (id(), id()).prop_map(|(c, r)| crate::keys::join(&["conversation", &c, &r])),
+        1 => (id(), id()).prop_map(|(c, r)| crate::state::keys::join(&["conversation", &c, &r])),
         1 => text(),
     ]
 }
@@ -561,12 +561,12 @@ fn keys_and_state_never_panic() {
             let _ = History::decode(bytes);
             let _ = Suppression::decode(bytes);
             let _ = Pause::decode(bytes);
-            let found = [legacy::Found {
+            let found = [v020::Found {
                 uid: "bob",
                 pending: Some(bytes),
                 history: Some(bytes),
             }];
-            let _ = legacy::conversation(&found);
+            let _ = v020::conversation(&found);
         }
         let decoded = [
             round_trips::<Conversation>(&c)?,

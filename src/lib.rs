@@ -1,11 +1,25 @@
 //! sms-notification: a chat-server extension that texts offline users about
 //! unread one-on-one messages through Twilio.
 //!
-//! Functional core, imperative shell. Every module but [`driver`] and `glue`
-//! is pure core: no WIT types, no I/O, no clock reads; time and records come in
-//! as arguments, effects go out as values. [`driver`] sequences host calls
-//! around them, and `glue` (built only for WebAssembly) connects the driver
-//! to the WIT contract in `wit/`.
+//! Functional core, imperative shell. Every module but [`shell`] is pure
+//! core: no WIT types, no I/O, no clock reads; time and records come in as
+//! arguments, effects go out as values. Its folders, by role:
+//!
+//! - [`calls`]: what each call of the contract decides (a message, a
+//!   receipt, a timer, a delivery report, an expiry, a preview, an inspection);
+//! - [`state`]: the records a tenant's state holds, their keys, timers and
+//!   encoding, and the 0.2.0 layout read for the last time;
+//! - [`policy`]: settings, their limits, quiet hours;
+//! - [`twilio`]: the request, what its answers and transport errors say,
+//!   scrubbing outside text;
+//! - [`text`]: templates, segments, fitting the SMS body;
+//! - [`contact`]: contact numbers as libphonenumber reads them;
+//! - [`shell`]: the driver that sequences host calls around the core, the
+//!   WIT glue (WebAssembly only) and a native in-memory host.
+//!
+//! [`model`] holds the types they share. Dependencies point one way:
+//! `shell` → `calls` → `state` → `policy` → `text`, with `twilio` and
+//! `contact` beside them and `model` under all.
 
 #![cfg_attr(target_arch = "wasm32", no_std)]
 
@@ -26,39 +40,14 @@ mod prelude {
     pub use alloc::vec::Vec;
 }
 
+pub mod calls;
 pub mod contact;
-pub mod conversation;
-pub mod deliver;
-pub mod driver;
-pub mod expiry;
-pub mod history;
-pub mod inspect;
-pub mod keys;
-pub mod legacy;
 pub mod model;
-pub mod notify;
-pub mod pause;
-pub mod phone_table;
-pub mod preview;
-pub mod quiet;
-pub mod record;
-pub mod redact;
-pub mod render;
-pub mod segments;
-pub mod settings;
-pub mod status;
-pub mod suppression;
-pub mod template;
-pub mod timer;
-pub mod transport;
+pub mod policy;
+pub mod shell;
+pub mod state;
+pub mod text;
 pub mod twilio;
-
-#[cfg(target_arch = "wasm32")]
-mod glue;
-
-/// The driver on an in-memory host, for native tests and benchmarks.
-#[cfg(not(target_arch = "wasm32"))]
-pub mod memory;
 
 #[cfg(test)]
 mod fuzz;

@@ -244,3 +244,40 @@ pub struct Log {
     pub level: Level,
     pub line: String,
 }
+
+/// What a call decided: its result, the changes to commit (in order, all
+/// or none) and the log lines to write once they are committed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Decision {
+    pub result: Option<Result<Outcome, Error>>,
+    pub changes: Vec<Change>,
+    pub logs: Vec<Log>,
+}
+
+impl Decision {
+    pub(crate) fn new(result: Result<Outcome, Error>) -> Self {
+        Self {
+            result: Some(result),
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn skip(reason: SkipReason) -> Self {
+        Self::new(Ok(Outcome::Skipped(reason)))
+    }
+
+    pub(crate) fn change(mut self, change: Change) -> Self {
+        self.changes.push(change);
+        self
+    }
+
+    pub(crate) fn log(mut self, level: Level, line: String) -> Self {
+        self.logs.push(Log { level, line });
+        self
+    }
+
+    /// The call's result.
+    pub fn result(&self) -> &Result<Outcome, Error> {
+        self.result.as_ref().expect("every step has a result")
+    }
+}

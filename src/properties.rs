@@ -6,8 +6,8 @@
 #[path = "../tests/oracle/mod.rs"]
 mod oracle;
 
-use crate::memory::Memory;
 use crate::model::{Error, Receipt};
+use crate::shell::native::NativeHost;
 use crate::twilio::{Response, Transport};
 use oracle::{Fault, Request, System};
 use proptest::prelude::*;
@@ -18,7 +18,7 @@ use std::rc::Rc;
 
 /// The in-memory host as the oracle's system.
 struct Native {
-    host: Memory,
+    host: NativeHost,
     script: Rc<RefCell<VecDeque<Fault>>>,
     /// The fault applied to each request, in order.
     applied: Rc<RefCell<Vec<Option<Fault>>>>,
@@ -28,7 +28,7 @@ struct Native {
 
 impl Native {
     fn new() -> Self {
-        let mut host = Memory::default();
+        let mut host = NativeHost::default();
         let script: Rc<RefCell<VecDeque<Fault>>> = Rc::default();
         let applied: Rc<RefCell<Vec<Option<Fault>>>> = Rc::default();
         let mut accept = std::mem::replace(&mut host.twilio, Box::new(|_| unreachable!()));

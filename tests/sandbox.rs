@@ -609,7 +609,7 @@ async fn hostile_input_gets_typed_errors_or_skips_and_loses_nothing() {
     assert!(body.starts_with("3 new messages from alice: éé"), "{body}");
     assert!(body.ends_with("..."), "{body}");
     assert_eq!(
-        sms_notification::segments::count(body).segments,
+        sms_notification::text::segments::count(body).segments,
         1,
         "{body}"
     );

@@ -11,12 +11,12 @@ use host_test::bindings::sms_notification::extension::types as wit;
 use host_test::engine;
 use host_test::outbound::Outbound;
 use host_test::sandbox::Sandbox;
-use sms_notification::conversation::{Conversation, id_hash};
-use sms_notification::keys;
-use sms_notification::memory::Memory;
 use sms_notification::model;
-use sms_notification::record::Record;
-use sms_notification::timer::Timer;
+use sms_notification::shell::native::NativeHost;
+use sms_notification::state::conversation::{Conversation, id_hash};
+use sms_notification::state::keys;
+use sms_notification::state::record::Record;
+use sms_notification::state::timer::Timer;
 use std::time::{Duration, Instant};
 use wasmtime::Store;
 
@@ -170,7 +170,7 @@ fn time_component(
 }
 
 /// The same events through the same core, natively.
-fn time_native(m: &mut Memory, event: Event, iters: u64, seq: &mut u64) -> Duration {
+fn time_native(m: &mut NativeHost, event: Event, iters: u64, seq: &mut u64) -> Duration {
     let mut spent = Duration::ZERO;
     let json = settings();
     for _ in 0..iters {
@@ -196,7 +196,8 @@ fn time_native(m: &mut Memory, event: Event, iters: u64, seq: &mut u64) -> Durat
                 m.now = at + 60_000;
                 m.timers.clear();
                 let start = Instant::now();
-                let outcome = sms_notification::driver::on_timer(m, &deliver_key(i)).unwrap();
+                let outcome =
+                    sms_notification::shell::driver::on_timer(m, &deliver_key(i)).unwrap();
                 spent += start.elapsed();
                 assert!(
                     matches!(outcome, model::Outcome::Sent { .. }),
@@ -205,7 +206,7 @@ fn time_native(m: &mut Memory, event: Event, iters: u64, seq: &mut u64) -> Durat
                 m.requests.clear();
             }
             Event::Settings => {
-                sms_notification::driver::validate_settings(m, &json).unwrap();
+                sms_notification::shell::driver::validate_settings(m, &json).unwrap();
                 spent += start.elapsed();
             }
         }

@@ -12,8 +12,8 @@ mod common;
 use common::host::Host;
 use common::twilio::FakeTwilio;
 use serde_json::{Value, json};
-use sms_notification::conversation::Conversation;
-use sms_notification::record::Record;
+use sms_notification::state::conversation::Conversation;
+use sms_notification::state::record::Record;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 

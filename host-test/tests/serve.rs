@@ -714,7 +714,7 @@ fn the_openapi_document_matches_the_routes() {
         // Up to the next route, or the end of the router's function.
         let handlers = &rest[..rest.find(".with_state").unwrap_or(rest.len())];
         for method in ["get", "put", "post", "delete"] {
-            if ["api", "credentials"]
+            if ["api", "credentials", "activity"]
                 .iter()
                 .any(|m| handlers.contains(&format!("{method}({m}::")))
             {

@@ -21,10 +21,10 @@
 #![allow(dead_code)]
 
 use proptest::prelude::*;
-use sms_notification::conversation::Conversation;
-use sms_notification::history::DAY_MS;
 use sms_notification::model::{ConversationKind, Format, Message, Receipt};
-use sms_notification::record::Record;
+use sms_notification::policy::limits::DAY_MS;
+use sms_notification::state::conversation::Conversation;
+use sms_notification::state::record::Record;
 use std::collections::{HashMap, HashSet};
 
 pub const USERS: [&str; 3] = ["alice", "bob", "carol"];
@@ -487,7 +487,7 @@ pub fn check(system: &mut impl System, limits: &Limits, ops: Vec<Op>) -> Result<
             thread.read.insert(from, thread.said.len());
         }
         let window = if refused_first {
-            limits.delay * 1000 + sms_notification::deliver::RETRY_BASE_MS
+            limits.delay * 1000 + sms_notification::calls::deliver::RETRY_BASE_MS
         } else {
             limits.delay * 1000
         };
@@ -503,7 +503,7 @@ pub fn check(system: &mut impl System, limits: &Limits, ops: Vec<Op>) -> Result<
             .map_err(|e| format!("liveness: {e}"))?;
         let requests = system.take_requests();
         let to_number = &fresh[to];
-        let timer = sms_notification::notify::deliver_timer(&id, USERS[to]);
+        let timer = sms_notification::calls::notify::deliver_timer(&id, USERS[to]);
         let mine: Vec<&Request> = requests
             .iter()
             .filter(|r| &r.to == to_number && r.key == timer)
@@ -580,10 +580,10 @@ fn laws(
                 request.to
             ));
         }
-        if !sms_notification::segments::fits(&request.body, limits.max_segments as usize) {
+        if !sms_notification::text::segments::fits(&request.body, limits.max_segments as usize) {
             return Err(format!(
                 "{} segments: {}",
-                sms_notification::segments::count(&request.body).segments,
+                sms_notification::text::segments::count(&request.body).segments,
                 request.body
             ));
         }
@@ -632,7 +632,7 @@ fn laws(
         };
         let c = Conversation::decode(&bytes).map_err(|e| format!("{key} unreadable: {e:?}"))?;
         for p in &c.participants {
-            let timer = sms_notification::notify::deliver_timer(id, &p.uid);
+            let timer = sms_notification::calls::notify::deliver_timer(id, &p.uid);
             if p.due_at.is_some() && !timers.contains(&timer) {
                 return Err(format!("{}'s notification in {id} has no timer", p.uid));
             }

@@ -5,8 +5,8 @@
 
 use host_test::TestRuntime;
 use host_test::bindings::sms_notification::extension::types as wit;
-use sms_notification::memory::Memory;
 use sms_notification::model;
+use sms_notification::shell::native::NativeHost;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -26,10 +26,10 @@ pub fn tokio() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-pub fn native() -> Memory {
-    let mut m = Memory {
+pub fn native() -> NativeHost {
+    let mut m = NativeHost {
         settings: Some(settings()),
-        ..Memory::default()
+        ..NativeHost::default()
     };
     for (uid, presence, metadata) in [
         ("alice", model::Presence::Online, "{}"),
@@ -100,7 +100,7 @@ pub mod webhook {
         addr
     }
 
-    fn handle(m: &mut Memory, event: &serde_json::Value) -> String {
+    fn handle(m: &mut NativeHost, event: &serde_json::Value) -> String {
         let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
         let outcome = if let Some(e) = event.get("message") {
             m.now = e["sent_at"].as_u64().unwrap_or(0);

@@ -11,7 +11,7 @@
 
 use super::App;
 use super::access;
-use super::api::{Answer, fail, name, ok};
+use super::api::{ApiResult, fail, name, ok};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -190,7 +190,7 @@ pub async fn get_unsent(
     State(app): State<Arc<App>>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
-) -> Answer {
+) -> ApiResult {
     access::tenant(&app, &headers, &tenant).await?;
     name("tenant", &tenant)?;
     ok(json!({
@@ -208,7 +208,7 @@ pub async fn get_events(
     State(app): State<Arc<App>>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
-) -> Answer {
+) -> ApiResult {
     access::tenant(&app, &headers, &tenant).await?;
     name("tenant", &tenant)?;
     let events = app

@@ -20,7 +20,7 @@ use sms_host::runtime::Call;
 use sms_host::storage::StoreError;
 use std::sync::Arc;
 
-pub(super) type Answer = Result<Response, Failure>;
+pub(super) type ApiResult = Result<Response, Failure>;
 
 /// An error response: a status and what went wrong.
 pub struct Failure(pub StatusCode, pub Value);
@@ -35,7 +35,7 @@ pub(super) fn fail(status: StatusCode, message: impl Into<String>) -> Failure {
     Failure(status, json!({ "error": message.into() }))
 }
 
-pub(super) fn ok(value: Value) -> Answer {
+pub(super) fn ok(value: Value) -> ApiResult {
     Ok((StatusCode::OK, axum::Json(value)).into_response())
 }
 
@@ -167,7 +167,7 @@ fn answer(
     call: &str,
     result: Call,
     refused: Option<StoreError>,
-) -> Answer {
+) -> ApiResult {
     answered(app, tenant, call, result, refused).1
 }
 
@@ -179,7 +179,7 @@ fn answered(
     call: &str,
     result: Call,
     refused: Option<StoreError>,
-) -> (String, Answer) {
+) -> (String, ApiResult) {
     let mut line = sms_host::json::call_line(now(), call, None, result);
     line["tenant"] = Value::String(tenant.to_owned());
     let _ = app.lines.send(line.clone());
@@ -216,7 +216,7 @@ pub async fn openapi() -> Response {
         .into_response()
 }
 
-pub async fn healthz(State(app): State<Arc<App>>) -> Answer {
+pub async fn healthz(State(app): State<Arc<App>>) -> ApiResult {
     match app.storage.next_due(0).await {
         Ok(_) => ok(json!({
             "database": "reachable",
@@ -306,7 +306,7 @@ pub async fn put_settings(
     Path(tenant): Path<String>,
     headers: HeaderMap,
     bytes: Bytes,
-) -> Answer {
+) -> ApiResult {
     access::tenant(&app, &headers, &tenant).await?;
     name("tenant", &tenant)?;
     let text = with_saved_secrets(&app, &tenant, &bytes).await?;
@@ -338,7 +338,7 @@ pub async fn validate_settings(
     Path(tenant): Path<String>,
     headers: HeaderMap,
     bytes: Bytes,
-) -> Answer {
+) -> ApiResult {
     access::tenant(&app, &headers, &tenant).await?;
     name("tenant", &tenant)?;
     let text = with_saved_secrets(&app, &tenant, &bytes).await?;
@@ -371,7 +371,7 @@ pub async fn get_settings(
     State(app): State<Arc<App>>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
-) -> Answer {
+) -> ApiResult {
     access::tenant(&app, &headers, &tenant).await?;
     known(&app, &tenant).await?;
     let text = app
@@ -424,7 +424,7 @@ pub async fn put_user(
     Path((tenant, uid)): Path<(String, String)>,
     headers: HeaderMap,
     bytes: Bytes,
-) -> Answer {
+) -> ApiResult {
     access::tenant(&app, &headers, &tenant).await?;
     known(&app, &tenant).await?;
     name("user", &uid)?;
@@ -491,7 +491,7 @@ pub async fn post_presence(
     Path((tenant, uid)): Path<(String, String)>,
     headers: HeaderMap,
     bytes: Bytes,
-) -> Answer {
+) -> ApiResult {
     access::tenant(&app, &headers, &tenant).await?;
     known(&app, &tenant).await?;
     name("user", &uid)?;
@@ -595,7 +595,7 @@ pub async fn post_edit(
     Path(tenant): Path<String>,
     headers: HeaderMap,
     bytes: Bytes,
-) -> Answer {
+) -> ApiResult {
     access::tenant(&app, &headers, &tenant).await?;
     known(&app, &tenant).await?;
     let message = body::<MessageBody>(&bytes)?.message()?;
@@ -622,7 +622,7 @@ pub async fn post_deletion(
     Path(tenant): Path<String>,
     headers: HeaderMap,
     bytes: Bytes,
-) -> Answer {
+) -> ApiResult {
     access::tenant(&app, &headers, &tenant).await?;
     known(&app, &tenant).await?;
     let d: DeletionBody = body(&bytes)?;
@@ -644,7 +644,7 @@ pub async fn post_message(
     Path(tenant): Path<String>,
     headers: HeaderMap,
     bytes: Bytes,
-) -> Answer {
+) -> ApiResult {
     access::tenant(&app, &headers, &tenant).await?;
     known(&app, &tenant).await?;
     let message = body::<MessageBody>(&bytes)?.message()?;
@@ -671,7 +671,7 @@ pub async fn post_receipt(
     Path(tenant): Path<String>,
     headers: HeaderMap,
     bytes: Bytes,
-) -> Answer {
+) -> ApiResult {
     access::tenant(&app, &headers, &tenant).await?;
     known(&app, &tenant).await?;
     let r: ReceiptBody = body(&bytes)?;
@@ -707,7 +707,7 @@ pub async fn post_preview(
     Path(tenant): Path<String>,
     headers: HeaderMap,
     bytes: Bytes,
-) -> Answer {
+) -> ApiResult {
     access::tenant(&app, &headers, &tenant).await?;
     name("tenant", &tenant)?;
     let p: PreviewBody = body(&bytes)?;
@@ -764,7 +764,7 @@ pub async fn get_state(
     State(app): State<Arc<App>>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
-) -> Answer {
+) -> ApiResult {
     access::tenant(&app, &headers, &tenant).await?;
     known(&app, &tenant).await?;
     let result = on_tenant(&app, &tenant, async |rt| rt.inspect(&tenant).await).await?;
@@ -785,7 +785,7 @@ pub async fn get_quarantine(
     State(app): State<Arc<App>>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
-) -> Answer {
+) -> ApiResult {
     use base64::Engine as _;
     access::tenant(&app, &headers, &tenant).await?;
     known(&app, &tenant).await?;
@@ -816,7 +816,7 @@ pub async fn delete_quarantine(
     Path(tenant): Path<String>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
-) -> Answer {
+) -> ApiResult {
     access::tenant(&app, &headers, &tenant).await?;
     let q: ClearQuery = query(q)?;
     known(&app, &tenant).await?;
@@ -857,7 +857,7 @@ pub async fn get_logs(
     Path(tenant): Path<String>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
-) -> Answer {
+) -> ApiResult {
     access::tenant(&app, &headers, &tenant).await?;
     let q: LogsQuery = query(q)?;
     known(&app, &tenant).await?;
@@ -891,7 +891,7 @@ pub async fn get_fake_sms(
     State(app): State<Arc<App>>,
     Query(q): Query<FakeSmsQuery>,
     headers: HeaderMap,
-) -> Answer {
+) -> ApiResult {
     match &q.tenant {
         Some(tenant) => {
             access::tenant(&app, &headers, tenant).await?;
@@ -927,7 +927,7 @@ pub async fn fake_cometchat(
     State(app): State<Arc<App>>,
     Path((tenant, uid)): Path<(String, String)>,
     headers: HeaderMap,
-) -> Answer {
+) -> ApiResult {
     if !app.options.fake_cometchat {
         return Err(fail(
             StatusCode::NOT_FOUND,
@@ -979,7 +979,7 @@ pub async fn post_status(
     headers: HeaderMap,
     uri: Uri,
     bytes: Bytes,
-) -> Answer {
+) -> ApiResult {
     // One answer for every report that is not taken, an unknown tenant's
     // included: tenant names cannot be probed without a token.
     let refused = || {
@@ -1045,7 +1045,7 @@ pub async fn post_cometchat(
     Path(tenant): Path<String>,
     headers: HeaderMap,
     bytes: Bytes,
-) -> Answer {
+) -> ApiResult {
     let count = |system: Option<cometchat::System>, trigger: &str, answer: &str| {
         app.metrics
             .webhook(system.map_or("unknown", |s| s.as_str()), trigger, answer);

@@ -6,7 +6,7 @@
 
 use super::App;
 use super::access::{self, CometChatApp, Token, Webhook};
-use super::api::{Answer, Failure, body, fail, name, ok};
+use super::api::{ApiResult, Failure, body, fail, name, ok};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -67,7 +67,7 @@ pub async fn put_webhook(
     Path(tenant): Path<String>,
     headers: HeaderMap,
     bytes: Bytes,
-) -> Answer {
+) -> ApiResult {
     access::tenant(&app, &headers, &tenant).await?;
     let given: WebhookBody = body(&bytes)?;
     credential("user", &given.user, false)?;
@@ -102,7 +102,7 @@ pub async fn get_webhook(
     State(app): State<Arc<App>>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
-) -> Answer {
+) -> ApiResult {
     access::tenant(&app, &headers, &tenant).await?;
     let record = access::load(&app, &tenant).await?;
     ok(json!({
@@ -118,7 +118,7 @@ pub async fn post_token(
     State(app): State<Arc<App>>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
-) -> Answer {
+) -> ApiResult {
     access::operator(&app, &headers)?;
     name("tenant", &tenant)?;
     let mut record = access::load(&app, &tenant).await?;
@@ -152,7 +152,7 @@ pub async fn get_tokens(
     State(app): State<Arc<App>>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
-) -> Answer {
+) -> ApiResult {
     access::operator(&app, &headers)?;
     name("tenant", &tenant)?;
     let record = access::load(&app, &tenant).await?;
@@ -170,7 +170,7 @@ pub async fn delete_token(
     State(app): State<Arc<App>>,
     Path((tenant, id)): Path<(String, String)>,
     headers: HeaderMap,
-) -> Answer {
+) -> ApiResult {
     access::operator(&app, &headers)?;
     name("tenant", &tenant)?;
     let mut record = access::load(&app, &tenant).await?;
@@ -205,7 +205,7 @@ pub async fn put_cometchat(
     Path(tenant): Path<String>,
     headers: HeaderMap,
     bytes: Bytes,
-) -> Answer {
+) -> ApiResult {
     access::tenant(&app, &headers, &tenant).await?;
     let given: CometChatBody = body(&bytes)?;
     let id_like = |v: &str| {
@@ -257,7 +257,7 @@ pub async fn get_cometchat(
     State(app): State<Arc<App>>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
-) -> Answer {
+) -> ApiResult {
     access::tenant(&app, &headers, &tenant).await?;
     let record = access::load(&app, &tenant).await?;
     ok(match record.cometchat {
@@ -277,7 +277,7 @@ pub async fn delete_cometchat(
     State(app): State<Arc<App>>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
-) -> Answer {
+) -> ApiResult {
     access::tenant(&app, &headers, &tenant).await?;
     let mut record = access::load(&app, &tenant).await?;
     let had = record.cometchat.take().is_some();

@@ -136,8 +136,16 @@ pub fn raw(addr: &str, method: &str, path: &str, headers: &str, body: &[u8]) -> 
     // A server may answer (413) before reading a large body: a failed
     // write is then not the test's failure.
     let _ = stream.write_all(body);
+    // Read to the end, but for an event stream (it never ends): its head.
     let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
+    let mut buf = [0u8; 8192];
+    while let Ok(n @ 1..) = stream.read(&mut buf) {
+        response.extend_from_slice(&buf[..n]);
+        let head = String::from_utf8_lossy(&response).to_ascii_lowercase();
+        if head.contains("\r\n\r\n") && head.contains("content-type: text/event-stream") {
+            break;
+        }
+    }
     let text = String::from_utf8_lossy(&response);
     let status: u16 = text
         .split(' ')
