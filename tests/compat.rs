@@ -9,9 +9,10 @@
 
 use host_test::TestRuntime;
 use host_test::bindings::sms_notification::extension::types::{
-    Deletion, DeliveryReport, Error, Message, MessageFormat, Outcome, Presence, Sample, User,
+    Deletion, DeliveryReport, Error, Message, MessageFormat, Outcome, Sample,
 };
 use host_test::contract::Pre;
+use host_test::storage::{Presence, User};
 use host_test::{engine, scenario, storage};
 use serde_json::{Value, json};
 use std::path::Path;

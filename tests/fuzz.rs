@@ -5,9 +5,10 @@
 
 use host_test::TestRuntime;
 use host_test::bindings::sms_notification::extension::types::{
-    ConversationKind, Message, MessageFormat, Presence, Receipt, User,
+    ConversationKind, Message, MessageFormat, Receipt,
 };
 use host_test::fake_twilio::{Answer, Transport};
+use host_test::storage::{Presence, User};
 use proptest::prelude::*;
 
 fn cases() -> u32 {

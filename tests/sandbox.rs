@@ -5,13 +5,14 @@
 use base64::Engine as _;
 use host_test::TestRuntime;
 use host_test::bindings::sms_notification::extension::types::{
-    ConversationKind, Error, Message, MessageFormat, Outcome, Presence, Receipt, SkipReason, User,
+    ConversationKind, Error, Message, MessageFormat, Outcome, Receipt, SkipReason,
 };
 use host_test::engine;
 use host_test::fake_twilio::Answer;
 use host_test::runtime::Call;
 use host_test::sandbox::Sandbox;
 use host_test::scenario;
+use host_test::storage::{Presence, User};
 use serde_json::json;
 use std::time::Duration;
 use wasmtime::component::{Component, Linker};

@@ -3,8 +3,9 @@
 
 use host_test::TestRuntime;
 use host_test::bindings::sms_notification::extension::types::{
-    ConversationKind, Message, MessageFormat, Outcome, Presence, SkipReason, User,
+    ConversationKind, Message, MessageFormat, Outcome, SkipReason,
 };
+use host_test::storage::{Presence, User};
 use serde_json::{Value, json};
 
 const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";

@@ -5,7 +5,8 @@
 //! cannot be read is kept aside for an operator, never lost silently.
 
 use host_test::TestRuntime;
-use host_test::bindings::sms_notification::extension::types::{Outcome, Presence, User};
+use host_test::bindings::sms_notification::extension::types::Outcome;
+use host_test::storage::{Presence, User};
 use serde_json::json;
 
 /// A record of `tests/fixtures/records-0.2.0.txt`: what the 0.2.0 build

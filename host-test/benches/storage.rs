@@ -39,8 +39,8 @@ fn settings(delay_seconds: u64) -> String {
     )
 }
 
-fn user(uid: &str, presence: wit::Presence, n: usize) -> wit::User {
-    wit::User {
+fn user(uid: &str, presence: host_test::storage::Presence, n: usize) -> host_test::storage::User {
+    host_test::storage::User {
         uid: uid.into(),
         name: uid.into(),
         presence,
@@ -57,15 +57,21 @@ async fn setup(db: &Arc<dyn Storage>, recipients: usize, delay_seconds: u64) {
         db.save_settings(&tenant, &settings(delay_seconds))
             .await
             .unwrap();
-        db.put_user(&tenant, &user("alice", wit::Presence::Online, 0))
-            .await
-            .unwrap();
+        db.put_user(
+            &tenant,
+            &user("alice", host_test::storage::Presence::Online, 0),
+        )
+        .await
+        .unwrap();
     }
     for r in 0..recipients {
         let tenant = format!("t{}", r % TENANTS);
-        db.put_user(&tenant, &user(&format!("u{r}"), wit::Presence::Offline, r))
-            .await
-            .unwrap();
+        db.put_user(
+            &tenant,
+            &user(&format!("u{r}"), host_test::storage::Presence::Offline, r),
+        )
+        .await
+        .unwrap();
     }
 }
 

@@ -6,10 +6,11 @@
 
 use crate::TestRuntime;
 use crate::bindings::sms_notification::extension::types::{
-    ConversationKind, Message, MessageFormat, Outcome, Presence, Receipt, User,
+    ConversationKind, Message, MessageFormat, Outcome, Receipt,
 };
 use crate::json;
 use crate::outbound::Policy;
+use crate::storage::{Presence, User};
 use serde_json::json;
 use std::io::Write;
 use wasmtime::Result;

@@ -5,12 +5,12 @@
 //! reported with its line number and nothing half-runs.
 
 use crate::bindings::sms_notification::extension::types::{
-    ConversationKind, Deletion, DeliveryReport, Message, MessageFormat, Presence, Receipt, Sample,
-    User,
+    ConversationKind, Deletion, DeliveryReport, Message, MessageFormat, Receipt, Sample,
 };
 use crate::fake_twilio::{Answer, FakeTwilio};
 use crate::json::{self, call_line, trap_line};
 use crate::runtime::{MAX_FIRES, Runtime};
+use crate::storage::{Presence, User};
 use crate::test_runtime::TestRuntime;
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -7,23 +7,22 @@
 
 mod common;
 
-use host_test::bindings::sms_notification::extension::host::{Change, Entry, Timer};
-use host_test::bindings::sms_notification::extension::types::{Level, Presence, User};
 use host_test::storage::{self, Finish, LogLine, Retry, Storage, StoreError};
+use host_test::storage::{Change, Level, Presence, User};
 use std::sync::Arc;
 
 fn put(key: &str, value: &[u8]) -> Change {
-    Change::Put(Entry {
+    Change::Put {
         key: key.into(),
         value: value.to_vec(),
-    })
+    }
 }
 
 fn timer(key: &str, due_at: u64) -> Change {
-    Change::SetTimer(Timer {
+    Change::SetTimer {
         key: key.into(),
         due_at,
-    })
+    }
 }
 
 /// Everything a backend promises, checked on a fresh store.

@@ -8,9 +8,10 @@
 
 use host_test::TestRuntime;
 use host_test::bindings::sms_notification::extension::types::{
-    ConversationKind, Message, MessageFormat, Outcome, Presence, User,
+    ConversationKind, Message, MessageFormat, Outcome,
 };
 use host_test::outbound::{Forward, Policy};
+use host_test::storage::{Presence, User};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use host_test::TestRuntime;
-use host_test::bindings::sms_notification::extension::types as wit;
 use sms_notification::model;
 use sms_notification::shell::native::NativeHost;
 use std::cell::RefCell;
@@ -175,12 +174,12 @@ pub fn setup_tenant(rt: &mut TestRuntime, name: &str) {
     let mut t = t.lock().unwrap();
     t.save_settings(settings());
     for (uid, presence, metadata) in [
-        ("alice", wit::Presence::Online, "{}"),
-        ("bob", wit::Presence::Offline, BOB_METADATA),
+        ("alice", host_test::storage::Presence::Online, "{}"),
+        ("bob", host_test::storage::Presence::Offline, BOB_METADATA),
     ] {
         t.users.insert(
             uid.into(),
-            wit::User {
+            host_test::storage::User {
                 uid: uid.into(),
                 name: uid.into(),
                 presence,

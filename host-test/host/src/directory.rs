@@ -3,8 +3,7 @@
 //! (the scenario runner, `host`, and `serve` for tenants without a
 //! CometChat app); `serve` plugs in one that reads CometChat's REST API.
 
-use crate::bindings::sms_notification::extension::types::User;
-use crate::storage::Storage;
+use crate::storage::{Storage, User};
 use async_trait::async_trait;
 use std::sync::Arc;
 

@@ -130,12 +130,7 @@ pub fn problems(problems: &[Problem]) -> Value {
 /// A log line the component wrote (it masks numbers and never writes a
 /// secret; the scenario tests check both).
 pub fn log(line: &crate::storage::LogLine) -> Value {
-    let level = match line.level {
-        crate::bindings::sms_notification::extension::types::Level::Debug => "debug",
-        crate::bindings::sms_notification::extension::types::Level::Info => "info",
-        crate::bindings::sms_notification::extension::types::Level::Warn => "warn",
-        crate::bindings::sms_notification::extension::types::Level::Error => "error",
-    };
+    let level = line.level.name();
     json!({ "log": { "at": line.at, "level": level, "line": line.line } })
 }
 

@@ -120,7 +120,7 @@ fn message_too_big(message: &Message) -> Option<String> {
 
 /// Runs `$call(store, instance)` on the tenant's sandbox while holding the
 /// tenant against every other process on the store (see
-/// [`Storage::lock`]). An unlock that fails is only reported: the lock
+/// [`crate::storage::StateStore::lock`]). An unlock that fails is only reported: the lock
 /// lived on a session that is gone, and the call's result must not be lost.
 macro_rules! locked_call {
     ($runtime:ident, $tenant:ident, |$store:ident, $instance:ident| $call:expr) => {{

@@ -5,7 +5,7 @@ use crate::bindings::sms_notification::extension::{host, types};
 use crate::clock::Clock;
 use crate::directory::Directory;
 use crate::outbound::Outbound;
-use crate::storage::{LogLine, Storage, StoreError};
+use crate::storage::{Change, LogLine, Storage, StoreError};
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
@@ -144,7 +144,7 @@ impl host::Host for Sandbox {
         if user.metadata.len() > MAX_METADATA_BYTES {
             user.metadata = String::new();
         }
-        Ok(Some(user))
+        Ok(Some(user.into()))
     }
 
     async fn state_get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
@@ -154,6 +154,7 @@ impl host::Host for Sandbox {
     /// All or none, durable when it returns; changes that would take the
     /// tenant past its quota are refused before any is applied.
     async fn commit(&mut self, changes: Vec<host::Change>) -> wasmtime::Result<Result<(), String>> {
+        let changes: Vec<Change> = changes.into_iter().map(Change::from).collect();
         match self.storage.commit(&self.tenant, &changes).await {
             Ok(()) => Ok(Ok(())),
             Err(e) => {
@@ -175,7 +176,14 @@ impl host::Host for Sandbox {
         let at = self.clock.now();
         if let Err(e) = self
             .storage
-            .log(&self.tenant, LogLine { at, level, line })
+            .log(
+                &self.tenant,
+                LogLine {
+                    at,
+                    level: level.into(),
+                    line,
+                },
+            )
             .await
         {
             eprintln!("[{}] a log line was lost: {e}", self.tenant);

@@ -13,11 +13,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sms_host::bindings::sms_notification::extension::types::{
-    ConversationKind, Deletion, Message, MessageFormat, Presence, Receipt, Sample, User,
+    ConversationKind, Deletion, Message, MessageFormat, Receipt, Sample,
 };
 use sms_host::json;
 use sms_host::runtime::Call;
 use sms_host::storage::StoreError;
+use sms_host::storage::{Presence, User};
 use std::sync::Arc;
 
 pub(super) type ApiResult = Result<Response, Failure>;

@@ -29,8 +29,9 @@
 
 use serde_json::Value;
 use sms_host::bindings::sms_notification::extension::types::{
-    ConversationKind, Deletion, Message, MessageFormat, Presence, Receipt,
+    ConversationKind, Deletion, Message, MessageFormat, Receipt,
 };
+use sms_host::storage::Presence;
 
 /// Which of CometChat's two webhook systems a payload came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

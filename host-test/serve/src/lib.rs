@@ -193,7 +193,7 @@ impl App {
         );
         eprintln!("[{tenant}] {line}");
         let at = sms_host::clock::Clock::wall().now();
-        let level = sms_host::bindings::sms_notification::extension::types::Level::Warn;
+        let level = sms_host::storage::Level::Warn;
         if let Err(e) = self
             .storage
             .log(tenant, sms_host::storage::LogLine { at, level, line })

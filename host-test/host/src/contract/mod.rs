@@ -244,3 +244,54 @@ impl Extension {
         }
     }
 }
+
+/// The newest contract's types and the store's own ([`crate::storage`]):
+/// converted here, so the store never names a WIT binding.
+mod to_storage {
+    use crate::bindings::sms_notification::extension::{host, types};
+    use crate::storage;
+
+    impl From<host::Change> for storage::Change {
+        fn from(change: host::Change) -> Self {
+            match change {
+                host::Change::Put(host::Entry { key, value }) => Self::Put { key, value },
+                host::Change::Delete(key) => Self::Delete(key),
+                host::Change::SetTimer(host::Timer { key, due_at }) => {
+                    Self::SetTimer { key, due_at }
+                }
+                host::Change::CancelTimer(key) => Self::CancelTimer(key),
+            }
+        }
+    }
+
+    impl From<types::Level> for storage::Level {
+        fn from(level: types::Level) -> Self {
+            match level {
+                types::Level::Debug => Self::Debug,
+                types::Level::Info => Self::Info,
+                types::Level::Warn => Self::Warn,
+                types::Level::Error => Self::Error,
+            }
+        }
+    }
+
+    impl From<storage::Presence> for types::Presence {
+        fn from(presence: storage::Presence) -> Self {
+            match presence {
+                storage::Presence::Online => Self::Online,
+                storage::Presence::Offline => Self::Offline,
+            }
+        }
+    }
+
+    impl From<storage::User> for types::User {
+        fn from(user: storage::User) -> Self {
+            Self {
+                uid: user.uid,
+                name: user.name,
+                presence: user.presence.into(),
+                metadata: user.metadata,
+            }
+        }
+    }
+}

@@ -1,8 +1,10 @@
 //! The in-memory backend: today's data structures behind the [`Storage`]
 //! trait. Tests may also reach a tenant's data directly ([`Memory::tenant`]).
 
-use super::{Claim, Finish, LogLine, Result, Storage, full, keys_after};
-use crate::bindings::sms_notification::extension::{host, types};
+use super::{
+    Change, Claim, Finish, LogLine, LogStore, Presence, Result, SettingsStore, StateStore,
+    TimerStore, User, UserStore, full, keys_after,
+};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -15,9 +17,9 @@ pub struct Tenant {
     pub settings: Option<String>,
     /// Bumped by every save.
     pub settings_revision: u64,
-    /// The access record (see `Storage::access`).
+    /// The access record (see `SettingsStore::access`).
     pub access: Option<String>,
-    pub users: HashMap<String, types::User>,
+    pub users: HashMap<String, User>,
     /// When each user's presence was last set (see `set_presence`).
     pub presence_at: HashMap<String, u64>,
     pub state: BTreeMap<String, Vec<u8>>,
@@ -81,7 +83,7 @@ impl Memory {
 }
 
 #[async_trait]
-impl Storage for Memory {
+impl SettingsStore for Memory {
     async fn settings(&self, tenant: &str) -> Result<(Option<String>, u64)> {
         Ok(self.with(tenant, |t| (t.settings.clone(), t.settings_revision)))
     }
@@ -93,11 +95,6 @@ impl Storage for Memory {
         }))
     }
 
-    async fn set_quota(&self, tenant: &str, max_keys: Option<usize>) -> Result<()> {
-        self.with(tenant, |t| t.max_keys = max_keys);
-        Ok(())
-    }
-
     async fn access(&self, tenant: &str) -> Result<Option<String>> {
         Ok(self.with(tenant, |t| t.access.clone()))
     }
@@ -106,12 +103,15 @@ impl Storage for Memory {
         self.with(tenant, |t| t.access = Some(json.to_owned()));
         Ok(())
     }
+}
 
-    async fn find_user(&self, tenant: &str, uid: &str) -> Result<Option<types::User>> {
+#[async_trait]
+impl UserStore for Memory {
+    async fn find_user(&self, tenant: &str, uid: &str) -> Result<Option<User>> {
         Ok(self.with(tenant, |t| t.users.get(uid).cloned()))
     }
 
-    async fn put_user(&self, tenant: &str, user: &types::User) -> Result<()> {
+    async fn put_user(&self, tenant: &str, user: &User) -> Result<()> {
         self.with(tenant, |t| t.users.insert(user.uid.clone(), user.clone()));
         Ok(())
     }
@@ -124,7 +124,7 @@ impl Storage for Memory {
         &self,
         tenant: &str,
         uid: &str,
-        presence: types::Presence,
+        presence: Presence,
         at: u64,
     ) -> Result<Option<bool>> {
         Ok(self.with(tenant, |t| {
@@ -137,6 +137,14 @@ impl Storage for Memory {
             user.presence = presence;
             Some(true)
         }))
+    }
+}
+
+#[async_trait]
+impl StateStore for Memory {
+    async fn set_quota(&self, tenant: &str, max_keys: Option<usize>) -> Result<()> {
+        self.with(tenant, |t| t.max_keys = max_keys);
+        Ok(())
     }
 
     async fn state_get(&self, tenant: &str, key: &str) -> Result<Option<Vec<u8>>> {
@@ -157,7 +165,7 @@ impl Storage for Memory {
         Ok(self.with(tenant, |t| t.state.remove(key).is_some()))
     }
 
-    async fn commit(&self, tenant: &str, changes: &[host::Change]) -> Result<()> {
+    async fn commit(&self, tenant: &str, changes: &[Change]) -> Result<()> {
         self.with(tenant, |t| {
             if let Some(max) = t.max_keys {
                 let after = keys_after(t.state.len(), changes, |k| t.state.contains_key(k));
@@ -167,18 +175,18 @@ impl Storage for Memory {
             }
             for change in changes {
                 match change {
-                    host::Change::Put(host::Entry { key, value }) => {
+                    Change::Put { key, value } => {
                         t.state.insert(key.clone(), value.clone());
                     }
-                    host::Change::Delete(key) => {
+                    Change::Delete(key) => {
                         t.state.remove(key);
                     }
-                    host::Change::SetTimer(host::Timer { key, due_at }) => {
+                    Change::SetTimer { key, due_at } => {
                         t.timers.insert(key.clone(), *due_at);
                         t.leases.remove(key);
                         t.attempts.remove(key);
                     }
-                    host::Change::CancelTimer(key) => {
+                    Change::CancelTimer(key) => {
                         t.timers.remove(key);
                         t.leases.remove(key);
                         t.attempts.remove(key);
@@ -188,7 +196,10 @@ impl Storage for Memory {
             Ok(())
         })
     }
+}
 
+#[async_trait]
+impl TimerStore for Memory {
     async fn timers(&self, tenant: &str) -> Result<Vec<(String, u64)>> {
         Ok(self.with(tenant, |t| {
             t.timers.iter().map(|(k, due)| (k.clone(), *due)).collect()
@@ -292,7 +303,10 @@ impl Storage for Memory {
         });
         Ok(())
     }
+}
 
+#[async_trait]
+impl LogStore for Memory {
     async fn log(&self, tenant: &str, line: LogLine) -> Result<()> {
         self.with(tenant, |t| t.logs.push(line));
         Ok(())

@@ -2,8 +2,10 @@
 //! revision, the component's state, its timers, a user directory (for hosts
 //! with no chat-server database of their own) and recent log lines.
 //!
-//! One trait, [`Storage`], and one module per backend, chosen by URL
-//! ([`open`]):
+//! [`Storage`] is one trait per concern ([`SettingsStore`], [`UserStore`],
+//! [`StateStore`], [`TimerStore`], [`LogStore`]) over the store's own
+//! types ([`Change`], [`User`], [`Presence`], [`Level`]), and one module
+//! per backend, chosen by URL ([`open`]):
 //!
 //! - `memory:` keeps everything in the process ([`memory`]): scenarios,
 //!   the demo, benchmarks;
@@ -13,15 +15,14 @@
 //! - `postgres://…` ([`postgres`]): several host processes on one
 //!   database. Due timers are claimed with `FOR UPDATE SKIP LOCKED` and a
 //!   lease; calls into one tenant are serialised cluster-wide by an
-//!   advisory lock ([`Storage::lock`]).
+//!   advisory lock ([`StateStore::lock`]).
 //!
-//! Timers are rows. [`Storage::claim`] leases due rows to the caller (the
+//! Timers are rows. [`TimerStore::claim`] leases due rows to the caller (the
 //! row stays, so a process that dies mid-call leaves it to fire again when
-//! the lease ends); [`Storage::finish`] deletes the row, or re-arms it for a
+//! the lease ends); [`TimerStore::finish`] deletes the row, or re-arms it for a
 //! retry, only if the lease is still the caller's: a component that set the
 //! same timer again during the call keeps its new due time.
 
-use crate::bindings::sms_notification::extension::{host, types};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -30,8 +31,10 @@ pub mod memory;
 pub mod postgres;
 pub mod sealed;
 pub mod sqlite;
+mod types;
 
 pub use memory::Memory;
+pub use types::{Change, Level, Presence, User};
 
 /// The schema version this build writes (see `migrations/`).
 pub const SCHEMA_VERSION: i64 = 3;
@@ -40,7 +43,7 @@ pub const SCHEMA_VERSION: i64 = 3;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogLine {
     pub at: u64,
-    pub level: types::Level,
+    pub level: Level,
     pub line: String,
 }
 
@@ -125,34 +128,51 @@ pub enum Finish {
     Retry { at: u64 },
 }
 
-/// A tenant's durable data, whichever backend keeps it.
+/// A tenant's durable data, whichever backend keeps it: one trait per
+/// concern, so a wrapper takes only its own (sealing wraps
+/// [`SettingsStore`], see [`WithSettings`]). Every backend implements all
+/// five; callers hold an `Arc<dyn Storage>`.
+pub trait Storage: SettingsStore + UserStore + StateStore + TimerStore + LogStore {}
+
+impl<T: SettingsStore + UserStore + StateStore + TimerStore + LogStore + ?Sized> Storage for T {}
+
+/// The tenant's settings and access record (both secret-bearing).
 #[async_trait]
-pub trait Storage: Send + Sync {
+pub trait SettingsStore: Send + Sync {
     /// The settings JSON as saved, if any, and its revision (0 before the
     /// first save; bumped by every save).
     async fn settings(&self, tenant: &str) -> Result<(Option<String>, u64)>;
+
     /// The revision alone: what every call asks first (the component keeps
     /// parsed settings until it changes).
     async fn revision(&self, tenant: &str) -> Result<u64> {
         Ok(self.settings(tenant).await?.1)
     }
+
     /// Saves settings as given (validating them is the caller's business);
     /// the new revision.
     async fn save_settings(&self, tenant: &str, json: &str) -> Result<u64>;
+
     /// The tenant's access record (its webhook credentials, API token
     /// hashes, CometChat app): a JSON document the host reads and writes
     /// whole; `None` before the first save. Sealed at rest like settings.
     async fn access(&self, tenant: &str) -> Result<Option<String>>;
-    async fn save_access(&self, tenant: &str, json: &str) -> Result<()>;
-    /// The most state keys the tenant may keep; `None` for no limit.
-    async fn set_quota(&self, tenant: &str, max_keys: Option<usize>) -> Result<()>;
 
-    async fn find_user(&self, tenant: &str, uid: &str) -> Result<Option<types::User>>;
+    async fn save_access(&self, tenant: &str, json: &str) -> Result<()>;
+}
+
+/// The user directory of hosts that keep users themselves.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    async fn find_user(&self, tenant: &str, uid: &str) -> Result<Option<User>>;
+
     /// Creates or replaces a user (their presence too, keeping the time
-    /// of the last [`Storage::set_presence`]).
-    async fn put_user(&self, tenant: &str, user: &types::User) -> Result<()>;
+    /// of the last [`UserStore::set_presence`]).
+    async fn put_user(&self, tenant: &str, user: &User) -> Result<()>;
+
     /// How many users the tenant has (for a quota).
     async fn user_count(&self, tenant: &str) -> Result<u64>;
+
     /// Sets a known user's presence as of `at` (milliseconds), unless a
     /// presence of a later time is already recorded: a presence event that
     /// arrives late (a webhook retried) never overwrites a newer one.
@@ -161,52 +181,76 @@ pub trait Storage: Send + Sync {
         &self,
         tenant: &str,
         uid: &str,
-        presence: types::Presence,
+        presence: Presence,
         at: u64,
     ) -> Result<Option<bool>>;
+}
+
+/// The component's state, committed with its timers all or none.
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// The most state keys the tenant may keep; `None` for no limit.
+    async fn set_quota(&self, tenant: &str, max_keys: Option<usize>) -> Result<()>;
 
     async fn state_get(&self, tenant: &str, key: &str) -> Result<Option<Vec<u8>>>;
+
     /// The tenant's state under `prefix`, in key order.
     async fn state_prefix(&self, tenant: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>>;
+
     /// Deletes one state key; whether it was there.
     async fn state_delete(&self, tenant: &str, key: &str) -> Result<bool>;
+
     /// Applies the changes all or none, durably before it returns. Setting
     /// a timer clears its lease and attempts.
-    async fn commit(&self, tenant: &str, changes: &[host::Change]) -> Result<()>;
+    async fn commit(&self, tenant: &str, changes: &[Change]) -> Result<()>;
 
+    /// Holds the tenant for one call, against every other process on this
+    /// store (a no-op where only one process can use it). Wait for it,
+    /// then [`StateStore::unlock`] when the call ends.
+    async fn lock(&self, _tenant: &str) -> Result<()> {
+        Ok(())
+    }
+
+    async fn unlock(&self, _tenant: &str) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Timers as rows, claimed with a lease.
+#[async_trait]
+pub trait TimerStore: Send + Sync {
     /// The tenant's timers: key and due time, in key order.
     async fn timers(&self, tenant: &str) -> Result<Vec<(String, u64)>>;
+
     /// The earliest due time of a timer no one holds a lease on.
     async fn next_due(&self, now: u64) -> Result<Option<u64>>;
+
     /// How many timers are set, all tenants, by kind (a key's text before
     /// its first `/`: `deliver` for notifications, retries and waits,
     /// `expire` for records that may go), in kind order: for a service's
     /// metrics.
     async fn timer_counts(&self) -> Result<Vec<(String, u64)>>;
+
     /// Leases up to `limit` timers due by `until` that no live lease holds,
     /// earliest first (then by tenant and key), until `now + lease_ms`.
     async fn claim(&self, until: u64, now: u64, limit: usize, lease_ms: u64) -> Result<Vec<Claim>>;
+
     /// Ends a lease (see [`Finish`]); a lease that is no longer the
     /// caller's is left alone.
     async fn finish(&self, claim: &Claim, finish: Finish) -> Result<()>;
+}
 
+/// The component's recent log lines.
+#[async_trait]
+pub trait LogStore: Send + Sync {
     /// Keeps a log line, without waiting for it to be written. Not part
     /// of any commit: a line may be lost in a crash.
     async fn log(&self, tenant: &str, line: LogLine) -> Result<()>;
+
     /// The tenant's log lines after position `after` (0 for all), with
     /// their positions, oldest first, at most `limit`; every line this
     /// process logged before the call is among them.
     async fn logs(&self, tenant: &str, after: u64, limit: usize) -> Result<Vec<(u64, LogLine)>>;
-
-    /// Holds the tenant for one call, against every other process on this
-    /// store (a no-op where only one process can use it). Wait for it,
-    /// then [`Storage::unlock`] when the call ends.
-    async fn lock(&self, _tenant: &str) -> Result<()> {
-        Ok(())
-    }
-    async fn unlock(&self, _tenant: &str) -> Result<()> {
-        Ok(())
-    }
 }
 
 /// A lease token no other process will draw: a random start per process,
@@ -279,7 +323,113 @@ pub async fn open_sealed(url: &str, key: Option<sealed::Key>) -> Result<Arc<dyn 
             )));
         }
     };
-    Ok(Arc::new(sealed::Sealed::new(open(url).await?, key)))
+    let store = open(url).await?;
+    Ok(Arc::new(WithSettings {
+        settings: Arc::new(sealed::Sealed::new(store.clone(), key)),
+        rest: store,
+    }))
+}
+
+/// A store whose settings go through another [`SettingsStore`] (one that
+/// seals them, say), and everything else to `rest` as it is.
+pub struct WithSettings {
+    pub settings: Arc<dyn SettingsStore>,
+    pub rest: Arc<dyn Storage>,
+}
+
+#[async_trait]
+impl SettingsStore for WithSettings {
+    async fn settings(&self, tenant: &str) -> Result<(Option<String>, u64)> {
+        self.settings.settings(tenant).await
+    }
+    async fn revision(&self, tenant: &str) -> Result<u64> {
+        self.settings.revision(tenant).await
+    }
+    async fn save_settings(&self, tenant: &str, json: &str) -> Result<u64> {
+        self.settings.save_settings(tenant, json).await
+    }
+    async fn access(&self, tenant: &str) -> Result<Option<String>> {
+        self.settings.access(tenant).await
+    }
+    async fn save_access(&self, tenant: &str, json: &str) -> Result<()> {
+        self.settings.save_access(tenant, json).await
+    }
+}
+
+#[async_trait]
+impl UserStore for WithSettings {
+    async fn find_user(&self, tenant: &str, uid: &str) -> Result<Option<User>> {
+        self.rest.find_user(tenant, uid).await
+    }
+    async fn put_user(&self, tenant: &str, user: &User) -> Result<()> {
+        self.rest.put_user(tenant, user).await
+    }
+    async fn user_count(&self, tenant: &str) -> Result<u64> {
+        self.rest.user_count(tenant).await
+    }
+    async fn set_presence(
+        &self,
+        tenant: &str,
+        uid: &str,
+        presence: Presence,
+        at: u64,
+    ) -> Result<Option<bool>> {
+        self.rest.set_presence(tenant, uid, presence, at).await
+    }
+}
+
+#[async_trait]
+impl StateStore for WithSettings {
+    async fn set_quota(&self, tenant: &str, max_keys: Option<usize>) -> Result<()> {
+        self.rest.set_quota(tenant, max_keys).await
+    }
+    async fn state_get(&self, tenant: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        self.rest.state_get(tenant, key).await
+    }
+    async fn state_prefix(&self, tenant: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        self.rest.state_prefix(tenant, prefix).await
+    }
+    async fn state_delete(&self, tenant: &str, key: &str) -> Result<bool> {
+        self.rest.state_delete(tenant, key).await
+    }
+    async fn commit(&self, tenant: &str, changes: &[Change]) -> Result<()> {
+        self.rest.commit(tenant, changes).await
+    }
+    async fn lock(&self, tenant: &str) -> Result<()> {
+        self.rest.lock(tenant).await
+    }
+    async fn unlock(&self, tenant: &str) -> Result<()> {
+        self.rest.unlock(tenant).await
+    }
+}
+
+#[async_trait]
+impl TimerStore for WithSettings {
+    async fn timers(&self, tenant: &str) -> Result<Vec<(String, u64)>> {
+        self.rest.timers(tenant).await
+    }
+    async fn next_due(&self, now: u64) -> Result<Option<u64>> {
+        self.rest.next_due(now).await
+    }
+    async fn timer_counts(&self) -> Result<Vec<(String, u64)>> {
+        self.rest.timer_counts().await
+    }
+    async fn claim(&self, until: u64, now: u64, limit: usize, lease_ms: u64) -> Result<Vec<Claim>> {
+        self.rest.claim(until, now, limit, lease_ms).await
+    }
+    async fn finish(&self, claim: &Claim, finish: Finish) -> Result<()> {
+        self.rest.finish(claim, finish).await
+    }
+}
+
+#[async_trait]
+impl LogStore for WithSettings {
+    async fn log(&self, tenant: &str, line: LogLine) -> Result<()> {
+        self.rest.log(tenant, line).await
+    }
+    async fn logs(&self, tenant: &str, after: u64, limit: usize) -> Result<Vec<(u64, LogLine)>> {
+        self.rest.logs(tenant, after, limit).await
+    }
 }
 
 /// The URL with any password replaced by `***`, for error messages.
@@ -301,15 +451,15 @@ pub fn without_password(url: &str) -> String {
 /// hold after `changes`.
 pub(crate) fn keys_after(
     count: usize,
-    changes: &[host::Change],
+    changes: &[Change],
     mut present: impl FnMut(&str) -> bool,
 ) -> usize {
     let mut touched = std::collections::HashMap::new();
     for change in changes {
         match change {
-            host::Change::Put(entry) => touched.insert(entry.key.as_str(), true),
-            host::Change::Delete(key) => touched.insert(key.as_str(), false),
-            host::Change::SetTimer(_) | host::Change::CancelTimer(_) => None,
+            Change::Put { key, .. } => touched.insert(key.as_str(), true),
+            Change::Delete(key) => touched.insert(key.as_str(), false),
+            Change::SetTimer { .. } | Change::CancelTimer(_) => None,
         };
     }
     touched
@@ -362,18 +512,18 @@ pub(crate) fn level_from(code: i64) -> types::Level {
     }
 }
 
-pub(crate) fn presence_code(presence: types::Presence) -> i64 {
+pub(crate) fn presence_code(presence: Presence) -> i64 {
     match presence {
-        types::Presence::Online => 1,
-        types::Presence::Offline => 0,
+        Presence::Online => 1,
+        Presence::Offline => 0,
     }
 }
 
-pub(crate) fn presence_from(code: i64) -> types::Presence {
+pub(crate) fn presence_from(code: i64) -> Presence {
     if code == 1 {
-        types::Presence::Online
+        Presence::Online
     } else {
-        types::Presence::Offline
+        Presence::Offline
     }
 }
 

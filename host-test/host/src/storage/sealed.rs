@@ -1,4 +1,4 @@
-//! Settings sealed at rest: a [`Storage`] wrapper that encrypts each
+//! Settings sealed at rest: a [`SettingsStore`] wrapper that encrypts each
 //! tenant's settings document (auth token and API key secret included)
 //! with ChaCha20-Poly1305 before the backend sees it, so a dump of the
 //! database holds no secret. The tenant's name is the associated data: a
@@ -13,8 +13,7 @@
 //! The key: 32 random bytes, base64, from `SMS_SETTINGS_KEY` or a file
 //! (`--settings-key-file`); see [`Key`].
 
-use super::{Claim, Finish, LogLine, Result, Storage, StoreError};
-use crate::bindings::sms_notification::extension::{host, types};
+use super::{Result, SettingsStore, StoreError};
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -116,20 +115,21 @@ impl Key {
     }
 }
 
-/// Any store, with settings sealed.
+/// A store's settings and access records, sealed (see
+/// [`super::WithSettings`] for the whole store).
 pub struct Sealed {
-    inner: Arc<dyn Storage>,
+    inner: Arc<dyn SettingsStore>,
     key: Key,
 }
 
 impl Sealed {
-    pub fn new(inner: Arc<dyn Storage>, key: Key) -> Self {
+    pub fn new(inner: Arc<dyn SettingsStore>, key: Key) -> Self {
         Self { inner, key }
     }
 }
 
 #[async_trait]
-impl Storage for Sealed {
+impl SettingsStore for Sealed {
     async fn settings(&self, tenant: &str) -> Result<(Option<String>, u64)> {
         let (stored, revision) = self.inner.settings(tenant).await?;
         let json = stored.map(|s| self.key.open(tenant, s)).transpose()?;
@@ -157,67 +157,6 @@ impl Storage for Sealed {
     async fn save_access(&self, tenant: &str, json: &str) -> Result<()> {
         let sealed = self.key.seal(&format!("access:{tenant}"), json)?;
         self.inner.save_access(tenant, &sealed).await
-    }
-
-    async fn set_quota(&self, tenant: &str, max_keys: Option<usize>) -> Result<()> {
-        self.inner.set_quota(tenant, max_keys).await
-    }
-    async fn find_user(&self, tenant: &str, uid: &str) -> Result<Option<types::User>> {
-        self.inner.find_user(tenant, uid).await
-    }
-    async fn put_user(&self, tenant: &str, user: &types::User) -> Result<()> {
-        self.inner.put_user(tenant, user).await
-    }
-    async fn user_count(&self, tenant: &str) -> Result<u64> {
-        self.inner.user_count(tenant).await
-    }
-    async fn set_presence(
-        &self,
-        tenant: &str,
-        uid: &str,
-        presence: types::Presence,
-        at: u64,
-    ) -> Result<Option<bool>> {
-        self.inner.set_presence(tenant, uid, presence, at).await
-    }
-    async fn state_get(&self, tenant: &str, key: &str) -> Result<Option<Vec<u8>>> {
-        self.inner.state_get(tenant, key).await
-    }
-    async fn state_prefix(&self, tenant: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
-        self.inner.state_prefix(tenant, prefix).await
-    }
-    async fn state_delete(&self, tenant: &str, key: &str) -> Result<bool> {
-        self.inner.state_delete(tenant, key).await
-    }
-    async fn commit(&self, tenant: &str, changes: &[host::Change]) -> Result<()> {
-        self.inner.commit(tenant, changes).await
-    }
-    async fn timers(&self, tenant: &str) -> Result<Vec<(String, u64)>> {
-        self.inner.timers(tenant).await
-    }
-    async fn next_due(&self, now: u64) -> Result<Option<u64>> {
-        self.inner.next_due(now).await
-    }
-    async fn timer_counts(&self) -> Result<Vec<(String, u64)>> {
-        self.inner.timer_counts().await
-    }
-    async fn claim(&self, until: u64, now: u64, limit: usize, lease_ms: u64) -> Result<Vec<Claim>> {
-        self.inner.claim(until, now, limit, lease_ms).await
-    }
-    async fn finish(&self, claim: &Claim, finish: Finish) -> Result<()> {
-        self.inner.finish(claim, finish).await
-    }
-    async fn log(&self, tenant: &str, line: LogLine) -> Result<()> {
-        self.inner.log(tenant, line).await
-    }
-    async fn logs(&self, tenant: &str, after: u64, limit: usize) -> Result<Vec<(u64, LogLine)>> {
-        self.inner.logs(tenant, after, limit).await
-    }
-    async fn lock(&self, tenant: &str) -> Result<()> {
-        self.inner.lock(tenant).await
-    }
-    async fn unlock(&self, tenant: &str) -> Result<()> {
-        self.inner.unlock(tenant).await
     }
 }
 

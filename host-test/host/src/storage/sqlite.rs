@@ -1,7 +1,7 @@
 //! The SQLite backend: one file, one host process.
 //!
 //! Durability: WAL with `synchronous=FULL`, so a commit is on disk (the WAL
-//! fsynced) before [`Storage::commit`] returns, and so before the component
+//! fsynced) before [`crate::storage::StateStore::commit`] returns, and so before the component
 //! lets a request to Twilio leave. (`synchronous=NORMAL` would lose the last
 //! commits on power loss, and with them in-flight marks: an SMS could go
 //! twice. It is not offered.)
@@ -14,10 +14,10 @@
 //! of connections (WAL readers never wait for the writer).
 
 use super::{
-    Claim, Finish, LogLine, Result, SCHEMA_VERSION, Storage, StoreError, full, keys_after,
-    level_code, level_from, presence_code, presence_from,
+    Change, Claim, Finish, LogLine, LogStore, Presence, Result, SCHEMA_VERSION, SettingsStore,
+    StateStore, StoreError, TimerStore, User, UserStore, full, keys_after, level_code, level_from,
+    presence_code, presence_from,
 };
-use crate::bindings::sms_notification::extension::{host, types};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::Mutex;
@@ -263,21 +263,21 @@ fn write_batches(path: &str, conn: &Connection, jobs: &mpsc::Receiver<Job>) {
     }
 }
 
-fn apply(conn: &Connection, tenant: &str, changes: &[host::Change]) -> rusqlite::Result<()> {
+fn apply(conn: &Connection, tenant: &str, changes: &[Change]) -> rusqlite::Result<()> {
     for change in changes {
         match change {
-            host::Change::Put(host::Entry { key, value }) => {
+            Change::Put { key, value } => {
                 conn.prepare_cached(
                     "INSERT INTO state (tenant, key, value) VALUES (?1, ?2, ?3)
                      ON CONFLICT (tenant, key) DO UPDATE SET value = excluded.value",
                 )?
                 .execute(params![tenant, key, value])?;
             }
-            host::Change::Delete(key) => {
+            Change::Delete(key) => {
                 conn.prepare_cached("DELETE FROM state WHERE tenant = ?1 AND key = ?2")?
                     .execute(params![tenant, key])?;
             }
-            host::Change::SetTimer(host::Timer { key, due_at }) => {
+            Change::SetTimer { key, due_at } => {
                 conn.prepare_cached(
                     "INSERT INTO timers (tenant, key, due_at) VALUES (?1, ?2, ?3)
                      ON CONFLICT (tenant, key) DO UPDATE SET due_at = excluded.due_at,
@@ -285,7 +285,7 @@ fn apply(conn: &Connection, tenant: &str, changes: &[host::Change]) -> rusqlite:
                 )?
                 .execute(params![tenant, key, ms(*due_at)])?;
             }
-            host::Change::CancelTimer(key) => {
+            Change::CancelTimer(key) => {
                 conn.prepare_cached("DELETE FROM timers WHERE tenant = ?1 AND key = ?2")?
                     .execute(params![tenant, key])?;
             }
@@ -310,7 +310,7 @@ fn ensure_tenant(conn: &Connection, tenant: &str) -> rusqlite::Result<()> {
 }
 
 #[async_trait]
-impl Storage for Sqlite {
+impl SettingsStore for Sqlite {
     async fn settings(&self, tenant: &str) -> Result<(Option<String>, u64)> {
         self.read(|conn| {
             Ok(conn
@@ -372,30 +372,17 @@ impl Storage for Sqlite {
         })
         .await
     }
+}
 
-    async fn set_quota(&self, tenant: &str, max_keys: Option<usize>) -> Result<()> {
-        let (tenant, path) = (tenant.to_owned(), self.path.clone());
-        self.write(move |conn| {
-            ensure_tenant(conn, &tenant)
-                .and_then(|()| {
-                    conn.execute(
-                        "UPDATE tenants SET max_keys = ?2 WHERE tenant = ?1",
-                        params![tenant, max_keys.map(|n| n as i64)],
-                    )
-                })
-                .map(drop)
-                .map_err(|e| error(&path, e))
-        })
-        .await
-    }
-
-    async fn find_user(&self, tenant: &str, uid: &str) -> Result<Option<types::User>> {
+#[async_trait]
+impl UserStore for Sqlite {
+    async fn find_user(&self, tenant: &str, uid: &str) -> Result<Option<User>> {
         self.read(|conn| {
             conn.prepare_cached(
                 "SELECT name, presence, metadata FROM users WHERE tenant = ?1 AND uid = ?2",
             )?
             .query_row([tenant, uid], |r| {
-                Ok(types::User {
+                Ok(User {
                     uid: uid.to_owned(),
                     name: r.get(0)?,
                     presence: presence_from(r.get(1)?),
@@ -406,7 +393,7 @@ impl Storage for Sqlite {
         })
     }
 
-    async fn put_user(&self, tenant: &str, user: &types::User) -> Result<()> {
+    async fn put_user(&self, tenant: &str, user: &User) -> Result<()> {
         let (tenant, user, path) = (tenant.to_owned(), user.clone(), self.path.clone());
         self.write(move |conn| {
             conn.prepare_cached(
@@ -441,7 +428,7 @@ impl Storage for Sqlite {
         &self,
         tenant: &str,
         uid: &str,
-        presence: types::Presence,
+        presence: Presence,
         at: u64,
     ) -> Result<Option<bool>> {
         let (tenant, uid, path) = (tenant.to_owned(), uid.to_owned(), self.path.clone());
@@ -462,6 +449,25 @@ impl Storage for Sqlite {
                 .and_then(|mut s| s.exists(params![tenant, uid]))
                 .map_err(|e| error(&path, e))?;
             Ok(known.then_some(false))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl StateStore for Sqlite {
+    async fn set_quota(&self, tenant: &str, max_keys: Option<usize>) -> Result<()> {
+        let (tenant, path) = (tenant.to_owned(), self.path.clone());
+        self.write(move |conn| {
+            ensure_tenant(conn, &tenant)
+                .and_then(|()| {
+                    conn.execute(
+                        "UPDATE tenants SET max_keys = ?2 WHERE tenant = ?1",
+                        params![tenant, max_keys.map(|n| n as i64)],
+                    )
+                })
+                .map(drop)
+                .map_err(|e| error(&path, e))
         })
         .await
     }
@@ -498,7 +504,7 @@ impl Storage for Sqlite {
         .await
     }
 
-    async fn commit(&self, tenant: &str, changes: &[host::Change]) -> Result<()> {
+    async fn commit(&self, tenant: &str, changes: &[Change]) -> Result<()> {
         let (tenant, changes, path) = (tenant.to_owned(), changes.to_vec(), self.path.clone());
         self.write(move |conn| {
             if let Some(max) = quota(conn, &tenant).map_err(|e| error(&path, e))? {
@@ -523,7 +529,10 @@ impl Storage for Sqlite {
         })
         .await
     }
+}
 
+#[async_trait]
+impl TimerStore for Sqlite {
     async fn timers(&self, tenant: &str) -> Result<Vec<(String, u64)>> {
         self.read(|conn| {
             conn.prepare_cached("SELECT key, due_at FROM timers WHERE tenant = ?1 ORDER BY key")?
@@ -624,7 +633,10 @@ impl Storage for Sqlite {
         })
         .await
     }
+}
 
+#[async_trait]
+impl LogStore for Sqlite {
     /// Detached: a log line never waits for an fsync.
     async fn log(&self, tenant: &str, line: LogLine) -> Result<()> {
         let (tenant, path) = (tenant.to_owned(), self.path.clone());

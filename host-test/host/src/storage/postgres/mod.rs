@@ -1,7 +1,7 @@
 //! The PostgreSQL backend: several host processes sharing one database.
 //!
 //! - Calls into one tenant are serialised across every process by a
-//!   session advisory lock ([`Storage::lock`]), held on a connection of its
+//!   session advisory lock ([`crate::storage::StateStore::lock`]), held on a connection of its
 //!   own for the length of the call: the component's at-most-once relies on
 //!   one call at a time per tenant. A process that dies ends its session,
 //!   and PostgreSQL releases the lock.
@@ -15,10 +15,10 @@
 //!   group commit.
 
 use super::{
-    Claim, Finish, LogLine, Result, SCHEMA_VERSION, Storage, StoreError, full, keys_after,
-    level_code, level_from, presence_code, presence_from, without_password,
+    Change, Claim, Finish, LogLine, LogStore, Presence, Result, SCHEMA_VERSION, SettingsStore,
+    StateStore, StoreError, TimerStore, User, UserStore, full, keys_after, level_code, level_from,
+    presence_code, presence_from, without_password,
 };
-use crate::bindings::sms_notification::extension::{host, types};
 use async_trait::async_trait;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -261,7 +261,7 @@ impl Postgres {
 }
 
 #[async_trait]
-impl Storage for Postgres {
+impl SettingsStore for Postgres {
     async fn settings(&self, tenant: &str) -> Result<(Option<String>, u64)> {
         let row = self
             .query_opt(
@@ -313,20 +313,11 @@ impl Storage for Postgres {
             .map_err(|e| self.err(e))?;
         Ok(row.get::<_, i64>(0) as u64)
     }
+}
 
-    async fn set_quota(&self, tenant: &str, max_keys: Option<usize>) -> Result<()> {
-        let max = max_keys.map(|n| n as i64);
-        self.execute(
-            "INSERT INTO tenants (tenant, max_keys) VALUES ($1, $2)
-                 ON CONFLICT (tenant) DO UPDATE SET max_keys = excluded.max_keys",
-            &[&tenant, &max],
-        )
-        .await
-        .map(drop)
-        .map_err(|e| self.err(e))
-    }
-
-    async fn find_user(&self, tenant: &str, uid: &str) -> Result<Option<types::User>> {
+#[async_trait]
+impl UserStore for Postgres {
+    async fn find_user(&self, tenant: &str, uid: &str) -> Result<Option<User>> {
         let row = self
             .query_opt(
                 "SELECT name, presence, metadata FROM users WHERE tenant = $1 AND uid = $2",
@@ -334,7 +325,7 @@ impl Storage for Postgres {
             )
             .await
             .map_err(|e| self.err(e))?;
-        Ok(row.map(|r| types::User {
+        Ok(row.map(|r| User {
             uid: uid.to_owned(),
             name: r.get(0),
             presence: presence_from(i64::from(r.get::<_, i16>(1))),
@@ -342,7 +333,7 @@ impl Storage for Postgres {
         }))
     }
 
-    async fn put_user(&self, tenant: &str, user: &types::User) -> Result<()> {
+    async fn put_user(&self, tenant: &str, user: &User) -> Result<()> {
         let presence = presence_code(user.presence) as i16;
         self.execute(
             "INSERT INTO users (tenant, uid, name, presence, metadata) VALUES ($1, $2, $3, $4, $5)
@@ -367,7 +358,7 @@ impl Storage for Postgres {
         &self,
         tenant: &str,
         uid: &str,
-        presence: types::Presence,
+        presence: Presence,
         at: u64,
     ) -> Result<Option<bool>> {
         let code = presence_code(presence) as i16;
@@ -384,6 +375,21 @@ impl Storage for Postgres {
             .await
             .map_err(|e| self.err(e))?;
         Ok(row.and_then(|r| r.get::<_, bool>(1).then(|| r.get::<_, bool>(0))))
+    }
+}
+
+#[async_trait]
+impl StateStore for Postgres {
+    async fn set_quota(&self, tenant: &str, max_keys: Option<usize>) -> Result<()> {
+        let max = max_keys.map(|n| n as i64);
+        self.execute(
+            "INSERT INTO tenants (tenant, max_keys) VALUES ($1, $2)
+                 ON CONFLICT (tenant) DO UPDATE SET max_keys = excluded.max_keys",
+            &[&tenant, &max],
+        )
+        .await
+        .map(drop)
+        .map_err(|e| self.err(e))
     }
 
     async fn state_get(&self, tenant: &str, key: &str) -> Result<Option<Vec<u8>>> {
@@ -421,7 +427,7 @@ impl Storage for Postgres {
 
     /// One statement (atomic and durable on its own) when the tenant has
     /// no quota; a transaction that counts keys first when it has one.
-    async fn commit(&self, tenant: &str, changes: &[host::Change]) -> Result<()> {
+    async fn commit(&self, tenant: &str, changes: &[Change]) -> Result<()> {
         let max: Option<i64> = self
             .query_opt("SELECT max_keys FROM tenants WHERE tenant = $1", &[&tenant])
             .await
@@ -466,6 +472,33 @@ impl Storage for Postgres {
             .map_err(|e| self.err(format!("commit failed, nothing was written: {e}")))
     }
 
+    /// Waits for the tenant's advisory lock, polling with `pg_try_…` so the
+    /// lock session never blocks (a blocked session would hold up this
+    /// process's unlocks of other tenants).
+    async fn lock(&self, tenant: &str) -> Result<()> {
+        let key = lock_key(tenant);
+        let mut wait = Duration::from_millis(1);
+        loop {
+            let got: bool = self
+                .on_lock_session(key, "SELECT pg_try_advisory_lock($1)")
+                .await?;
+            if got {
+                return Ok(());
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_millis(20));
+        }
+    }
+
+    async fn unlock(&self, tenant: &str) -> Result<()> {
+        self.on_lock_session(lock_key(tenant), "SELECT pg_advisory_unlock($1)")
+            .await
+            .map(drop)
+    }
+}
+
+#[async_trait]
+impl TimerStore for Postgres {
     async fn timers(&self, tenant: &str) -> Result<Vec<(String, u64)>> {
         let rows = self
             .query(
@@ -566,7 +599,10 @@ impl Storage for Postgres {
         };
         done.map(drop).map_err(|e| self.err(e))
     }
+}
 
+#[async_trait]
+impl LogStore for Postgres {
     /// Detached: lines go to one writer task, in order, batched into one
     /// insert; a log line never waits for the database.
     async fn log(&self, tenant: &str, line: LogLine) -> Result<()> {
@@ -602,30 +638,6 @@ impl Storage for Postgres {
                 )
             })
             .collect())
-    }
-
-    /// Waits for the tenant's advisory lock, polling with `pg_try_…` so the
-    /// lock session never blocks (a blocked session would hold up this
-    /// process's unlocks of other tenants).
-    async fn lock(&self, tenant: &str) -> Result<()> {
-        let key = lock_key(tenant);
-        let mut wait = Duration::from_millis(1);
-        loop {
-            let got: bool = self
-                .on_lock_session(key, "SELECT pg_try_advisory_lock($1)")
-                .await?;
-            if got {
-                return Ok(());
-            }
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_millis(20));
-        }
-    }
-
-    async fn unlock(&self, tenant: &str) -> Result<()> {
-        self.on_lock_session(lock_key(tenant), "SELECT pg_advisory_unlock($1)")
-            .await
-            .map(drop)
     }
 }
 
@@ -733,16 +745,16 @@ struct Net<'a> {
 }
 
 impl<'a> Net<'a> {
-    fn of(changes: &'a [host::Change]) -> Self {
+    fn of(changes: &'a [Change]) -> Self {
         use std::collections::BTreeMap;
         let mut state: BTreeMap<&str, Option<&[u8]>> = BTreeMap::new();
         let mut timers: BTreeMap<&str, Option<i64>> = BTreeMap::new();
         for change in changes {
             match change {
-                host::Change::Put(e) => state.insert(&e.key, Some(&e.value)).map(drop),
-                host::Change::Delete(k) => state.insert(k, None).map(drop),
-                host::Change::SetTimer(t) => timers.insert(&t.key, Some(ms(t.due_at))).map(drop),
-                host::Change::CancelTimer(k) => timers.insert(k, None).map(drop),
+                Change::Put { key, value } => state.insert(key, Some(value)).map(drop),
+                Change::Delete(k) => state.insert(k, None).map(drop),
+                Change::SetTimer { key, due_at } => timers.insert(key, Some(ms(*due_at))).map(drop),
+                Change::CancelTimer(k) => timers.insert(k, None).map(drop),
             };
         }
         let mut net = Self {
