@@ -17,7 +17,7 @@ pub mod test_runtime;
 pub use test_runtime::TestRuntime;
 
 pub use sms_host::{
-    bindings, clock, contract, directory, engine, json, outbound, report, runtime, sandbox,
+    bindings, call, clock, contract, directory, engine, json, outbound, report, runtime, sandbox,
     scheduler, storage,
 };
 #[cfg(feature = "service")]

@@ -5,6 +5,7 @@
 //! durable storage's test bed: the kill and multi-process tests start it
 //! as a child process.
 
+use crate::call::Logged;
 use crate::fake_twilio::FakeTwilio;
 use crate::outbound::Policy;
 use crate::scenario::{self, Runner, Step};
@@ -66,8 +67,18 @@ pub async fn host(storage: Arc<dyn Storage>, options: Options) -> wasmtime::Resu
         lines.clone(),
         stopped.clone(),
     ));
+    // The scheduler's call records, printed as their JSON lines.
+    let (calls, mut recorded) = mpsc::unbounded_channel::<Logged>();
+    tokio::spawn(async move {
+        while let Some(logged) = recorded.recv().await {
+            let _ = lines.send(match logged {
+                Logged::Call(record) => record.to_json(),
+                Logged::Line(line) => line,
+            });
+        }
+    });
     let idle = options.until_idle.then_some(&events);
-    schedule(shards, storage, lines, stopped, options.lease_ms, idle).await?;
+    schedule(shards, storage, calls, stopped, options.lease_ms, idle).await?;
     events.abort();
     printer.await?;
     Ok(())

@@ -8,6 +8,7 @@
 //! ([`storage`]). It depends on nothing of the test harness.
 
 pub mod bindings;
+pub mod call;
 pub mod clock;
 pub mod contract;
 pub mod directory;

@@ -7,10 +7,10 @@
 //! runtimes fairly, keep their turn. The service runs it; so does the
 //! test harness's wall-clock `host`.
 
+use crate::call::{CallRecord, Logged};
 use crate::outbound::Policy;
-use crate::runtime::{Fired, Runtime};
+use crate::runtime::Runtime;
 use crate::storage::Storage;
-use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, mpsc};
@@ -80,12 +80,11 @@ pub async fn shutdown_signal() {
 
 /// Fires due timers on the wall clock until stopped, or, given `idle`,
 /// once that task has finished and no timer is due within
-/// [`IDLE_HORIZON_MS`]. Each call's line (and
-/// each SMS the fake Twilio took) goes to `lines`.
+/// [`IDLE_HORIZON_MS`]. Each call's record goes to `lines`.
 pub async fn schedule(
     shards: Arc<Shards>,
     storage: Arc<dyn Storage>,
-    lines: mpsc::UnboundedSender<Value>,
+    lines: mpsc::UnboundedSender<Logged>,
     mut stopped: tokio::sync::watch::Receiver<bool>,
     lease_ms: u64,
     idle: Option<&tokio::task::JoinHandle<()>>,
@@ -133,9 +132,11 @@ pub async fn schedule(
                 let fired = shard.lock().await.fire(claim).await;
                 match fired {
                     Ok(fired) => {
-                        let mut line = fired_line(fired);
-                        line["lag_ms"] = json!(lag);
-                        let _ = lines.send(line);
+                        let mut record =
+                            CallRecord::new(&fired.tenant, "on-timer", fired.at, fired.result);
+                        record.key = Some(fired.key);
+                        record.lag_ms = Some(lag);
+                        let _ = lines.send(Logged::Call(record));
                     }
                     Err(e) => eprintln!("firing a timer: {e:#}"),
                 }
@@ -145,10 +146,4 @@ pub async fn schedule(
         while calls.join_next().await.is_some() {}
     }
     Ok(())
-}
-
-fn fired_line(fired: Fired) -> Value {
-    let mut line = crate::json::call_line(fired.at, "on-timer", Some(&fired.key), fired.result);
-    line["tenant"] = Value::String(fired.tenant);
-    line
 }

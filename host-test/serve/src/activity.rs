@@ -17,6 +17,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use serde_json::{Value, json};
+use sms_host::bindings::sms_notification::extension::types::Outcome;
+use sms_host::call::{CallRecord, Reply};
+use sms_host::json;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -40,21 +43,16 @@ const ROUTINE: [&str; 4] = [
     "self-message",
 ];
 
-/// Whether a call line is one the page lists apart: an SMS not sent and
-/// why (a skip other than the routine ones, a failure, a pause, a retry),
-/// or a call that erred or trapped.
-pub fn unsent(line: &Value) -> bool {
-    if line.get("error").is_some() || line.get("trap").is_some() {
-        return true;
+/// Whether a call is one the page lists apart: an SMS not sent and why
+/// (a skip other than the routine ones, a failure, a pause, a retry), or a
+/// call that erred or trapped.
+pub fn unsent(record: &CallRecord) -> bool {
+    match &record.reply {
+        Reply::Error(_) | Reply::Trap(_) => true,
+        Reply::Outcome(Outcome::Skipped(reason)) => !ROUTINE.contains(&json::skip_reason(*reason)),
+        Reply::Outcome(Outcome::Failed(_) | Outcome::Paused(_) | Outcome::Retrying(_)) => true,
+        Reply::Outcome(_) => false,
     }
-    let Some(outcome) = line.get("outcome").and_then(Value::as_object) else {
-        return false;
-    };
-    outcome.iter().any(|(kind, detail)| match kind.as_str() {
-        "skipped" => detail.as_str().is_some_and(|r| !ROUTINE.contains(&r)),
-        "failed" | "paused" | "retrying" => true,
-        _ => false,
-    })
 }
 
 #[derive(Default)]
@@ -73,7 +71,8 @@ struct Inner {
 
 struct Tenant {
     unsent: VecDeque<Value>,
-    events: broadcast::Sender<Value>,
+    /// Each call's line, and whether it is one that sent nothing.
+    events: broadcast::Sender<(bool, Value)>,
     touched: u64,
 }
 
@@ -97,10 +96,13 @@ pub enum Refused {
 }
 
 impl Activity {
-    /// A call of `tenant` answered: sent to its open pages, and kept if it
-    /// sent nothing.
-    pub fn publish(&self, tenant: &str, line: &Value) {
-        let keep = unsent(line);
+    /// A call answered: its line sent to its tenant's open pages (as an
+    /// `unsent` event when it sent nothing for a reason, else `call`), and
+    /// kept if it sent nothing.
+    pub fn publish(&self, record: &CallRecord) {
+        let keep = unsent(record);
+        let tenant = record.tenant.as_str();
+        let line = record.to_json();
         let mut inner = self.inner.lock().unwrap();
         if inner.closed || (!keep && !inner.tenants.contains_key(tenant)) {
             return;
@@ -112,14 +114,14 @@ impl Activity {
             .entry(tenant.to_owned())
             .or_insert_with(Tenant::new);
         t.touched = tick;
+        if t.events.receiver_count() > 0 {
+            let _ = t.events.send((keep, line.clone()));
+        }
         if keep {
-            t.unsent.push_back(line.clone());
+            t.unsent.push_back(line);
             if t.unsent.len() > KEEP {
                 t.unsent.pop_front();
             }
-        }
-        if t.events.receiver_count() > 0 {
-            let _ = t.events.send(line.clone());
         }
         if inner.tenants.len() > MAX_TENANTS {
             inner.forget_one();
@@ -137,7 +139,7 @@ impl Activity {
     }
 
     /// A stream of the tenant's call lines from now on.
-    pub fn subscribe(&self, tenant: &str) -> Result<broadcast::Receiver<Value>, Refused> {
+    pub fn subscribe(&self, tenant: &str) -> Result<broadcast::Receiver<(bool, Value)>, Refused> {
         let mut inner = self.inner.lock().unwrap();
         if inner.closed {
             return Err(Refused::Closing);
@@ -225,8 +227,8 @@ pub async fn get_events(
         })?;
     let stream = futures_util::stream::unfold(events, |mut events| async move {
         let event = match events.recv().await {
-            Ok(line) => Event::default()
-                .event(if unsent(&line) { "unsent" } else { "call" })
+            Ok((unsent, line)) => Event::default()
+                .event(if unsent { "unsent" } else { "call" })
                 .data(line.to_string()),
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 Event::default().event("lagged").data(n.to_string())
@@ -243,47 +245,66 @@ pub async fn get_events(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use sms_host::bindings::sms_notification::extension::types::{
+        Error, Failure, SkipReason, TwilioError,
+    };
 
-    fn skipped(reason: &str) -> Value {
-        json!({ "call": "on-timer", "key": "deliver/c/bob", "outcome": { "skipped": reason } })
+    fn record(tenant: &str, outcome: Outcome) -> CallRecord {
+        let mut r = CallRecord::new(tenant, "on-timer", 1, Ok(Ok(outcome)));
+        r.key = Some("deliver/c/bob".into());
+        r
+    }
+
+    fn skipped(tenant: &str, reason: SkipReason) -> CallRecord {
+        record(tenant, Outcome::Skipped(reason))
+    }
+
+    fn error(tenant: &str, n: usize) -> CallRecord {
+        CallRecord::new(
+            tenant,
+            "on-message",
+            n as u64,
+            Ok(Err(Error::InvalidInput(n.to_string()))),
+        )
     }
 
     #[test]
     fn only_calls_that_sent_nothing_for_a_reason_are_kept() {
-        assert!(unsent(&skipped("opted-out")));
-        assert!(unsent(&skipped("recipient-daily-limit")));
-        assert!(!unsent(&skipped("nothing-pending")));
-        assert!(!unsent(&skipped("group-conversation")));
-        assert!(unsent(
-            &json!({ "call": "on-timer", "outcome": { "failed": { "attempts": 5 } } })
-        ));
-        assert!(unsent(
-            &json!({ "call": "on-message", "error": { "invalid-settings": [] } })
-        ));
-        assert!(unsent(
-            &json!({ "call": "on-message", "trap": "out of fuel" })
-        ));
-        assert!(!unsent(
-            &json!({ "call": "on-timer", "outcome": { "sent": { "sid": "SM1" } } })
-        ));
-        assert!(!unsent(
-            &json!({ "call": "on-message", "outcome": { "scheduled": {} } })
-        ));
+        assert!(unsent(&skipped("t", SkipReason::OptedOut)));
+        assert!(unsent(&skipped("t", SkipReason::RecipientDailyLimit)));
+        assert!(!unsent(&skipped("t", SkipReason::NothingPending)));
+        assert!(!unsent(&skipped("t", SkipReason::GroupConversation)));
+        let failed = Outcome::Failed(Failure {
+            conversation: "c".into(),
+            recipient: "bob".into(),
+            attempts: 5,
+            error: TwilioError {
+                status: 500,
+                code: None,
+                message: "down".into(),
+            },
+        });
+        assert!(unsent(&record("t", failed)));
+        assert!(unsent(&error("t", 0)));
+        let trap = CallRecord::new("t", "on-read", 1, Err(wasmtime::format_err!("out of fuel")));
+        assert!(unsent(&trap));
     }
 
     #[test]
     fn each_tenant_keeps_its_last_ones() {
         let a = Activity::default();
         for i in 0..KEEP + 5 {
-            a.publish("t", &json!({ "n": i, "error": "x" }));
-            a.publish("t", &json!({ "outcome": { "sent": {} } }));
+            a.publish(&error("t", i));
+            a.publish(&skipped("t", SkipReason::NothingPending));
         }
-        a.publish("u", &skipped("opted-out"));
+        a.publish(&skipped("u", SkipReason::OptedOut));
         let kept = a.recent_unsent("t");
         assert_eq!(kept.len(), KEEP);
-        assert_eq!(kept[0]["n"], 5, "the oldest went first");
-        assert_eq!(a.recent_unsent("u"), [skipped("opted-out")]);
+        assert_eq!(kept[0]["at"], 5, "the oldest went first");
+        assert_eq!(
+            a.recent_unsent("u"),
+            [skipped("u", SkipReason::OptedOut).to_json()]
+        );
         assert!(a.recent_unsent("nobody").is_empty());
     }
 
@@ -291,11 +312,15 @@ mod tests {
     fn open_pages_get_every_line_of_their_tenant_only() {
         let a = Activity::default();
         let mut events = a.subscribe("t").unwrap();
-        let sent = json!({ "outcome": { "sent": {} } });
-        a.publish("t", &sent);
-        a.publish("u", &skipped("opted-out"));
-        assert_eq!(events.try_recv().unwrap(), sent);
-        assert!(events.try_recv().is_err(), "not another tenant's");
+        let routine = skipped("t", SkipReason::NothingPending);
+        a.publish(&routine);
+        a.publish(&skipped("u", SkipReason::OptedOut));
+        a.publish(&skipped("t", SkipReason::OptedOut));
+        assert_eq!(events.try_recv().unwrap(), (false, routine.to_json()));
+        let (kept, line) = events.try_recv().unwrap();
+        assert!(kept, "{line}");
+        assert_eq!(line["tenant"], "t", "not another tenant's");
+        assert!(events.try_recv().is_err());
     }
 
     #[test]
@@ -321,7 +346,7 @@ mod tests {
         let a = Activity::default();
         let _page = a.subscribe("watched").unwrap();
         for i in 0..MAX_TENANTS + 1 {
-            a.publish(&format!("t{i}"), &skipped("opted-out"));
+            a.publish(&skipped(&format!("t{i}"), SkipReason::OptedOut));
         }
         assert!(a.recent_unsent("t0").is_empty(), "forgotten");
         assert_eq!(a.recent_unsent(&format!("t{MAX_TENANTS}")).len(), 1);

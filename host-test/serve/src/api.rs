@@ -13,8 +13,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sms_host::bindings::sms_notification::extension::types::{
-    ConversationKind, Deletion, Message, MessageFormat, Receipt, Sample,
+    ConversationKind, Deletion, Error, Message, MessageFormat, Receipt, Sample,
 };
+use sms_host::call::{CallRecord, Logged, Reply};
 use sms_host::json;
 use sms_host::runtime::Call;
 use sms_host::storage::StoreError;
@@ -165,7 +166,7 @@ async fn event_call(
 fn answer(
     app: &App,
     tenant: &str,
-    call: &str,
+    call: &'static str,
     result: Call,
     refused: Option<StoreError>,
 ) -> ApiResult {
@@ -173,30 +174,55 @@ fn answer(
 }
 
 /// [`answer`], and what the call answered in one word (as `/metrics`
-/// counts it).
+/// counts it). The call's record goes to the log (and from there to the
+/// metrics and the tenant's page); the HTTP status comes from its typed
+/// reply ([`CallAnswer`]).
 fn answered(
     app: &App,
     tenant: &str,
-    call: &str,
+    call: &'static str,
     result: Call,
     refused: Option<StoreError>,
 ) -> (String, ApiResult) {
-    let mut line = sms_host::json::call_line(now(), call, None, result);
-    line["tenant"] = Value::String(tenant.to_owned());
-    let _ = app.lines.send(line.clone());
-    let stored = refused.as_ref().map(store_status);
-    let status = match line.get("error").and_then(|e| e.as_object()) {
-        None if line.get("trap").is_some() => stored.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        None => StatusCode::OK,
-        Some(e) if e.contains_key("host") => stored.unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
-        Some(e) if e.contains_key("unauthenticated") => StatusCode::FORBIDDEN,
-        Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
-    };
-    let kind = super::metrics::answer(&line);
-    if let Some(obj) = line.as_object_mut() {
-        obj.remove("at");
+    let mut record = CallRecord::new(tenant, call, now(), result);
+    record.store = refused;
+    let kind = record.kind();
+    let answer = CallAnswer::of(&record);
+    let _ = app.lines.send(Logged::Call(record));
+    (kind, Ok(answer.into_response()))
+}
+
+/// A call's answer over HTTP: its line (without `at`) and the status its
+/// reply means.
+struct CallAnswer {
+    status: StatusCode,
+    body: Value,
+}
+
+impl CallAnswer {
+    fn of(record: &CallRecord) -> Self {
+        let stored = record.store.as_ref().map(store_status);
+        let status = match &record.reply {
+            Reply::Outcome(_) => StatusCode::OK,
+            Reply::Trap(_) => stored.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            Reply::Error(Error::Host(_)) => stored.unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+            Reply::Error(Error::Unauthenticated(_)) => StatusCode::FORBIDDEN,
+            Reply::Error(Error::InvalidSettings(_) | Error::InvalidInput(_)) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+        };
+        let mut body = record.to_json();
+        if let Some(line) = body.as_object_mut() {
+            line.remove("at");
+        }
+        Self { status, body }
     }
-    (kind, Ok((status, axum::Json(line)).into_response()))
+}
+
+impl IntoResponse for CallAnswer {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(self.body)).into_response()
+    }
 }
 
 fn now() -> u64 {

@@ -22,6 +22,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use metrics::Metrics;
 use serde_json::Value;
+use sms_host::call::{CallRecord, Logged};
 use sms_host::outbound::{Forward, Policy, Stats, Twilio};
 use sms_host::scheduler::{self, Shards};
 use sms_host::storage::Storage;
@@ -132,7 +133,7 @@ pub struct App {
     storage: Arc<dyn Storage>,
     options: Options,
     metrics: Arc<Metrics>,
-    lines: mpsc::UnboundedSender<Value>,
+    lines: mpsc::UnboundedSender<Logged>,
     /// What the fake Twilio received, newest last.
     fake_sms: Arc<Mutex<VecDeque<Value>>>,
     fake: bool,
@@ -370,7 +371,7 @@ pub async fn serve(
     let pre = sms_host::engine::prepare_file(&sms_host::engine::engine()?, &options.wasm)?;
     let contract = pre.version();
     eprintln!("component {} (contract {contract})", options.wasm);
-    let (lines, mut printed) = mpsc::unbounded_channel::<Value>();
+    let (lines, mut printed) = mpsc::unbounded_channel::<Logged>();
     let policy = Policy::new(match &options.twilio {
         TwilioTarget::Live => Arc::new(Twilio),
         TwilioTarget::Forward(base) => Arc::new(Forward(base.clone())),
@@ -438,21 +439,25 @@ pub async fn serve(
         let (metrics, fake_sms) = (app.metrics.clone(), app.fake_sms.clone());
         let activity = app.activity.clone();
         tokio::spawn(async move {
-            while let Some(line) = printed.recv().await {
-                metrics.line(&line);
-                if let (Some(tenant), Some(_)) =
-                    (line.get("tenant").and_then(Value::as_str), line.get("call"))
-                {
-                    activity.publish(tenant, &line);
-                }
-                if let Some(sms) = line.get("sms") {
-                    let mut kept = fake_sms.lock().unwrap();
-                    kept.push_back(sms.clone());
-                    while kept.len() > KEEP_FAKE_SMS {
-                        kept.pop_front();
+            while let Some(logged) = printed.recv().await {
+                match logged {
+                    Logged::Call(record) => {
+                        metrics.call(&record);
+                        activity.publish(&record);
+                        print_call(&record, json_logs);
+                    }
+                    Logged::Line(line) => {
+                        if let Some(sms) = line.get("sms") {
+                            metrics.fake_request();
+                            let mut kept = fake_sms.lock().unwrap();
+                            kept.push_back(sms.clone());
+                            while kept.len() > KEEP_FAKE_SMS {
+                                kept.pop_front();
+                            }
+                        }
+                        print_line(&line, json_logs);
                     }
                 }
-                print_line(&line, json_logs);
             }
         })
     };
@@ -481,7 +486,8 @@ pub async fn serve(
     Ok(())
 }
 
-/// One call line on stderr; the number an SMS went to masked.
+/// A line that is no call (the fake Twilio's SMS) on stderr; the number
+/// it went to masked.
 fn print_line(line: &Value, json: bool) {
     if json {
         let mut line = line.clone();
@@ -500,15 +506,23 @@ fn print_line(line: &Value, json: bool) {
         );
         return;
     }
-    let tenant = line["tenant"].as_str().unwrap_or("");
-    let call = line["call"].as_str().unwrap_or("?");
+    eprintln!("{line}");
+}
+
+/// One call's line on stderr: its JSON form, or one human line.
+fn print_call(record: &CallRecord, json: bool) {
+    let line = record.to_json();
+    if json {
+        eprintln!("{line}");
+        return;
+    }
     let what = line
         .get("outcome")
         .or_else(|| line.get("error"))
         .or_else(|| line.get("trap"))
         .map(Value::to_string)
         .unwrap_or_default();
-    eprintln!("[{tenant}] {call}: {what}");
+    eprintln!("[{}] {}: {what}", record.tenant, record.call);
 }
 
 /// `serve` from the CLI: the signal stops it.

@@ -1,7 +1,7 @@
-//! `GET /metrics`: counters in Prometheus' text format, fed by the lines
-//! every call produces (the same lines the log prints).
+//! `GET /metrics`: counters in Prometheus' text format, fed by the record
+//! of every call ([`CallRecord`]).
 
-use serde_json::Value;
+use sms_host::call::CallRecord;
 use sms_host::outbound::{LATENCY_BUCKETS_MS, Latency};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -31,36 +31,22 @@ struct Inner {
     lag: Latency,
 }
 
-/// The kind of a call line's answer.
-pub fn answer(line: &Value) -> String {
-    let first = |v: &Value| {
-        v.as_object()
-            .and_then(|o| o.keys().next().cloned())
-            .or_else(|| v.as_str().map(str::to_owned))
-    };
-    if let Some(kind) = line.get("outcome").and_then(first) {
-        kind
-    } else if let Some(kind) = line.get("error").and_then(first) {
-        format!("error:{kind}")
-    } else if line.get("trap").is_some() {
-        "trap".into()
-    } else {
-        "unknown".into()
-    }
-}
-
 impl Metrics {
-    /// Counts one line of the call log.
-    pub fn line(&self, line: &Value) {
+    /// Counts one call (by export and what it answered) and, for a
+    /// timer, how late it started.
+    pub fn call(&self, record: &CallRecord) {
         let mut m = self.inner.lock().unwrap();
-        if line.get("sms").is_some() {
-            m.requests += 1;
-        } else if let Some(call) = line.get("call").and_then(Value::as_str) {
-            *m.calls.entry((call.to_owned(), answer(line))).or_default() += 1;
-            if let Some(lag) = line.get("lag_ms").and_then(Value::as_u64) {
-                m.lag.record(lag);
-            }
+        *m.calls
+            .entry((record.call.to_owned(), record.kind()))
+            .or_default() += 1;
+        if let Some(lag) = record.lag_ms {
+            m.lag.record(lag);
         }
+    }
+
+    /// Counts one request the fake Twilio took.
+    pub fn fake_request(&self) {
+        self.inner.lock().unwrap().requests += 1;
     }
 
     /// Counts one CometChat webhook. A trigger neither system documents is

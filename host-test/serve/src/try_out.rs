@@ -5,6 +5,7 @@
 //! token never leaves the request.
 
 use serde_json::{Value, json};
+use sms_host::call::Logged;
 use sms_host::outbound::{Io, Received, Request, Sender, Sent, json_response, stand_in_sid};
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc::{UnboundedSender, WeakUnboundedSender};
@@ -15,12 +16,12 @@ const MAX_BODY: usize = 64 * 1024;
 pub struct TryOut {
     /// Weak: the call log ends at shutdown when the service drops its own
     /// senders, however long runtimes holding this outlive it.
-    lines: WeakUnboundedSender<Value>,
+    lines: WeakUnboundedSender<Logged>,
     sids: AtomicU64,
 }
 
 impl TryOut {
-    pub fn new(lines: &UnboundedSender<Value>) -> Self {
+    pub fn new(lines: &UnboundedSender<Logged>) -> Self {
         Self {
             lines: lines.downgrade(),
             sids: AtomicU64::new(0),
@@ -39,8 +40,8 @@ impl Sender for TryOut {
                 .iter()
                 .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                 .collect();
-            let _ = lines.upgrade().map(|lines| {
-                lines.send(json!({ "sms": {
+            if let Some(lines) = lines.upgrade() {
+                let _ = lines.send(Logged::Line(json!({ "sms": {
                     "at": request.at,
                     "tenant": request.tenant,
                     "method": received.method,
@@ -48,8 +49,8 @@ impl Sender for TryOut {
                     "auth_user": received.auth_user,
                     "form": form,
                     "answer": { "status": 201 },
-                }}))
-            });
+                }})));
+            }
             let response = json_response(201, received.created(&sid), &[])?;
             Ok((response, Box::new(async { Ok(()) }) as Io))
         })
