@@ -246,3 +246,59 @@ mod tests {
         assert_eq!(sha256_hex("abc").len(), 64);
     }
 }
+
+/// Extractors: a handler names the caller it needs in its signature, and
+/// the check runs before the handler (after the [`super::guard`] layer
+/// checked the same from the headers alone).
+mod extract {
+    use super::super::App;
+    use super::super::api::{Failure, fail};
+    use axum::extract::{FromRequestParts, RawPathParams};
+    use axum::http::StatusCode;
+    use axum::http::request::Parts;
+    use std::sync::Arc;
+
+    /// The `{tenant}` of a `/v1/tenants/{tenant}/…` route, called by the
+    /// operator or with one of that tenant's tokens (else 401).
+    pub struct TenantCaller(pub String);
+
+    /// The operator (else 401).
+    pub struct Operator;
+
+    async fn tenant_param(parts: &mut Parts, app: &Arc<App>) -> Result<String, Failure> {
+        let params = RawPathParams::from_request_parts(parts, app)
+            .await
+            .map_err(|e| fail(StatusCode::BAD_REQUEST, e.to_string()))?;
+        params
+            .iter()
+            .find(|(name, _)| *name == "tenant")
+            .map(|(_, value)| value.to_owned())
+            .ok_or_else(|| {
+                fail(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "this route names no tenant",
+                )
+            })
+    }
+
+    impl FromRequestParts<Arc<App>> for TenantCaller {
+        type Rejection = Failure;
+
+        async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Failure> {
+            let tenant = tenant_param(parts, app).await?;
+            super::tenant(app, &parts.headers, &tenant).await?;
+            Ok(Self(tenant))
+        }
+    }
+
+    impl FromRequestParts<Arc<App>> for Operator {
+        type Rejection = Failure;
+
+        async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Failure> {
+            super::operator(app, &parts.headers)?;
+            Ok(Self)
+        }
+    }
+}
+
+pub use extract::{Operator, TenantCaller};

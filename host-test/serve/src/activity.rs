@@ -10,10 +10,10 @@
 //! state and log lines, read from the database, are every process's.
 
 use super::App;
-use super::access;
+use super::access::TenantCaller;
 use super::api::{ApiResult, fail, name, ok};
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use serde_json::{Value, json};
@@ -190,10 +190,8 @@ impl Inner {
 /// tenant nothing happened to yet).
 pub async fn get_unsent(
     State(app): State<Arc<App>>,
-    Path(tenant): Path<String>,
-    headers: HeaderMap,
+    TenantCaller(tenant): TenantCaller,
 ) -> ApiResult {
-    access::tenant(&app, &headers, &tenant).await?;
     name("tenant", &tenant)?;
     ok(json!({
         "calls": app.activity.recent_unsent(&tenant),
@@ -208,10 +206,8 @@ pub async fn get_unsent(
 /// 15 s to keep proxies from closing it. Ends when the service stops.
 pub async fn get_events(
     State(app): State<Arc<App>>,
-    Path(tenant): Path<String>,
-    headers: HeaderMap,
+    TenantCaller(tenant): TenantCaller,
 ) -> ApiResult {
-    access::tenant(&app, &headers, &tenant).await?;
     name("tenant", &tenant)?;
     let events = app
         .activity

@@ -5,7 +5,7 @@
 //! token), once.
 
 use super::App;
-use super::access::{self, CometChatApp, Token, Webhook};
+use super::access::{self, CometChatApp, Operator, TenantCaller, Token, Webhook};
 use super::api::{ApiResult, Failure, body, fail, name, ok};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -64,11 +64,10 @@ struct WebhookBody {
 /// dashboard). A password left out is generated and shown once.
 pub async fn put_webhook(
     State(app): State<Arc<App>>,
-    Path(tenant): Path<String>,
+    TenantCaller(tenant): TenantCaller,
     headers: HeaderMap,
     bytes: Bytes,
 ) -> ApiResult {
-    access::tenant(&app, &headers, &tenant).await?;
     let given: WebhookBody = body(&bytes)?;
     credential("user", &given.user, false)?;
     let generated = given.password.is_none();
@@ -100,10 +99,9 @@ pub async fn put_webhook(
 /// dashboard and the user; whether a password is set (never the password).
 pub async fn get_webhook(
     State(app): State<Arc<App>>,
-    Path(tenant): Path<String>,
+    TenantCaller(tenant): TenantCaller,
     headers: HeaderMap,
 ) -> ApiResult {
-    access::tenant(&app, &headers, &tenant).await?;
     let record = access::load(&app, &tenant).await?;
     ok(json!({
         "url": format!("{}/cometchat/{tenant}/webhook", base(&app, &headers)),
@@ -117,9 +115,8 @@ pub async fn get_webhook(
 pub async fn post_token(
     State(app): State<Arc<App>>,
     Path(tenant): Path<String>,
-    headers: HeaderMap,
+    _: Operator,
 ) -> ApiResult {
-    access::operator(&app, &headers)?;
     name("tenant", &tenant)?;
     let mut record = access::load(&app, &tenant).await?;
     if record.tokens.len() >= MAX_TOKENS {
@@ -151,9 +148,8 @@ fn hex(bytes: &[u8]) -> String {
 pub async fn get_tokens(
     State(app): State<Arc<App>>,
     Path(tenant): Path<String>,
-    headers: HeaderMap,
+    _: Operator,
 ) -> ApiResult {
-    access::operator(&app, &headers)?;
     name("tenant", &tenant)?;
     let record = access::load(&app, &tenant).await?;
     let tokens: Vec<Value> = record
@@ -169,9 +165,8 @@ pub async fn get_tokens(
 pub async fn delete_token(
     State(app): State<Arc<App>>,
     Path((tenant, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    _: Operator,
 ) -> ApiResult {
-    access::operator(&app, &headers)?;
     name("tenant", &tenant)?;
     let mut record = access::load(&app, &tenant).await?;
     let before = record.tokens.len();
@@ -202,11 +197,9 @@ struct CometChatBody {
 /// taken when CometChat refused the key.
 pub async fn put_cometchat(
     State(app): State<Arc<App>>,
-    Path(tenant): Path<String>,
-    headers: HeaderMap,
+    TenantCaller(tenant): TenantCaller,
     bytes: Bytes,
 ) -> ApiResult {
-    access::tenant(&app, &headers, &tenant).await?;
     let given: CometChatBody = body(&bytes)?;
     let id_like = |v: &str| {
         !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
@@ -255,10 +248,8 @@ pub async fn put_cometchat(
 /// (never the key), and why users are not read, if CometChat refused it.
 pub async fn get_cometchat(
     State(app): State<Arc<App>>,
-    Path(tenant): Path<String>,
-    headers: HeaderMap,
+    TenantCaller(tenant): TenantCaller,
 ) -> ApiResult {
-    access::tenant(&app, &headers, &tenant).await?;
     let record = access::load(&app, &tenant).await?;
     ok(match record.cometchat {
         None => json!({ "app": null }),
@@ -275,10 +266,8 @@ pub async fn get_cometchat(
 /// CometChat (the users pushed through the API are used again).
 pub async fn delete_cometchat(
     State(app): State<Arc<App>>,
-    Path(tenant): Path<String>,
-    headers: HeaderMap,
+    TenantCaller(tenant): TenantCaller,
 ) -> ApiResult {
-    access::tenant(&app, &headers, &tenant).await?;
     let mut record = access::load(&app, &tenant).await?;
     let had = record.cometchat.take().is_some();
     access::save(&app, &tenant, &record).await?;

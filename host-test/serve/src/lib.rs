@@ -223,30 +223,45 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(api::metrics))
         .route(
             "/v1/tenants/{tenant}/settings",
-            put(api::put_settings).get(api::get_settings),
+            put(api::settings::put_settings).get(api::settings::get_settings),
         )
         .route(
             "/v1/tenants/{tenant}/settings/validate",
-            post(api::validate_settings),
+            post(api::settings::validate_settings),
         )
         .route("/tenants/{tenant}", get(api::page))
-        .route("/v1/tenants/{tenant}/users/{uid}", put(api::put_user))
+        .route(
+            "/v1/tenants/{tenant}/users/{uid}",
+            put(api::users::put_user),
+        )
         .route(
             "/v1/tenants/{tenant}/users/{uid}/presence",
-            post(api::post_presence),
+            post(api::users::post_presence),
         )
-        .route("/v1/tenants/{tenant}/messages", post(api::post_message))
-        .route("/v1/tenants/{tenant}/receipts", post(api::post_receipt))
-        .route("/v1/tenants/{tenant}/edits", post(api::post_edit))
-        .route("/v1/tenants/{tenant}/deletions", post(api::post_deletion))
-        .route("/v1/tenants/{tenant}/preview", post(api::post_preview))
-        .route("/v1/tenants/{tenant}/state", get(api::get_state))
-        .route("/v1/tenants/{tenant}/logs", get(api::get_logs))
+        .route(
+            "/v1/tenants/{tenant}/messages",
+            post(api::events::post_message),
+        )
+        .route(
+            "/v1/tenants/{tenant}/receipts",
+            post(api::events::post_receipt),
+        )
+        .route("/v1/tenants/{tenant}/edits", post(api::events::post_edit))
+        .route(
+            "/v1/tenants/{tenant}/deletions",
+            post(api::events::post_deletion),
+        )
+        .route(
+            "/v1/tenants/{tenant}/preview",
+            post(api::settings::post_preview),
+        )
+        .route("/v1/tenants/{tenant}/state", get(api::state::get_state))
+        .route("/v1/tenants/{tenant}/logs", get(api::state::get_logs))
         .route("/v1/tenants/{tenant}/unsent", get(activity::get_unsent))
         .route("/v1/tenants/{tenant}/events", get(activity::get_events))
         .route(
             "/v1/tenants/{tenant}/quarantine",
-            get(api::get_quarantine).delete(api::delete_quarantine),
+            get(api::state::get_quarantine).delete(api::state::delete_quarantine),
         )
         .route(
             "/v1/tenants/{tenant}/webhook",
@@ -268,11 +283,14 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route(
             "/fake-cometchat/{tenant}/v3/users/{uid}",
-            get(api::fake_cometchat),
+            get(api::fakes::fake_cometchat),
         )
-        .route("/v1/fake-twilio/sms", get(api::get_fake_sms))
-        .route("/twilio/{tenant}/status", post(api::post_status))
-        .route("/cometchat/{tenant}/webhook", post(api::post_cometchat))
+        .route("/v1/fake-twilio/sms", get(api::fakes::get_fake_sms))
+        .route("/twilio/{tenant}/status", post(api::webhooks::post_status))
+        .route(
+            "/cometchat/{tenant}/webhook",
+            post(api::webhooks::post_cometchat),
+        )
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), count))
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(max_body))
@@ -393,7 +411,7 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     let mut options = options;
     if options.fake_cometchat {
-        // The stand-in is a route of this service (see `api::fake_cometchat`).
+        // The stand-in is a route of this service (see `api::fakes::fake_cometchat`).
         let host = if addr.ip().is_unspecified() {
             format!("127.0.0.1:{}", addr.port())
         } else {

@@ -1,0 +1,168 @@
+//! The chat server's events as the JSON API takes them: messages, edits, deletions, receipts.
+
+use super::*;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct MessageBody {
+    id: String,
+    conversation: String,
+    sender: String,
+    receiver: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    group: bool,
+    /// `text` (default), `image`, `video`, `audio`, `file`, `custom`.
+    #[serde(default)]
+    format: Option<String>,
+    /// Milliseconds since the epoch; now by default.
+    #[serde(default)]
+    sent_at: Option<u64>,
+}
+
+/// How far ahead of this server's clock a message's `sent_at` may be: a
+/// notification due at the end of time would never come.
+pub(super) const MAX_AHEAD_MS: u64 = 24 * 3_600_000;
+
+impl MessageBody {
+    /// The message, or a 400 naming its unknown format.
+    fn message(self) -> Result<Message, Failure> {
+        let m = self;
+        let format = match m.format.as_deref().unwrap_or("text") {
+            "text" => MessageFormat::Text,
+            "image" => MessageFormat::Image,
+            "video" => MessageFormat::Video,
+            "audio" => MessageFormat::Audio,
+            "file" => MessageFormat::File,
+            "custom" => MessageFormat::Custom,
+            other => {
+                return Err(fail(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "format {other:?} is not one of text, image, video, audio, file, custom"
+                    ),
+                ));
+            }
+        };
+        Ok(Message {
+            id: m.id,
+            conversation: m.conversation,
+            kind: if m.group {
+                ConversationKind::Group
+            } else {
+                ConversationKind::OneOnOne
+            },
+            format,
+            sender: m.sender,
+            receiver: m.receiver,
+            text: m.text,
+            sent_at: match m.sent_at {
+                None => now(),
+                Some(at) if at > now().saturating_add(MAX_AHEAD_MS) => {
+                    return Err(fail(
+                        StatusCode::BAD_REQUEST,
+                        format!(
+                            "sent_at {at} is more than a day ahead of this server's clock ({}): \
+                             milliseconds since the epoch, please",
+                            now()
+                        ),
+                    ));
+                }
+                Some(at) => at,
+            },
+        })
+    }
+}
+
+/// `POST /v1/tenants/{tenant}/edits`: a message edited (its id and new
+/// text); answers with the outcome.
+pub async fn post_edit(
+    State(app): State<Arc<App>>,
+    TenantCaller(tenant): TenantCaller,
+    bytes: Bytes,
+) -> ApiResult {
+    known(&app, &tenant).await?;
+    let message = body::<MessageBody>(&bytes)?.message()?;
+    let (result, refused) = event_call(&app, &tenant, async |rt| {
+        rt.on_edit(&tenant, &message).await
+    })
+    .await?;
+    answer(&app, &tenant, "on-edit", result, refused)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DeletionBody {
+    conversation: String,
+    message: String,
+    #[serde(default)]
+    deleted_at: Option<u64>,
+}
+
+/// `POST /v1/tenants/{tenant}/deletions`: a message deleted; answers with
+/// the outcome.
+pub async fn post_deletion(
+    State(app): State<Arc<App>>,
+    TenantCaller(tenant): TenantCaller,
+    bytes: Bytes,
+) -> ApiResult {
+    known(&app, &tenant).await?;
+    let d: DeletionBody = body(&bytes)?;
+    let deletion = Deletion {
+        conversation: d.conversation,
+        message: d.message,
+        deleted_at: d.deleted_at.unwrap_or_else(now),
+    };
+    let (result, refused) = event_call(&app, &tenant, async |rt| {
+        rt.on_delete(&tenant, &deletion).await
+    })
+    .await?;
+    answer(&app, &tenant, "on-delete", result, refused)
+}
+
+/// `POST /v1/tenants/{tenant}/messages`: answers with the outcome.
+pub async fn post_message(
+    State(app): State<Arc<App>>,
+    TenantCaller(tenant): TenantCaller,
+    bytes: Bytes,
+) -> ApiResult {
+    known(&app, &tenant).await?;
+    let message = body::<MessageBody>(&bytes)?.message()?;
+    let (result, refused) = event_call(&app, &tenant, async |rt| {
+        rt.on_message(&tenant, &message).await
+    })
+    .await?;
+    answer(&app, &tenant, "on-message", result, refused)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ReceiptBody {
+    conversation: String,
+    reader: String,
+    message: String,
+    #[serde(default)]
+    read_at: Option<u64>,
+}
+
+/// `POST /v1/tenants/{tenant}/receipts`: answers with the outcome.
+pub async fn post_receipt(
+    State(app): State<Arc<App>>,
+    TenantCaller(tenant): TenantCaller,
+    bytes: Bytes,
+) -> ApiResult {
+    known(&app, &tenant).await?;
+    let r: ReceiptBody = body(&bytes)?;
+    let receipt = Receipt {
+        conversation: r.conversation,
+        reader: r.reader,
+        message: r.message,
+        read_at: r.read_at.unwrap_or_else(now),
+    };
+    let (result, refused) = event_call(&app, &tenant, async |rt| {
+        rt.on_read(&tenant, &receipt).await
+    })
+    .await?;
+    answer(&app, &tenant, "on-read", result, refused)
+}

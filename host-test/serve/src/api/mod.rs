@@ -1,0 +1,296 @@
+//! The handlers: each checks who is asking, parses what was sent (a bad
+//! body is a 400 naming the field), runs one call on the tenant's runtime
+//! and answers with its JSON. Secrets are write-only: no response echoes
+//! the auth token or the API key's secret.
+
+use super::App;
+use super::access::{self, TenantCaller};
+use super::cometchat::{self, Event};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sms_host::bindings::sms_notification::extension::types::{
+    ConversationKind, Deletion, Error, Message, MessageFormat, Receipt, Sample,
+};
+use sms_host::call::{CallRecord, Logged, Reply};
+use sms_host::json;
+use sms_host::runtime::Call;
+use sms_host::storage::StoreError;
+use sms_host::storage::{Presence, User};
+use std::sync::Arc;
+
+pub mod events;
+pub mod fakes;
+pub mod settings;
+pub mod state;
+pub mod users;
+pub mod webhooks;
+
+pub(super) type ApiResult = Result<Response, Failure>;
+
+/// An error response: a status and what went wrong.
+pub struct Failure(pub StatusCode, pub Value);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(self.1)).into_response()
+    }
+}
+
+pub(super) fn fail(status: StatusCode, message: impl Into<String>) -> Failure {
+    Failure(status, json!({ "error": message.into() }))
+}
+
+pub(super) fn ok(value: Value) -> ApiResult {
+    Ok((StatusCode::OK, axum::Json(value)).into_response())
+}
+
+/// A tenant or user id from the path: what a state key can hold.
+pub(super) fn name(what: &str, value: &str) -> Result<(), Failure> {
+    let fine = !value.is_empty()
+        && value.len() <= 128
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'))
+        // `.` and `..` (also sent as `%2e%2e`) name no tenant or user.
+        && !value.bytes().all(|b| b == b'.');
+    if fine {
+        Ok(())
+    } else {
+        Err(fail(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "{what} {value:?} is not valid: 1 to 128 of A-Z, a-z, 0-9, - _ . @, not only dots"
+            ),
+        ))
+    }
+}
+
+/// The tenant exists: it has saved settings (a revision above 0). Its
+/// revision, not its settings: an event must not read and unseal them
+/// twice (the component keeps them by revision).
+pub(super) async fn known(app: &App, tenant: &str) -> Result<(), Failure> {
+    name("tenant", tenant)?;
+    match app.storage.revision(tenant).await {
+        Ok(1..) => Ok(()),
+        Ok(0) => Err(fail(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no tenant {tenant:?}: save its settings first (PUT /v1/tenants/{tenant}/settings)"
+            ),
+        )),
+        Err(e) => Err(storage_error(e)),
+    }
+}
+
+/// A query string as `T`, read after the caller was authenticated, or a
+/// 400 naming what is wrong.
+fn query<T: for<'de> Deserialize<'de>>(raw: Option<String>) -> Result<T, Failure> {
+    serde_urlencoded::from_str(raw.as_deref().unwrap_or_default()).map_err(|e| {
+        fail(
+            StatusCode::BAD_REQUEST,
+            format!("the query string is not what this route takes: {e}"),
+        )
+    })
+}
+
+/// A JSON body as `T`, or a 400 naming the field and why.
+pub(super) fn body<T: for<'de> Deserialize<'de>>(bytes: &Bytes) -> Result<T, Failure> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        fail(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not what this route takes: {e}"),
+        )
+    })
+}
+
+/// A store failure as HTTP, by its kind: 503 when the database failed
+/// (try again), 507 when the tenant's quota refused the change, 500 for a
+/// record that cannot be read, 409 for a conflicting write.
+pub(super) fn store_status(e: &StoreError) -> StatusCode {
+    match e {
+        StoreError::Unavailable(_) | StoreError::Setup(_) => StatusCode::SERVICE_UNAVAILABLE,
+        StoreError::Full(_) => StatusCode::INSUFFICIENT_STORAGE,
+        StoreError::Corrupt(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        StoreError::Conflict(_) => StatusCode::CONFLICT,
+    }
+}
+
+pub(super) fn storage_error(e: StoreError) -> Failure {
+    fail(store_status(&e), e.to_string())
+}
+
+/// Runs `call` on the tenant's runtime, within its concurrency bound.
+async fn on_tenant<T>(
+    app: &App,
+    tenant: &str,
+    call: impl AsyncFnOnce(&mut sms_host::runtime::Runtime) -> T,
+) -> Result<T, Failure> {
+    let limit = app.limit(tenant);
+    // At most TENANT_CONCURRENCY of one tenant's calls wait at its runtime:
+    // another tenant's call never queues behind more than that. The rest
+    // wait here, for a while.
+    let waited = tokio::time::timeout(super::TENANT_WAIT, limit.acquire()).await;
+    let Ok(Ok(_permit)) = waited else {
+        return Err(fail(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "tenant {tenant:?} has had {} calls in flight for {:?}; try again shortly",
+                super::TENANT_CONCURRENCY,
+                super::TENANT_WAIT
+            ),
+        ));
+    };
+    let shard = app.shards.of(tenant);
+    let mut rt = shard.lock().await;
+    Ok(call(&mut rt).await)
+}
+
+/// An event call on the tenant's runtime ([`on_tenant`]), with why the
+/// store failed it, if it did.
+async fn event_call(
+    app: &App,
+    tenant: &str,
+    call: impl AsyncFnOnce(&mut sms_host::runtime::Runtime) -> Call,
+) -> Result<(Call, Option<StoreError>), Failure> {
+    on_tenant(app, tenant, async |rt| {
+        let result = call(rt).await;
+        (result, rt.refused().cloned())
+    })
+    .await
+}
+
+/// A call's answer as HTTP: 200 with the outcome; 422 for settings or
+/// input the component refused; 403 for an unverified report; when the
+/// host's store failed, its kind's status ([`store_status`]: 503 for a
+/// database down, 507 for a full quota); 500 for a trap.
+fn answer(
+    app: &App,
+    tenant: &str,
+    call: &'static str,
+    result: Call,
+    refused: Option<StoreError>,
+) -> ApiResult {
+    answered(app, tenant, call, result, refused).1
+}
+
+/// [`answer`], and what the call answered in one word (as `/metrics`
+/// counts it). The call's record goes to the log (and from there to the
+/// metrics and the tenant's page); the HTTP status comes from its typed
+/// reply ([`CallAnswer`]).
+fn answered(
+    app: &App,
+    tenant: &str,
+    call: &'static str,
+    result: Call,
+    refused: Option<StoreError>,
+) -> (String, ApiResult) {
+    let mut record = CallRecord::new(tenant, call, now(), result);
+    record.store = refused;
+    let kind = record.kind();
+    let answer = CallAnswer::of(&record);
+    let _ = app.lines.send(Logged::Call(record));
+    (kind, Ok(answer.into_response()))
+}
+
+/// A call's answer over HTTP: its line (without `at`) and the status its
+/// reply means.
+struct CallAnswer {
+    status: StatusCode,
+    body: Value,
+}
+
+impl CallAnswer {
+    fn of(record: &CallRecord) -> Self {
+        let stored = record.store.as_ref().map(store_status);
+        let status = match &record.reply {
+            Reply::Outcome(_) => StatusCode::OK,
+            Reply::Trap(_) => stored.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            Reply::Error(Error::Host(_)) => stored.unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+            Reply::Error(Error::Unauthenticated(_)) => StatusCode::FORBIDDEN,
+            Reply::Error(Error::InvalidSettings(_) | Error::InvalidInput(_)) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+        };
+        let mut body = record.to_json();
+        if let Some(line) = body.as_object_mut() {
+            line.remove("at");
+        }
+        Self { status, body }
+    }
+}
+
+impl IntoResponse for CallAnswer {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(self.body)).into_response()
+    }
+}
+
+fn now() -> u64 {
+    sms_host::clock::Clock::wall().now()
+}
+
+pub async fn not_found(uri: Uri) -> Failure {
+    fail(StatusCode::NOT_FOUND, format!("no route {}", uri.path()))
+}
+
+/// The routes as an OpenAPI 3.1 document (`src/serve/openapi.json`; a
+/// test keeps it and the router in step).
+pub async fn openapi() -> Response {
+    (
+        [("content-type", "application/json")],
+        include_str!("../openapi.json"),
+    )
+        .into_response()
+}
+
+pub async fn healthz(State(app): State<Arc<App>>) -> ApiResult {
+    match app.storage.next_due(0).await {
+        Ok(_) => ok(json!({
+            "database": "reachable",
+            "component": app.contract,
+            "delivery_reports": match &app.status_callback {
+                Some(url) => json!({ "default_callback": url }),
+                None => json!({ "default_callback": null, "why": "no --public-url: only tenants whose settings name a statusCallbackURL get delivery reports" }),
+            },
+        })),
+        Err(e) => Err(fail(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the database is not reachable: {e}"),
+        )),
+    }
+}
+
+pub async fn metrics(State(app): State<Arc<App>>) -> Response {
+    // Left out when the database does not answer.
+    let timers = app.storage.timer_counts().await.ok();
+    let twilio = app.stats.latency.lock().unwrap().clone();
+    let mut text = app.metrics.render(&twilio, timers);
+    let forged = app.forged.load(std::sync::atomic::Ordering::Relaxed);
+    text.push_str(&format!(
+        "# HELP sms_forged_reports_total Status callbacks refused: not signed with their tenant's auth token, or for no tenant.\n# TYPE sms_forged_reports_total counter\nsms_forged_reports_total {forged}\n"
+    ));
+    ([("content-type", "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// `GET /tenants/{tenant}`: the dashboard page (static; it asks for the
+/// operator token and calls the API with it).
+pub async fn page() -> Response {
+    (
+        [
+            ("content-type", "text/html; charset=utf-8"),
+            (
+                "content-security-policy",
+                "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'",
+            ),
+            // For browsers without `frame-ancestors`: never in a frame.
+            ("x-frame-options", "DENY"),
+            ("referrer-policy", "no-referrer"),
+        ],
+        include_str!("../page.html"),
+    )
+        .into_response()
+}
