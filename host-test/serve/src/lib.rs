@@ -23,7 +23,7 @@ use axum::routing::{get, post, put};
 use metrics::Metrics;
 use serde_json::Value;
 use sms_host::call::{CallRecord, Logged};
-use sms_host::outbound::{Forward, Policy, Stats, Twilio};
+use sms_host::outbound::{Forward, Policy, Twilio};
 use sms_host::scheduler::{self, Shards};
 use sms_host::storage::Storage;
 use std::collections::{HashMap, VecDeque};
@@ -138,17 +138,14 @@ pub struct App {
     fake_sms: Arc<Mutex<VecDeque<Value>>>,
     fake: bool,
     limits: Mutex<HashMap<String, Arc<Semaphore>>>,
-    /// The runtimes' shared outbound figures (Twilio's answer times).
-    stats: Arc<Stats>,
     /// Where users are found: CometChat for tenants with an app.
     directory: Arc<directory::CometChatDirectory>,
     /// The contract version of the component being run.
     contract: &'static str,
     /// See [`status_callback`].
     status_callback: Option<String>,
-    /// Status callbacks refused (forged, altered, for no tenant), and the
-    /// count at the last log line about them.
-    forged: std::sync::atomic::AtomicU64,
+    /// The count of refused status callbacks (forged, altered, for no
+    /// tenant) at the last log line about them, and its time.
     forged_logged: Mutex<(u64, std::time::Instant)>,
     /// Each tenant's calls as they happen, for its page.
     activity: Arc<activity::Activity>,
@@ -164,8 +161,7 @@ impl App {
     /// A refused status callback: counted (`sms_forged_reports_total`), and
     /// logged at most once a minute with how many came since.
     fn forged_report(&self) {
-        use std::sync::atomic::Ordering;
-        let total = self.forged.fetch_add(1, Ordering::Relaxed) + 1;
+        let total = self.metrics.forged_report();
         let mut logged = self.forged_logged.lock().unwrap();
         if total == 1 || logged.1.elapsed() >= std::time::Duration::from_secs(60) {
             eprintln!(
@@ -435,18 +431,16 @@ pub async fn serve(
         shards,
         storage: storage.clone(),
         options,
-        metrics: Arc::new(Metrics::default()),
+        metrics: Arc::new(Metrics::new(policy.stats.clone())),
         lines: lines.clone(),
         fake_sms: Arc::new(Mutex::new(VecDeque::new())),
         fake,
         limits: Mutex::new(HashMap::new()),
-        stats: policy.stats.clone(),
         directory,
         contract,
         status_callback,
         unknown_logged: Mutex::default(),
         activity: Arc::default(),
-        forged: Default::default(),
         forged_logged: Mutex::new((0, std::time::Instant::now())),
     });
     // The call log: counted, printed (numbers already masked by the

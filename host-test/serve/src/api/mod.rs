@@ -265,15 +265,10 @@ pub async fn healthz(State(app): State<Arc<App>>) -> ApiResult {
 }
 
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
-    // Left out when the database does not answer.
+    // The last count stands when the database does not answer.
     let timers = app.storage.timer_counts().await.ok();
-    let twilio = app.stats.latency.lock().unwrap().clone();
-    let mut text = app.metrics.render(&twilio, timers);
-    let forged = app.forged.load(std::sync::atomic::Ordering::Relaxed);
-    text.push_str(&format!(
-        "# HELP sms_forged_reports_total Status callbacks refused: not signed with their tenant's auth token, or for no tenant.\n# TYPE sms_forged_reports_total counter\nsms_forged_reports_total {forged}\n"
-    ));
-    ([("content-type", "text/plain; version=0.0.4")], text).into_response()
+    let text = app.metrics.render(timers);
+    ([("content-type", super::metrics::CONTENT_TYPE)], text).into_response()
 }
 
 /// `GET /tenants/{tenant}`: the dashboard page (static; it asks for the
