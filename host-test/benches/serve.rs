@@ -163,7 +163,7 @@ fn main() {
             max_body: serve::MAX_BODY,
             shards: 32,
             twilio: host_test::serve::TwilioTarget::TryOut,
-            lease_ms: host_test::runtime::LEASE_MS,
+            lease_ms: host_test::scheduler::LEASE_MS,
             public_url: None,
             json_logs: true,
             wasm: host_test::COMPONENT.to_owned(),

@@ -67,10 +67,9 @@ enum Command {
         #[arg(long, env = "SMS_SETTINGS_KEY_FILE")]
         settings_key_file: Option<PathBuf>,
         /// How long a due timer stays with the process that claimed it
-        /// before another may fire it (a process that died mid-call). Past
-        /// the 30 s call deadline by default; shorter only gives up more
-        /// notifications as cut off mid-send, never sends one twice.
-        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        /// unless renewed (renewed every third of it while its call runs):
+        /// a process that dies has its timers fired by another within it.
+        #[arg(long, default_value_t = sms_host::scheduler::LEASE_MS / 1000, value_parser = clap::value_parser!(u64).range(1..=3600))]
         lease_seconds: u64,
     },
     /// The extension as an HTTP service (`sms-serve`), running the

@@ -394,3 +394,54 @@ fn hosts_on_postgres_killed_mid_run_never_send_twice_and_leave_nothing_due() {
         "too many lost to kills: {never_victims:?} {never_survivor:?}"
     );
 }
+
+/// Leases are short and renewed: two hosts on one PostgreSQL with 1 s
+/// leases, Twilio answering each SMS after 3 s. Every call outlives its
+/// lease's first term, yet neither host takes over the other's claims
+/// while their calls run: each timer fires once, every notification is
+/// sent once, none is reported cut off.
+#[test]
+#[cfg_attr(
+    not(postgres_found),
+    ignore = "PostgreSQL not installed (apt-get install postgresql)"
+)]
+fn a_call_longer_than_its_lease_keeps_it_while_another_host_runs() {
+    let cluster = common::pg::Cluster::start();
+    let db = cluster.create("renewed");
+    let twilio = FakeTwilio::start(Duration::from_secs(3), 0);
+    let flags = ["--lease-seconds", "1"];
+    let mut a = Host::start_with(&db, &twilio.url, false, &flags);
+    let b = Host::start_with(&db, &twilio.url, false, &flags);
+    a.send(&(settings(1) + ALICE));
+    a.wait_for(Duration::from_secs(30), |l| {
+        l["call"] == "validate-settings"
+    });
+    let total = 6;
+    a.send(&(0..total).map(notification).collect::<String>());
+    let recipients: BTreeSet<String> = (0..total).map(|i| format!("u{i}")).collect();
+    let done = std::time::Instant::now() + Duration::from_secs(60);
+    while twilio.total() < total && std::time::Instant::now() < done {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Long enough after the last answer for a taken-over claim to show.
+    std::thread::sleep(Duration::from_secs(3));
+    let mut lines = a.kill();
+    lines.extend(b.kill());
+    assert_eq!(cut_off(&lines), BTreeSet::new(), "no claim was taken over");
+    // Each notification's timer fired once, on one host: a claim taken
+    // over while its call ran would fire again on the other (there it
+    // waits for the tenant's lock and finds nothing pending).
+    let mut fired: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["call"] == "on-timer")
+        .filter_map(|l| l["key"].as_str())
+        .filter(|k| k.starts_with("deliver/"))
+        .collect();
+    fired.sort_unstable();
+    assert_eq!(fired.len(), total, "fired once each: {fired:?}");
+    let counts = twilio.counts();
+    for i in 0..total {
+        assert_eq!(counts.get(&number(i)), Some(&1), "u{i}: {counts:?}");
+    }
+    assert_eq!(scheduled(&lines), recipients);
+}

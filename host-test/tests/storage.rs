@@ -233,6 +233,30 @@ async fn contract(db: &Arc<dyn Storage>) {
         db.timers("u").await.unwrap().is_empty(),
         "a cancel stands too"
     );
+    // A lease renewed by its token outlasts its first term; one that
+    // ended is not renewed.
+    db.commit("r", &[timer("renewed", 10)]).await.unwrap();
+    let held = db.claim(10, 10, 10, 100).await.unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(db.renew(&[held[0].token], 500).await.unwrap(), 1);
+    assert!(
+        db.claim(10, 200, 10, 100).await.unwrap().is_empty(),
+        "renewed past its first term"
+    );
+    assert_eq!(
+        db.claim(10, 600, 10, 100).await.unwrap().len(),
+        1,
+        "then it ends"
+    );
+    assert_eq!(
+        db.renew(&[held[0].token], 5_000).await.unwrap(),
+        0,
+        "the old holder's token renews nothing"
+    );
+    db.commit("r", &[Change::CancelTimer("renewed".into())])
+        .await
+        .unwrap();
+
     // Counted by kind: the key's text before its first `/`.
     db.commit(
         "k",

@@ -92,8 +92,11 @@ pub const REDELIVERY_MS: u64 = 1_000;
 /// and fired again this often, so nothing waits forever (a database host
 /// does the same with its timer rows).
 pub const SWEEP_MS: u64 = 10 * 60 * 1000;
-/// How long a claimed timer stays leased to the process firing it: past
-/// any call's deadline, so only a process that died loses its lease.
+/// How long a timer claimed by [`Runtime::fire_next`] or
+/// [`Runtime::fire_due`] stays leased to the process firing it: past any
+/// call's deadline, so only a process that died loses its lease. (The
+/// wall-clock scheduler leases for less and renews, see
+/// [`crate::scheduler::LEASE_MS`].)
 pub const LEASE_MS: u64 = 2 * CALL_DEADLINE.as_millis() as u64;
 
 /// Why one of the named inputs is too big to hand a sandbox, if one is.

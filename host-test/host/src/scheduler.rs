@@ -20,6 +20,13 @@ pub const BATCH: usize = 64;
 /// The longest the scheduler sleeps before looking for due timers again
 /// (another process may have set one).
 pub const IDLE_POLL: Duration = Duration::from_millis(100);
+/// How long a claimed timer stays leased to the process firing it unless
+/// renewed. The scheduler renews its claims every third of it while their
+/// calls run (however long a call or its wait for the tenant's runtime
+/// takes), so only a process that died, or lost its database for that
+/// long, loses them: another process fires them within this (plus a poll).
+pub const LEASE_MS: u64 = 3_000;
+
 /// Given an idle condition, how far ahead a timer still counts as work
 /// to wait for: a conversation record's expiry timer (a day after its
 /// newest message) does not keep a batch run alive.
@@ -122,6 +129,26 @@ pub async fn schedule(
             }
             continue;
         }
+        // The batch's leases, renewed until its last call ends.
+        let mut tokens: Vec<i64> = claims.iter().map(|c| c.token).collect();
+        tokens.sort_unstable();
+        tokens.dedup();
+        let renewer = tokio::spawn({
+            let (storage, clock) = (storage.clone(), clock.clone());
+            async move {
+                let every = Duration::from_millis((lease_ms / 3).max(1));
+                loop {
+                    tokio::time::sleep(every).await;
+                    let until = clock.now().saturating_add(lease_ms);
+                    if let Err(e) = storage.renew(&tokens, until).await {
+                        eprintln!(
+                            "renewing the leases of {} claimed timers: {e}",
+                            tokens.len()
+                        );
+                    }
+                }
+            }
+        });
         let mut calls = tokio::task::JoinSet::new();
         for claim in claims {
             let shard = shards.of(&claim.tenant);
@@ -144,6 +171,7 @@ pub async fn schedule(
         }
         // Calls in flight finish even when a stop comes meanwhile.
         while calls.join_next().await.is_some() {}
+        renewer.abort();
     }
     Ok(())
 }

@@ -197,7 +197,7 @@ pub async fn run(args: Args, wasm: Option<&str>) -> ExitCode {
         },
         shards,
         twilio,
-        lease_ms: sms_host::runtime::LEASE_MS,
+        lease_ms: sms_host::scheduler::LEASE_MS,
         public_url,
         json_logs: matches!(log_format, LogFormat::Json),
         wasm,

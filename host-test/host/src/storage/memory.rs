@@ -303,6 +303,19 @@ impl TimerStore for Memory {
         });
         Ok(())
     }
+
+    async fn renew(&self, tokens: &[i64], until: u64) -> Result<u64> {
+        let mut renewed = 0;
+        for (_, data) in self.all() {
+            for (token, lease_until) in data.lock().unwrap().leases.values_mut() {
+                if tokens.contains(token) {
+                    *lease_until = until;
+                    renewed += 1;
+                }
+            }
+        }
+        Ok(renewed)
+    }
 }
 
 #[async_trait]

@@ -238,6 +238,12 @@ pub trait TimerStore: Send + Sync {
     /// Ends a lease (see [`Finish`]); a lease that is no longer the
     /// caller's is left alone.
     async fn finish(&self, claim: &Claim, finish: Finish) -> Result<()>;
+
+    /// Extends the leases still held under `tokens` to `until`: a process
+    /// renews its claims while their calls run, so a lease can be short
+    /// and a dead process's timers are taken over within it. A lease that
+    /// ended (finished, or taken over) is left alone. How many were renewed.
+    async fn renew(&self, tokens: &[i64], until: u64) -> Result<u64>;
 }
 
 /// The component's recent log lines.
@@ -419,6 +425,9 @@ impl TimerStore for WithSettings {
     }
     async fn finish(&self, claim: &Claim, finish: Finish) -> Result<()> {
         self.rest.finish(claim, finish).await
+    }
+    async fn renew(&self, tokens: &[i64], until: u64) -> Result<u64> {
+        self.rest.renew(tokens, until).await
     }
 }
 

@@ -633,6 +633,24 @@ impl TimerStore for Sqlite {
         })
         .await
     }
+
+    async fn renew(&self, tokens: &[i64], until: u64) -> Result<u64> {
+        let (tokens, path) = (tokens.to_vec(), self.path.clone());
+        self.write(move |conn| {
+            let renew = || -> rusqlite::Result<u64> {
+                let mut update = conn.prepare_cached(
+                    "UPDATE timers SET lease_until = ?2 WHERE lease = ?1 AND lease_until IS NOT NULL",
+                )?;
+                let mut renewed = 0;
+                for token in tokens {
+                    renewed += update.execute(params![token, ms(until)])? as u64;
+                }
+                Ok(renewed)
+            };
+            renew().map_err(|e| error(&path, e))
+        })
+        .await
+    }
 }
 
 #[async_trait]

@@ -578,6 +578,15 @@ impl TimerStore for Postgres {
         Ok(claims)
     }
 
+    async fn renew(&self, tokens: &[i64], until: u64) -> Result<u64> {
+        self.execute(
+            "UPDATE timers SET lease_until = $2 WHERE lease = ANY($1) AND lease_until IS NOT NULL",
+            &[&tokens, &ms(until)],
+        )
+        .await
+        .map_err(|e| self.err(e))
+    }
+
     async fn finish(&self, claim: &Claim, finish: Finish) -> Result<()> {
         let done = match finish {
             Finish::Done => {
