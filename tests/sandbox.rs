@@ -874,6 +874,39 @@ async fn past_the_bound_the_least_recently_used_sandbox_is_dropped() {
     assert!(rt.resident() <= 2);
 }
 
+/// Memory follows the tenants active lately: sandboxes not called for a
+/// while are dropped (`serve` sweeps every minute), and a dropped tenant's
+/// next call makes a new one with its data intact.
+#[tokio::test]
+async fn idle_sandboxes_are_dropped_and_come_back_with_their_data() {
+    let mut rt = TestRuntime::new().unwrap();
+    for t in ["a", "b"] {
+        tenant(
+            &mut rt,
+            t,
+            "AC0123456789abcdef0123456789abcdef",
+            "tok",
+            &[user("bob", "+14155552671")],
+        );
+        let first = rt.on_message(t, &message("m1", "bob", "one")).await;
+        assert!(matches!(first, Ok(Ok(Outcome::Scheduled(_)))), "{first:?}");
+    }
+    assert_eq!(rt.resident(), 2);
+    let hour = std::time::Duration::from_secs(3600);
+    assert_eq!(rt.evict_idle(hour), 0, "used just now");
+    assert_eq!(rt.resident(), 2);
+    assert_eq!(rt.evict_idle(std::time::Duration::ZERO), 2);
+    assert_eq!(rt.resident(), 0);
+    let Ok(Ok(Outcome::Scheduled(p))) = rt.on_message("a", &message("m2", "bob", "two")).await
+    else {
+        panic!("scheduled")
+    };
+    assert_eq!(p.unread, 2, "its data was kept");
+    assert_eq!(rt.resident(), 1);
+    let fired = rt.advance(61_000).await.unwrap();
+    assert_eq!(fired.iter().filter(|f| sent(&f.result)).count(), 2);
+}
+
 /// `inspect` reads a tenant's records in pages bounded by bytes as well as
 /// by count, so records near their largest cannot push one call past the
 /// sandbox's memory: 300 records of 60 KB (18 MB, more than the sandbox's

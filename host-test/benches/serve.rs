@@ -154,6 +154,7 @@ fn main() {
             fake_cometchat: false,
             body_timeout: std::time::Duration::from_secs(10),
             max_sandboxes: 4096,
+            sandbox_idle: std::time::Duration::from_secs(300),
             quotas: Default::default(),
             limits: host_test::serve::listen::Limits {
                 max_connections: 1024,

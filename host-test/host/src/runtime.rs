@@ -155,6 +155,9 @@ pub struct Runtime {
     /// When each sandbox was last used (a counter of calls): the least
     /// recently used goes first when there are [`Runtime::max_sandboxes`].
     used: HashMap<String, u64>,
+    /// When each sandbox was last called, in real time (see
+    /// [`Runtime::evict_idle`]).
+    touched: HashMap<String, std::time::Instant>,
     calls: u64,
     /// Most sandboxes kept at once; past it, the least recently used one
     /// is dropped (its data stays; the next call makes a new one), so
@@ -180,6 +183,7 @@ impl Runtime {
             storage,
             sandboxes: HashMap::new(),
             used: HashMap::new(),
+            touched: HashMap::new(),
             calls: 0,
             max_sandboxes: usize::MAX,
             call_deadline: CALL_DEADLINE,
@@ -234,6 +238,13 @@ impl Runtime {
         // The common case first: a warm sandbox, found without allocating.
         if let Some(used) = self.used.get_mut(tenant) {
             *used = self.calls;
+        }
+        let now = std::time::Instant::now();
+        match self.touched.get_mut(tenant) {
+            Some(at) => *at = now,
+            None => {
+                self.touched.insert(tenant.to_owned(), now);
+            }
         }
         if !self.sandboxes.contains_key(tenant) {
             while self.sandboxes.len() >= self.max_sandboxes.max(1) {
@@ -298,6 +309,27 @@ impl Runtime {
     pub fn evict(&mut self, tenant: &str) {
         self.sandboxes.remove(tenant);
         self.used.remove(tenant);
+        self.touched.remove(tenant);
+    }
+
+    /// Drops every sandbox not called for `idle` (real time), so memory
+    /// follows the tenants active lately, not every tenant ever served;
+    /// how many went. A service calls it now and then (`serve`: every
+    /// minute, for sandboxes idle five minutes).
+    pub fn evict_idle(&mut self, idle: Duration) -> usize {
+        let now = std::time::Instant::now();
+        let stale: Vec<String> = self
+            .touched
+            .iter()
+            .filter(|(_, at)| now.duration_since(**at) >= idle)
+            .map(|(t, _)| t.clone())
+            .collect();
+        let mut dropped = 0;
+        for tenant in &stale {
+            dropped += usize::from(self.sandboxes.contains_key(tenant));
+            self.evict(tenant);
+        }
+        dropped
     }
 
     /// A call that trapped leaves its instance in an unknown state: it is

@@ -75,6 +75,10 @@ pub struct Args {
     /// dropped first; its tenant's next call makes a new one).
     #[arg(long, env = "SMS_MAX_SANDBOXES", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_sandboxes: u64,
+    /// Seconds a sandbox may sit uncalled before it is dropped (its
+    /// tenant's next call makes a new one, in about 10 µs).
+    #[arg(long, env = "SMS_SANDBOX_IDLE_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    sandbox_idle_seconds: u64,
     /// Most users one tenant may have (a new one past it: 422).
     #[arg(long, env = "SMS_MAX_USERS", default_value_t = 100_000)]
     max_users: u64,
@@ -127,6 +131,7 @@ pub async fn run(args: Args, wasm: Option<&str>) -> ExitCode {
         header_timeout,
         max_connections,
         max_sandboxes,
+        sandbox_idle_seconds,
         max_users,
         max_user_bytes,
         max_state_keys,
@@ -190,6 +195,7 @@ pub async fn run(args: Args, wasm: Option<&str>) -> ExitCode {
             shutdown_deadline: std::time::Duration::from_secs(shutdown_seconds),
         },
         max_sandboxes: max_sandboxes as usize,
+        sandbox_idle: std::time::Duration::from_secs(sandbox_idle_seconds),
         quotas: crate::Quotas {
             users: max_users,
             user_bytes: max_user_bytes,

@@ -60,6 +60,9 @@ pub struct Options {
     /// Most sandboxes resident at once, all runtimes (least recently used
     /// dropped first).
     pub max_sandboxes: usize,
+    /// A sandbox not called for this long is dropped (checked every
+    /// minute); its tenant's next call makes a new one.
+    pub sandbox_idle: std::time::Duration,
     /// What one tenant may keep.
     pub quotas: Quotas,
     pub shards: usize,
@@ -104,6 +107,9 @@ impl TwilioTarget {
         }
     }
 }
+
+/// How often idle sandboxes are looked for.
+const SANDBOX_SWEEP: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What one tenant may keep, so no tenant (nor anyone holding its
 /// webhook credentials) can fill the database.
@@ -480,6 +486,23 @@ pub async fn serve(
             scheduler::schedule(shards, storage, lines, stopped, lease_ms, None).await
         })
     };
+    // Memory follows the tenants active lately: idle sandboxes go.
+    let sweeper = {
+        let (shards, idle) = (app.shards.clone(), app.options.sandbox_idle);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(
+                SANDBOX_SWEEP
+                    .min(idle)
+                    .max(std::time::Duration::from_millis(100)),
+            );
+            loop {
+                every.tick().await;
+                for rt in shards.all() {
+                    rt.lock().await.evict_idle(idle);
+                }
+            }
+        })
+    };
     eprintln!("serving on http://{addr}");
     // Open pages' event streams end with the service, not at the drain
     // deadline.
@@ -492,6 +515,7 @@ pub async fn serve(
     };
     listen::serve(listener, router(app.clone()), app.options.limits, shutdown).await?;
     let _ = stop.send(true);
+    sweeper.abort();
     scheduler.await??;
     drop(app);
     let _ = logger.await;
