@@ -127,6 +127,8 @@ async fn put(addr: std::net::SocketAddr, path: &str, body: String) {
 }
 
 fn main() {
+    // As a deployment logs: one JSON line per call on stderr.
+    host_test::serve::init_logs(true);
     let events: usize = std::env::var("SMS_BENCH_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -166,7 +168,6 @@ fn main() {
             twilio: host_test::serve::TwilioTarget::TryOut,
             lease_ms: host_test::scheduler::LEASE_MS,
             public_url: None,
-            json_logs: true,
             wasm: host_test::COMPONENT.to_owned(),
         };
         let server = tokio::spawn(serve::serve(listener, store, options, async {

@@ -130,6 +130,16 @@ async fn main() -> ExitCode {
             settings_key_file,
             lease_seconds,
         } => {
+            // The host library's diagnostics on stderr (stdout is the
+            // call lines), at RUST_LOG's levels, `info` by default.
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                )
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .try_init();
             let (policy, fake) = match host_twilio(fake_twilio, &twilio_url) {
                 Ok(twilio) => twilio,
                 Err(why) => {

@@ -205,11 +205,7 @@ impl WasiHttpHooks for Outbound {
                 tenant: self.tenant.clone(),
                 url: request.uri().to_string(),
             });
-            eprintln!(
-                "[{}] denied outbound request to {}",
-                self.tenant,
-                request.uri()
-            );
+            tracing::warn!(tenant = %self.tenant, "denied outbound request to {}", request.uri());
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
         let sent = Box::into_pin(self.policy.sender.send(Request {

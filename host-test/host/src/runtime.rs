@@ -133,7 +133,7 @@ macro_rules! locked_call {
             Err(e) => Err(e),
         };
         if let Err(e) = $runtime.storage.unlock($tenant).await {
-            eprintln!("[{}] releasing the tenant's lock: {e}", $tenant);
+            tracing::error!(tenant = %$tenant, "releasing the tenant's lock: {e}");
         }
         result
     }};

@@ -186,7 +186,7 @@ impl host::Host for Sandbox {
             )
             .await
         {
-            eprintln!("[{}] a log line was lost: {e}", self.tenant);
+            tracing::error!(tenant = %self.tenant, "a log line was lost: {e}");
         }
         Ok(())
     }

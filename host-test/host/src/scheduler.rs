@@ -105,7 +105,7 @@ pub async fn schedule(
         let claims = match storage.claim(now, now, BATCH, lease_ms).await {
             Ok(claims) => claims,
             Err(e) => {
-                eprintln!("claiming due timers: {e}");
+                tracing::error!("claiming due timers: {e}");
                 Vec::new()
             }
         };
@@ -141,7 +141,7 @@ pub async fn schedule(
                     tokio::time::sleep(every).await;
                     let until = clock.now().saturating_add(lease_ms);
                     if let Err(e) = storage.renew(&tokens, until).await {
-                        eprintln!(
+                        tracing::error!(
                             "renewing the leases of {} claimed timers: {e}",
                             tokens.len()
                         );
@@ -165,7 +165,7 @@ pub async fn schedule(
                         record.lag_ms = Some(lag);
                         let _ = lines.send(Logged::Call(record));
                     }
-                    Err(e) => eprintln!("firing a timer: {e:#}"),
+                    Err(e) => tracing::error!("firing a timer: {e:#}"),
                 }
             });
         }

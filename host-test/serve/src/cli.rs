@@ -93,7 +93,8 @@ pub struct Args {
     /// dropped and the process exits.
     #[arg(long, env = "SMS_SHUTDOWN_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=600))]
     shutdown_seconds: u64,
-    /// Log format on stderr.
+    /// Log format on stderr: text, or one JSON object per line (levels
+    /// from RUST_LOG, `info` by default).
     #[arg(long, value_enum, default_value = "human")]
     log_format: LogFormat,
     /// Runtimes tenants are spread over.
@@ -140,6 +141,7 @@ pub async fn run(args: Args, wasm: Option<&str>) -> ExitCode {
         shards,
         settings_key_file,
     } = args;
+    crate::init_logs(matches!(log_format, LogFormat::Json));
     let Some(wasm) = given.or(wasm.map(str::to_owned)) else {
         eprintln!("error: --wasm PATH (or SMS_WASM): the component's .wasm to run");
         return ExitCode::FAILURE;
@@ -205,7 +207,6 @@ pub async fn run(args: Args, wasm: Option<&str>) -> ExitCode {
         twilio,
         lease_ms: sms_host::scheduler::LEASE_MS,
         public_url,
-        json_logs: matches!(log_format, LogFormat::Json),
         wasm,
     };
     match crate::run(bind, storage, options).await {

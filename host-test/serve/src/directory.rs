@@ -146,7 +146,7 @@ impl CometChatDirectory {
             app.paused = Some(why.clone());
             let json = serde_json::to_string(&record).expect("an access record serializes");
             if let Err(e) = self.storage.save_access(tenant, &json).await {
-                eprintln!("[{tenant}] could not record the CometChat pause: {e}");
+                tracing::error!(tenant, "could not record the CometChat pause: {e}");
             }
         }
         let line = LogLine {
@@ -155,7 +155,7 @@ impl CometChatDirectory {
             line: why.clone(),
         };
         if let Err(e) = self.storage.log(tenant, line).await {
-            eprintln!("[{tenant}] a log line was lost: {e}");
+            tracing::error!(tenant, "a log line was lost: {e}");
         }
         why
     }

@@ -72,8 +72,6 @@ pub struct Options {
     /// The public base URL (`https://sms.example.com`) Twilio calls status
     /// callbacks on, for their signatures; by default the request's Host.
     pub public_url: Option<String>,
-    /// Print call lines as JSON (else one human line each).
-    pub json_logs: bool,
     /// The component to run: a `.wasm` of any contract version this host
     /// loads.
     pub wasm: String,
@@ -170,7 +168,7 @@ impl App {
         let total = self.metrics.forged_report();
         let mut logged = self.forged_logged.lock().unwrap();
         if total == 1 || logged.1.elapsed() >= std::time::Duration::from_secs(60) {
-            eprintln!(
+            tracing::warn!(
                 "refused {} status callback(s) that were not signed with their tenant's auth token (forged, altered, or for no tenant) since the last line",
                 total - logged.0
             );
@@ -194,7 +192,7 @@ impl App {
             "CometChat sent a webhook with trigger {shown:?}, which this service does not know: \
              acknowledged and ignored (check the webhook's triggers in CometChat's dashboard)"
         );
-        eprintln!("[{tenant}] {line}");
+        tracing::warn!(tenant, "{line}");
         let at = sms_host::clock::Clock::wall().now();
         let level = sms_host::storage::Level::Warn;
         if let Err(e) = self
@@ -202,7 +200,7 @@ impl App {
             .log(tenant, sms_host::storage::LogLine { at, level, line })
             .await
         {
-            eprintln!("[{tenant}] a log line was lost: {e}");
+            tracing::error!(tenant, "a log line was lost: {e}");
         }
     }
 
@@ -307,6 +305,9 @@ pub fn router(app: Arc<App>) -> Router {
             guard::authenticate,
         ))
         .layer(axum::middleware::map_response(json_errors))
+        // A span per request, its start and end at debug level
+        // (RUST_LOG=tower_http=debug).
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app)
 }
 
@@ -390,20 +391,20 @@ pub async fn serve(
     let fake = options.twilio == TwilioTarget::TryOut;
     let pre = sms_host::engine::prepare_file(&sms_host::engine::engine()?, &options.wasm)?;
     let contract = pre.version();
-    eprintln!("component {} (contract {contract})", options.wasm);
+    tracing::info!("component {} (contract {contract})", options.wasm);
     let (lines, mut printed) = mpsc::unbounded_channel::<Logged>();
     let policy = Policy::new(match &options.twilio {
         TwilioTarget::Live => Arc::new(Twilio),
         TwilioTarget::Forward(base) => Arc::new(Forward(base.clone())),
         TwilioTarget::TryOut => Arc::new(try_out::TryOut::new(&lines)),
     });
-    eprintln!("Twilio: {}", policy.sender.describe());
+    tracing::info!("Twilio: {}", policy.sender.describe());
     let status_callback = status_callback(options.public_url.as_deref())?;
     match &status_callback {
-        Some(url) => eprintln!(
+        Some(url) => tracing::info!(
             "delivery reports: every SMS asks Twilio to report to {url}, unless its tenant's settings name a statusCallbackURL"
         ),
-        None => eprintln!(
+        None => tracing::warn!(
             "delivery reports: off for tenants whose settings name no statusCallbackURL; \
              start with --public-url https://THIS-HOST (as Twilio reaches it) so every SMS asks \
              Twilio to report, and a number Twilio cannot deliver to is not texted again"
@@ -431,7 +432,6 @@ pub async fn serve(
         rt.set_status_callback(status_callback.clone());
         rt.max_sandboxes = (options.max_sandboxes / options.shards.max(1)).max(1);
     }
-    let json_logs = options.json_logs;
     let lease_ms = options.lease_ms;
     let app = Arc::new(App {
         shards,
@@ -462,7 +462,7 @@ pub async fn serve(
                     Logged::Call(record) => {
                         metrics.call(&record);
                         activity.publish(&record);
-                        print_call(&record, json_logs);
+                        print_call(&record);
                     }
                     Logged::Line(line) => {
                         if let Some(sms) = line.get("sms") {
@@ -473,7 +473,7 @@ pub async fn serve(
                                 kept.pop_front();
                             }
                         }
-                        print_line(&line, json_logs);
+                        print_line(&line);
                     }
                 }
             }
@@ -503,7 +503,7 @@ pub async fn serve(
             }
         })
     };
-    eprintln!("serving on http://{addr}");
+    tracing::info!("serving on http://{addr}");
     // Open pages' event streams end with the service, not at the drain
     // deadline.
     let shutdown = {
@@ -522,43 +522,55 @@ pub async fn serve(
     Ok(())
 }
 
-/// A line that is no call (the fake Twilio's SMS) on stderr; the number
+/// A line that is no call (the fake Twilio's SMS) in the log; the number
 /// it went to masked.
-fn print_line(line: &Value, json: bool) {
-    if json {
-        let mut line = line.clone();
-        if let Some(to) = line.pointer_mut("/sms/form/To") {
-            *to = Value::String(sms_host::json::mask(to.as_str().unwrap_or("")));
-        }
-        eprintln!("{line}");
-        return;
-    }
+fn print_line(line: &Value) {
     if let Some(sms) = line.get("sms") {
-        let to = sms["form"]["To"].as_str().unwrap_or("");
-        eprintln!(
-            "[{}] fake Twilio took an SMS to {}",
-            sms["tenant"].as_str().unwrap_or(""),
-            sms_host::json::mask(to)
+        tracing::info!(
+            tenant = sms["tenant"].as_str().unwrap_or(""),
+            "fake Twilio took an SMS to {}",
+            sms_host::json::mask(sms["form"]["To"].as_str().unwrap_or(""))
         );
-        return;
     }
-    eprintln!("{line}");
 }
 
-/// One call's line on stderr: its JSON form, or one human line.
-fn print_call(record: &CallRecord, json: bool) {
+/// One call in the log: its tenant, export, answer (one word), timer and
+/// lag as fields, what it answered as the message (JSON, as the API
+/// answers it).
+fn print_call(record: &CallRecord) {
     let line = record.to_json();
-    if json {
-        eprintln!("{line}");
-        return;
-    }
-    let what = line
+    let detail = line
         .get("outcome")
         .or_else(|| line.get("error"))
         .or_else(|| line.get("trap"))
         .map(Value::to_string)
         .unwrap_or_default();
-    eprintln!("[{}] {}: {what}", record.tenant, record.call);
+    tracing::info!(
+        target: "sms_serve::call",
+        tenant = %record.tenant,
+        call = record.call,
+        answer = %record.kind(),
+        key = record.key.as_deref(),
+        lag_ms = record.lag_ms,
+        "{detail}"
+    );
+}
+
+/// Where the service's log goes: stderr, as text or one JSON object per
+/// line (`--log-format json`), at `RUST_LOG`'s levels (`info` unless set).
+/// Once per process; later calls change nothing.
+pub fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = if json {
+        logs.json().flatten_event(true).try_init()
+    } else {
+        logs.try_init()
+    };
 }
 
 /// `serve` from the CLI: the signal stops it.

@@ -85,7 +85,7 @@ pub async fn serve(
     })
     .await;
     if drained.is_err() {
-        eprintln!(
+        tracing::warn!(
             "shutdown: {} connection(s) still open after {:?}: dropped",
             connections.len(),
             limits.shutdown_deadline

@@ -44,8 +44,15 @@ impl Serve {
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if let Some(a) = line.strip_prefix("serving on http://") {
-                    let _ = found.send(a.to_owned());
+                // The start-up event, in whatever form the log writes it.
+                if let Some((_, a)) = line.split_once("serving on http://") {
+                    let addr: String = a
+                        .chars()
+                        .take_while(|c| {
+                            c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '[' | ']')
+                        })
+                        .collect();
+                    let _ = found.send(addr);
                 }
                 let mut log = lines.lock().unwrap();
                 log.push_str(&line);

@@ -313,7 +313,7 @@ pub async fn open_sealed(url: &str, key: Option<sealed::Key>) -> Result<Arc<dyn 
             let new = !file.exists();
             let key = sealed::Key::from_file(&file, true).map_err(StoreError::Setup)?;
             if new {
-                eprintln!(
+                tracing::info!(
                     "created the settings key {} (keep it with the database: the settings cannot be read without it)",
                     file.display()
                 );

@@ -700,7 +700,7 @@ async fn write_logs(
                 )
                 .await;
             if let Err(e) = inserted {
-                eprintln!("{} log lines were lost: {e}", batch.len());
+                tracing::error!("{} log lines were lost: {e}", batch.len());
             }
             for (tenant, _) in &batch {
                 *since_prune.entry(tenant.clone()).or_default() += 1;

@@ -140,7 +140,7 @@ impl Target {
     pub async fn connect(
         &self,
     ) -> std::result::Result<tokio_postgres::Client, tokio_postgres::Error> {
-        let report = |e| eprintln!("PostgreSQL connection closed: {e}");
+        let report = |e| tracing::warn!("PostgreSQL connection closed: {e}");
         match &self.tls {
             None => {
                 let (client, connection) = self.config.connect(tokio_postgres::NoTls).await?;
