@@ -205,13 +205,25 @@ impl App {
     }
 
     fn limit(&self, tenant: &str) -> Arc<Semaphore> {
-        self.limits
-            .lock()
-            .unwrap()
+        let mut limits = self.limits.lock().unwrap();
+        if !limits.contains_key(tenant) && limits.len() >= KEEP_LIMITS {
+            forget_unused(&mut limits);
+        }
+        limits
             .entry(tenant.to_owned())
             .or_insert_with(|| Arc::new(Semaphore::new(TENANT_CONCURRENCY)))
             .clone()
     }
+}
+
+/// Tenants whose call bound is kept while none of their calls runs; past
+/// it, the unused ones are forgotten (a tenant's next call starts afresh),
+/// so the map follows the tenants active now, not every tenant served.
+const KEEP_LIMITS: usize = 10_000;
+
+/// Drops the bounds no call holds or waits on.
+fn forget_unused(limits: &mut HashMap<String, Arc<Semaphore>>) {
+    limits.retain(|_, s| Arc::strong_count(s) > 1 || s.available_permits() < TENANT_CONCURRENCY);
 }
 
 /// The service's routes on `app`.
@@ -581,4 +593,30 @@ pub async fn run(
 ) -> wasmtime::Result<()> {
     let listener = tokio::net::TcpListener::bind(bind).await?;
     serve(listener, storage, options, scheduler::shutdown_signal()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_bounds_in_use_are_kept_past_the_limit() {
+        let mut limits = HashMap::new();
+        let held = Arc::new(Semaphore::new(TENANT_CONCURRENCY));
+        let permit = held.clone().try_acquire_owned().unwrap();
+        limits.insert("busy".to_owned(), held);
+        let waiting = Arc::new(Semaphore::new(TENANT_CONCURRENCY));
+        limits.insert("waited-on".to_owned(), waiting.clone());
+        limits.insert(
+            "idle".to_owned(),
+            Arc::new(Semaphore::new(TENANT_CONCURRENCY)),
+        );
+        forget_unused(&mut limits);
+        let mut kept: Vec<&str> = limits.keys().map(String::as_str).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, ["busy", "waited-on"]);
+        drop((permit, waiting));
+        forget_unused(&mut limits);
+        assert!(limits.is_empty());
+    }
 }
