@@ -46,8 +46,13 @@ fn with_the_component_named_it_serves() {
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
-            if let Some(a) = line.strip_prefix("serving on http://") {
-                let _ = found.send(a.to_owned());
+            // The start-up event, as the text log writes it.
+            if let Some((_, a)) = line.split_once("serving on http://") {
+                let addr: String = a
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && *c != '"')
+                    .collect();
+                let _ = found.send(addr);
             }
         }
     });
