@@ -17,9 +17,8 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use serde_json::{Value, json};
-use sms_host::bindings::sms_notification::extension::types::Outcome;
+use sms_host::bindings::sms_notification::extension::types::{Outcome, SkipReason};
 use sms_host::call::{CallRecord, Reply};
-use sms_host::json;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,12 +35,15 @@ const BACKLOG: usize = 256;
 
 /// Skip reasons that say only what a message was (a group's, not text,
 /// to oneself) or that nothing was left to do: routine, not kept.
-const ROUTINE: [&str; 4] = [
-    "nothing-pending",
-    "group-conversation",
-    "not-text",
-    "self-message",
-];
+fn routine(reason: SkipReason) -> bool {
+    matches!(
+        reason,
+        SkipReason::NothingPending
+            | SkipReason::GroupConversation
+            | SkipReason::NotText
+            | SkipReason::SelfMessage
+    )
+}
 
 /// Whether a call is one the page lists apart: an SMS not sent and why
 /// (a skip other than the routine ones, a failure, a pause, a retry), or a
@@ -49,7 +51,7 @@ const ROUTINE: [&str; 4] = [
 pub fn unsent(record: &CallRecord) -> bool {
     match &record.reply {
         Reply::Error(_) | Reply::Trap(_) => true,
-        Reply::Outcome(Outcome::Skipped(reason)) => !ROUTINE.contains(&json::skip_reason(*reason)),
+        Reply::Outcome(Outcome::Skipped(reason)) => !routine(*reason),
         Reply::Outcome(Outcome::Failed(_) | Outcome::Paused(_) | Outcome::Retrying(_)) => true,
         Reply::Outcome(_) => false,
     }
