@@ -22,7 +22,7 @@ use wasmtime::Store;
 
 mod support;
 
-use support::{native, settings, setup_tenant, tokio, webhook};
+use support::{native, settings, setup_tenant, tokio, webhook, wit_message, wit_receipt};
 
 const TENANT: &str = "bench";
 const DAY_PLUS: u64 = 25 * 3_600_000;
@@ -41,28 +41,6 @@ fn component(engine: Option<u32>) -> TestRuntime {
     };
     setup_tenant(&mut rt, TENANT);
     rt
-}
-
-fn wit_message(i: u64, at: u64) -> wit::Message {
-    wit::Message {
-        id: format!("m{i}"),
-        conversation: format!("c{i}"),
-        kind: wit::ConversationKind::OneOnOne,
-        format: wit::MessageFormat::Text,
-        sender: "alice".into(),
-        receiver: "bob".into(),
-        text: "Are we still on for dinner at 8?".into(),
-        sent_at: at,
-    }
-}
-
-fn wit_receipt(i: u64) -> wit::Receipt {
-    wit::Receipt {
-        conversation: format!("c{i}"),
-        reader: "bob".into(),
-        message: format!("m{i}"),
-        read_at: 0,
-    }
 }
 
 fn message(i: u64, at: u64) -> model::Message {

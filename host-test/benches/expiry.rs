@@ -7,29 +7,15 @@
 //! every conversation the tenant ever had.
 
 use host_test::TestRuntime;
-use host_test::bindings::sms_notification::extension::types as wit;
 use std::time::Instant;
 
 mod support;
 
-use support::{setup_tenant, tokio};
+use support::{setup_tenant, tokio, wit_message, wit_receipt};
 
 const TENANT: &str = "bench";
 const ACTIVE: u64 = 1_000;
 const HOUR_MS: u64 = 3_600_000;
-
-fn message(i: u64, at: u64) -> wit::Message {
-    wit::Message {
-        id: format!("m{i}"),
-        conversation: format!("alice_bob_{i}"),
-        kind: wit::ConversationKind::OneOnOne,
-        format: wit::MessageFormat::Text,
-        sender: "alice".into(),
-        receiver: "bob".into(),
-        text: "Are we still on for dinner at 8?".into(),
-        sent_at: at,
-    }
-}
 
 /// The tenant's state keys, their bytes, and its timers.
 fn held(rt: &TestRuntime) -> (usize, usize, usize) {
@@ -54,14 +40,8 @@ fn main() {
     tokio.block_on(async {
         let started = Instant::now();
         for i in 0..past {
-            rt.on_message(TENANT, &message(i, 0)).await.unwrap().unwrap();
-            let receipt = wit::Receipt {
-                conversation: format!("alice_bob_{i}"),
-                reader: "bob".into(),
-                message: format!("m{i}"),
-                read_at: 0,
-            };
-            rt.on_read(TENANT, &receipt).await.unwrap().unwrap();
+            rt.on_message(TENANT, &wit_message(i, 0)).await.unwrap().unwrap();
+            rt.on_read(TENANT, &wit_receipt(i)).await.unwrap().unwrap();
         }
         println!(
             "expiry/past: {past} conversations (a message and its receipt) in {:.1} s",
@@ -96,7 +76,7 @@ fn main() {
 
         let now = 24 * HOUR_MS + HOUR_MS;
         for i in past..past + ACTIVE {
-            rt.on_message(TENANT, &message(i, now)).await.unwrap().unwrap();
+            rt.on_message(TENANT, &wit_message(i, now)).await.unwrap().unwrap();
         }
         let active = held(&rt);
         show("active", active);

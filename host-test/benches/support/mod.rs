@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use host_test::TestRuntime;
+use host_test::bindings::sms_notification::extension::types as wit;
 use sms_notification::model;
 use sms_notification::shell::native::NativeHost;
 use std::cell::RefCell;
@@ -186,5 +187,29 @@ pub fn setup_tenant(rt: &mut TestRuntime, name: &str) {
                 metadata: metadata.into(),
             },
         );
+    }
+}
+
+/// Message `i` from Alice to Bob, in conversation `c{i}`, sent at `at`.
+pub fn wit_message(i: u64, at: u64) -> wit::Message {
+    wit::Message {
+        id: format!("m{i}"),
+        conversation: format!("c{i}"),
+        kind: wit::ConversationKind::OneOnOne,
+        format: wit::MessageFormat::Text,
+        sender: "alice".into(),
+        receiver: "bob".into(),
+        text: "Are we still on for dinner at 8?".into(),
+        sent_at: at,
+    }
+}
+
+/// Bob's receipt for message `i`.
+pub fn wit_receipt(i: u64) -> wit::Receipt {
+    wit::Receipt {
+        conversation: format!("c{i}"),
+        reader: "bob".into(),
+        message: format!("m{i}"),
+        read_at: 0,
     }
 }
