@@ -20,10 +20,9 @@ use crate::prelude::*;
 
 use crate::calls::notify::summary;
 use crate::contact;
-use crate::model::Decision;
 use crate::model::{
-    Change, DeferReason, Error, Level, Millis, Outcome, PendingSummary, Presence, Problem,
-    SkipReason, TwilioError, User,
+    Change, Decision, DeferReason, Error, Level, Millis, Outcome, PendingSummary, Presence,
+    Problem, SkipReason, TwilioError, User,
 };
 use crate::policy::limits::MAX_RECIPIENT_SMS_PER_DAY;
 use crate::policy::settings::Settings;

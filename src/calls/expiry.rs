@@ -19,8 +19,7 @@
 
 use crate::prelude::*;
 
-use crate::model::Decision;
-use crate::model::{Change, Level, Millis, Outcome, SkipReason};
+use crate::model::{Change, Decision, Level, Millis, Outcome, SkipReason};
 use crate::policy::limits::DAY_MS;
 use crate::state::conversation::Conversation;
 use crate::state::history::History;

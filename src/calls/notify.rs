@@ -18,14 +18,11 @@
 
 use crate::prelude::*;
 
-use crate::model::Decision;
-
-use crate::policy::limits::MAX_ID_BYTES;
-
 use crate::model::{
-    Change, ConversationKind, Deletion, Error, Format, Level, Message, Millis, Outcome,
+    Change, ConversationKind, Decision, Deletion, Error, Format, Level, Message, Millis, Outcome,
     PendingSummary, Problem, Receipt, SkipReason,
 };
+use crate::policy::limits::MAX_ID_BYTES;
 use crate::policy::settings::Settings;
 use crate::state::conversation::{Conversation, Held, id_hash};
 use crate::state::keys;

@@ -20,8 +20,7 @@
 use crate::prelude::*;
 
 use crate::contact;
-use crate::model::Decision;
-use crate::model::{Delivery, Error, Level, Outcome, Problem, SkipReason};
+use crate::model::{Decision, Delivery, Error, Level, Outcome, Problem, SkipReason};
 use crate::policy::settings::{Secret, Settings};
 use crate::state::history::History;
 use crate::state::keys;

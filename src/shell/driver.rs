@@ -10,9 +10,9 @@ use crate::calls::deliver::{self, Check, Delivery};
 use crate::calls::notify;
 use crate::calls::preview;
 use crate::calls::status;
-use crate::model::Decision;
 use crate::model::{
-    Change, Deletion, Error, Level, Message, Millis, Outcome, Problem, Receipt, SkipReason, User,
+    Change, Decision, Deletion, Error, Level, Message, Millis, Outcome, Problem, Receipt,
+    SkipReason, User,
 };
 use crate::policy::quiet;
 use crate::policy::settings::{self, Settings};

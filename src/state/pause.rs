@@ -12,8 +12,7 @@
 
 use crate::prelude::*;
 
-use crate::model::Decision;
-use crate::model::{Change, Level, Millis, TwilioError};
+use crate::model::{Change, Decision, Level, Millis, TwilioError};
 use crate::state::keys;
 use crate::state::record::{Reader, Record, Writer};
 

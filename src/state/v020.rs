@@ -23,8 +23,7 @@
 
 use crate::prelude::*;
 
-use crate::model::Decision;
-use crate::model::{Change, Level, Log};
+use crate::model::{Change, Decision, Level, Log};
 use crate::state::conversation::{Conversation, id_hash};
 use crate::state::history::History;
 use crate::state::keys;
