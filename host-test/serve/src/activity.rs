@@ -11,12 +11,13 @@
 
 use super::App;
 use super::access::TenantCaller;
-use super::api::{ApiResult, fail, name, ok};
+use super::api::types::{ErrorBody, Unsent};
+use super::api::{ApiResult, TenantPath, fail, name, ok};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sms_host::bindings::sms_notification::extension::types::{Outcome, SkipReason};
 use sms_host::call::{CallRecord, Reply};
 use std::collections::{HashMap, VecDeque};
@@ -190,15 +191,20 @@ impl Inner {
 /// `GET /v1/tenants/{tenant}/unsent`: the tenant's recent calls that sent
 /// nothing and why, oldest first, as this process saw them (empty for a
 /// tenant nothing happened to yet).
+#[utoipa::path(
+    get, path = "/v1/tenants/{tenant}/unsent", tag = "state", params(TenantPath), security(("operator" = []), ("tenant" = [])), responses(
+    (status = 200, body = Unsent),
+)
+)]
 pub async fn get_unsent(
     State(app): State<Arc<App>>,
     TenantCaller(tenant): TenantCaller,
 ) -> ApiResult {
     name("tenant", &tenant)?;
-    ok(json!({
-        "calls": app.activity.recent_unsent(&tenant),
-        "keep": KEEP,
-    }))
+    ok(Unsent {
+        calls: app.activity.recent_unsent(&tenant),
+        keep: KEEP,
+    })
 }
 
 /// `GET /v1/tenants/{tenant}/events`: server-sent events, one per call of
@@ -206,6 +212,13 @@ pub async fn get_unsent(
 /// `unsent` for a call [`unsent`] keeps, `call` for any other; `lagged`
 /// when the page fell behind (read everything afresh); a comment every
 /// 15 s to keep proxies from closing it. Ends when the service stops.
+#[utoipa::path(
+    get, path = "/v1/tenants/{tenant}/events", tag = "state", params(TenantPath), security(("operator" = []), ("tenant" = [])), responses(
+    (status = 200, description = "server-sent events: `call` and `unsent` (a call's line) for each call of the tenant this process answers, `lagged` when the reader fell behind (read afresh); a comment every 15 s; ends when the service stops", content_type = "text/event-stream"),
+    (status = 429, description = "16 streams are open for this tenant already", body = ErrorBody),
+    (status = 503, description = "the service is stopping", body = ErrorBody),
+)
+)]
 pub async fn get_events(
     State(app): State<Arc<App>>,
     TenantCaller(tenant): TenantCaller,

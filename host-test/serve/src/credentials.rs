@@ -6,12 +6,15 @@
 
 use super::App;
 use super::access::{self, CometChatApp, Operator, TenantCaller, Token, Webhook};
-use super::api::{ApiResult, Failure, body, fail, name, ok};
+use super::api::types::{
+    CometChatAppView, CometChatView, ErrorBody, Minted, Removed, Revoked, SAVED, Saved, TokenView,
+    Tokens, WebhookSaved, WebhookView,
+};
+use super::api::{ApiResult, Failure, TenantPath, body, fail, name, ok};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// The public base of this service, for the URLs a tenant pastes into
@@ -50,18 +53,28 @@ fn credential(field: &str, value: &str, colon_ok: bool) -> Result<(), Failure> {
     }
 }
 
-#[derive(Deserialize)]
+/// The Basic auth CometChat is to send with the tenant's webhooks.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct WebhookBody {
+pub(super) struct WebhookBody {
+    /// 1 to 128 printable ASCII characters, no spaces or `:`.
     user: String,
-    /// Left out: a strong one is generated and returned once.
+    /// 16 to 128 printable ASCII characters; left out: a strong one is
+    /// generated and returned once.
     #[serde(default)]
+    #[schema(min_length = 16, max_length = 128)]
     password: Option<String>,
 }
 
 /// `PUT /v1/tenants/{tenant}/webhook`: the Basic-auth user and password
 /// CometChat sends with this tenant's webhooks (set the same in CometChat's
 /// dashboard). A password left out is generated and shown once.
+#[utoipa::path(
+    put, path = "/v1/tenants/{tenant}/webhook", tag = "credentials", params(TenantPath), security(("operator" = []), ("tenant" = [])), request_body = WebhookBody, responses(
+    (status = 200, body = WebhookSaved),
+    (status = 422, description = "a user or password CometChat cannot send", body = ErrorBody),
+)
+)]
 pub async fn put_webhook(
     State(app): State<Arc<App>>,
     TenantCaller(tenant): TenantCaller,
@@ -85,33 +98,41 @@ pub async fn put_webhook(
         password: password.clone(),
     });
     access::save(&app, &tenant, &record).await?;
-    let mut answer = json!({
-        "url": format!("{}/cometchat/{tenant}/webhook", base(&app, &headers)),
-        "user": given.user,
-    });
-    if generated {
-        answer["password"] = json!(password);
-    }
-    ok(answer)
+    ok(WebhookSaved {
+        url: format!("{}/cometchat/{tenant}/webhook", base(&app, &headers)),
+        user: given.user,
+        password: generated.then_some(password),
+    })
 }
 
 /// `GET /v1/tenants/{tenant}/webhook`: the URL to paste into CometChat's
 /// dashboard and the user; whether a password is set (never the password).
+#[utoipa::path(
+    get, path = "/v1/tenants/{tenant}/webhook", tag = "credentials", params(TenantPath), security(("operator" = []), ("tenant" = [])), responses(
+    (status = 200, body = WebhookView),
+)
+)]
 pub async fn get_webhook(
     State(app): State<Arc<App>>,
     TenantCaller(tenant): TenantCaller,
     headers: HeaderMap,
 ) -> ApiResult {
     let record = access::load(&app, &tenant).await?;
-    ok(json!({
-        "url": format!("{}/cometchat/{tenant}/webhook", base(&app, &headers)),
-        "user": record.webhook.as_ref().map(|w| w.user.clone()),
-        "password_set": record.webhook.is_some(),
-    }))
+    ok(WebhookView {
+        url: format!("{}/cometchat/{tenant}/webhook", base(&app, &headers)),
+        user: record.webhook.as_ref().map(|w| w.user.clone()),
+        password_set: record.webhook.is_some(),
+    })
 }
 
 /// `POST /v1/tenants/{tenant}/tokens`: mints an API token for the tenant
 /// (operator only). The token is in this answer only.
+#[utoipa::path(
+    post, path = "/v1/tenants/{tenant}/tokens", tag = "credentials", params(TenantPath), security(("operator" = [])), responses(
+    (status = 200, body = Minted),
+    (status = 422, description = "the tenant has its most tokens: revoke one first", body = ErrorBody),
+)
+)]
 pub async fn post_token(
     State(app): State<Arc<App>>,
     Path(tenant): Path<String>,
@@ -133,7 +154,7 @@ pub async fn post_token(
         created_at: sms_host::clock::Clock::wall().now(),
     });
     access::save(&app, &tenant, &record).await?;
-    ok(json!({ "id": id, "token": token }))
+    ok(Minted { id, token })
 }
 
 /// Most API tokens one tenant may hold.
@@ -145,6 +166,11 @@ fn hex(bytes: &[u8]) -> String {
 
 /// `GET /v1/tenants/{tenant}/tokens`: the tenant's tokens, by id (operator
 /// only; never a token).
+#[utoipa::path(
+    get, path = "/v1/tenants/{tenant}/tokens", tag = "credentials", params(TenantPath), security(("operator" = [])), responses(
+    (status = 200, body = Tokens),
+)
+)]
 pub async fn get_tokens(
     State(app): State<Arc<App>>,
     Path(tenant): Path<String>,
@@ -152,16 +178,25 @@ pub async fn get_tokens(
 ) -> ApiResult {
     name("tenant", &tenant)?;
     let record = access::load(&app, &tenant).await?;
-    let tokens: Vec<Value> = record
+    let tokens = record
         .tokens
         .iter()
-        .map(|t| json!({ "id": t.id, "created_at": t.created_at }))
+        .map(|t| TokenView {
+            id: t.id.clone(),
+            created_at: t.created_at,
+        })
         .collect();
-    ok(json!({ "tokens": tokens }))
+    ok(Tokens { tokens })
 }
 
 /// `DELETE /v1/tenants/{tenant}/tokens/{id}`: revokes a token at once
 /// (operator only).
+#[utoipa::path(
+    delete, path = "/v1/tenants/{tenant}/tokens/{id}", tag = "credentials", params(TenantPath, ("id" = String, Path, description = "the token's id")), security(("operator" = [])), responses(
+    (status = 200, body = Revoked),
+    (status = 404, description = "the tenant has no such token", body = ErrorBody),
+)
+)]
 pub async fn delete_token(
     State(app): State<Arc<App>>,
     Path((tenant, id)): Path<(String, String)>,
@@ -178,13 +213,17 @@ pub async fn delete_token(
         ));
     }
     access::save(&app, &tenant, &record).await?;
-    ok(json!({ "revoked": id }))
+    ok(Revoked { revoked: id })
 }
 
-#[derive(Deserialize)]
+/// The CometChat app the tenant's users are read from.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct CometChatBody {
+pub(super) struct CometChatBody {
+    /// CometChat's App ID.
     app_id: String,
+    /// `us`, `eu` or `in`.
+    #[schema(pattern = "^(us|eu|in)$")]
     region: String,
     /// Write-only: left out keeps the saved one.
     #[serde(default)]
@@ -195,6 +234,12 @@ struct CometChatBody {
 /// users are read from (`{"appId", "region", "restApiKey"}`; the key is
 /// write-only: left out, the saved one is kept). Saving lifts a pause
 /// taken when CometChat refused the key.
+#[utoipa::path(
+    put, path = "/v1/tenants/{tenant}/cometchat", tag = "credentials", params(TenantPath), security(("operator" = []), ("tenant" = [])), request_body = CometChatBody, responses(
+    (status = 200, body = Saved),
+    (status = 422, description = "an App ID, region or key CometChat would not take", body = ErrorBody),
+)
+)]
 pub async fn put_cometchat(
     State(app): State<Arc<App>>,
     TenantCaller(tenant): TenantCaller,
@@ -241,29 +286,38 @@ pub async fn put_cometchat(
     });
     access::save(&app, &tenant, &record).await?;
     app.directory.forget(&tenant);
-    ok(json!({ "saved": true }))
+    ok(SAVED)
 }
 
 /// `GET /v1/tenants/{tenant}/cometchat`: the app, whether a key is set
 /// (never the key), and why users are not read, if CometChat refused it.
+#[utoipa::path(
+    get, path = "/v1/tenants/{tenant}/cometchat", tag = "credentials", params(TenantPath), security(("operator" = []), ("tenant" = [])), responses(
+    (status = 200, body = CometChatView),
+)
+)]
 pub async fn get_cometchat(
     State(app): State<Arc<App>>,
     TenantCaller(tenant): TenantCaller,
 ) -> ApiResult {
     let record = access::load(&app, &tenant).await?;
-    ok(match record.cometchat {
-        None => json!({ "app": null }),
-        Some(c) => json!({ "app": {
-            "appId": c.app_id,
-            "region": c.region,
-            "restApiKeySet": true,
-            "paused": c.paused,
-        }}),
+    ok(CometChatView {
+        app: record.cometchat.map(|c| CometChatAppView {
+            app_id: c.app_id,
+            region: c.region,
+            rest_api_key_set: true,
+            paused: c.paused,
+        }),
     })
 }
 
 /// `DELETE /v1/tenants/{tenant}/cometchat`: users are no longer read from
 /// CometChat (the users pushed through the API are used again).
+#[utoipa::path(
+    delete, path = "/v1/tenants/{tenant}/cometchat", tag = "credentials", params(TenantPath), security(("operator" = []), ("tenant" = [])), responses(
+    (status = 200, body = Removed),
+)
+)]
 pub async fn delete_cometchat(
     State(app): State<Arc<App>>,
     TenantCaller(tenant): TenantCaller,
@@ -272,5 +326,5 @@ pub async fn delete_cometchat(
     let had = record.cometchat.take().is_some();
     access::save(&app, &tenant, &record).await?;
     app.directory.forget(&tenant);
-    ok(json!({ "removed": had }))
+    ok(Removed { removed: had })
 }

@@ -15,11 +15,12 @@ pub mod directory;
 mod guard;
 pub mod listen;
 mod metrics;
+mod openapi;
 pub mod try_out;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+
 use metrics::Metrics;
 use serde_json::Value;
 use sms_host::call::{CallRecord, Logged};
@@ -229,80 +230,8 @@ fn forget_unused(limits: &mut HashMap<String, Arc<Semaphore>>) {
 /// The service's routes on `app`.
 pub fn router(app: Arc<App>) -> Router {
     let max_body = app.options.max_body;
-    Router::new()
-        .route("/healthz", get(api::healthz))
-        .route("/openapi.json", get(api::openapi))
-        .route("/metrics", get(api::metrics))
-        .route(
-            "/v1/tenants/{tenant}/settings",
-            put(api::settings::put_settings).get(api::settings::get_settings),
-        )
-        .route(
-            "/v1/tenants/{tenant}/settings/validate",
-            post(api::settings::validate_settings),
-        )
-        .route("/tenants/{tenant}", get(api::page))
-        .route(
-            "/v1/tenants/{tenant}/users/{uid}",
-            put(api::users::put_user),
-        )
-        .route(
-            "/v1/tenants/{tenant}/users/{uid}/presence",
-            post(api::users::post_presence),
-        )
-        .route(
-            "/v1/tenants/{tenant}/messages",
-            post(api::events::post_message),
-        )
-        .route(
-            "/v1/tenants/{tenant}/receipts",
-            post(api::events::post_receipt),
-        )
-        .route("/v1/tenants/{tenant}/edits", post(api::events::post_edit))
-        .route(
-            "/v1/tenants/{tenant}/deletions",
-            post(api::events::post_deletion),
-        )
-        .route(
-            "/v1/tenants/{tenant}/preview",
-            post(api::settings::post_preview),
-        )
-        .route("/v1/tenants/{tenant}/state", get(api::state::get_state))
-        .route("/v1/tenants/{tenant}/logs", get(api::state::get_logs))
-        .route("/v1/tenants/{tenant}/unsent", get(activity::get_unsent))
-        .route("/v1/tenants/{tenant}/events", get(activity::get_events))
-        .route(
-            "/v1/tenants/{tenant}/quarantine",
-            get(api::state::get_quarantine).delete(api::state::delete_quarantine),
-        )
-        .route(
-            "/v1/tenants/{tenant}/webhook",
-            put(credentials::put_webhook).get(credentials::get_webhook),
-        )
-        .route(
-            "/v1/tenants/{tenant}/tokens",
-            post(credentials::post_token).get(credentials::get_tokens),
-        )
-        .route(
-            "/v1/tenants/{tenant}/tokens/{id}",
-            axum::routing::delete(credentials::delete_token),
-        )
-        .route(
-            "/v1/tenants/{tenant}/cometchat",
-            put(credentials::put_cometchat)
-                .get(credentials::get_cometchat)
-                .delete(credentials::delete_cometchat),
-        )
-        .route(
-            "/fake-cometchat/{tenant}/v3/users/{uid}",
-            get(api::fakes::fake_cometchat),
-        )
-        .route("/v1/fake-twilio/sms", get(api::fakes::get_fake_sms))
-        .route("/twilio/{tenant}/status", post(api::webhooks::post_status))
-        .route(
-            "/cometchat/{tenant}/webhook",
-            post(api::webhooks::post_cometchat),
-        )
+    let (routes, _) = openapi::routes().split_for_parts();
+    routes
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), count))
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(max_body))

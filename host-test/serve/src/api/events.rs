@@ -1,22 +1,30 @@
 //! The chat server's events as the JSON API takes them: messages, edits, deletions, receipts.
 
+use super::types::EventAnswers;
 use super::*;
 
-#[derive(Deserialize)]
+/// A message: sent (`…/messages`) or edited (`…/edits`, the same id with
+/// its new text).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct MessageBody {
+    /// The chat server's id for the message.
     id: String,
     conversation: String,
+    /// The sender's uid.
     sender: String,
+    /// The receiver's uid (a group's id for a group message).
     receiver: String,
     #[serde(default)]
     text: String,
+    /// A group's message: never texted.
     #[serde(default)]
     group: bool,
     /// `text` (default), `image`, `video`, `audio`, `file`, `custom`.
     #[serde(default)]
+    #[schema(pattern = "^(text|image|video|audio|file|custom)$")]
     format: Option<String>,
-    /// Milliseconds since the epoch; now by default.
+    /// Milliseconds since the epoch; now by default; at most a day ahead.
     #[serde(default)]
     sent_at: Option<u64>,
 }
@@ -77,6 +85,9 @@ impl MessageBody {
 
 /// `POST /v1/tenants/{tenant}/edits`: a message edited (its id and new
 /// text); answers with the outcome.
+#[utoipa::path(
+    post, path = "/v1/tenants/{tenant}/edits", tag = "events", params(TenantPath), security(("operator" = []), ("tenant" = [])), request_body = MessageBody, responses(EventAnswers)
+)]
 pub async fn post_edit(
     State(app): State<Arc<App>>,
     TenantCaller(tenant): TenantCaller,
@@ -91,17 +102,23 @@ pub async fn post_edit(
     answer(&app, &tenant, "on-edit", result, refused)
 }
 
-#[derive(Deserialize)]
+/// A message deleted.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct DeletionBody {
     conversation: String,
+    /// The deleted message's id.
     message: String,
+    /// Milliseconds since the epoch; now by default.
     #[serde(default)]
     deleted_at: Option<u64>,
 }
 
 /// `POST /v1/tenants/{tenant}/deletions`: a message deleted; answers with
 /// the outcome.
+#[utoipa::path(
+    post, path = "/v1/tenants/{tenant}/deletions", tag = "events", params(TenantPath), security(("operator" = []), ("tenant" = [])), request_body = DeletionBody, responses(EventAnswers)
+)]
 pub async fn post_deletion(
     State(app): State<Arc<App>>,
     TenantCaller(tenant): TenantCaller,
@@ -122,6 +139,9 @@ pub async fn post_deletion(
 }
 
 /// `POST /v1/tenants/{tenant}/messages`: answers with the outcome.
+#[utoipa::path(
+    post, path = "/v1/tenants/{tenant}/messages", tag = "events", params(TenantPath), security(("operator" = []), ("tenant" = [])), request_body = MessageBody, responses(EventAnswers)
+)]
 pub async fn post_message(
     State(app): State<Arc<App>>,
     TenantCaller(tenant): TenantCaller,
@@ -136,17 +156,24 @@ pub async fn post_message(
     answer(&app, &tenant, "on-message", result, refused)
 }
 
-#[derive(Deserialize)]
+/// A read receipt: `reader` read `message` and everything before it.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ReceiptBody {
     conversation: String,
+    /// The reader's uid.
     reader: String,
+    /// The newest message read.
     message: String,
+    /// Milliseconds since the epoch; now by default.
     #[serde(default)]
     read_at: Option<u64>,
 }
 
 /// `POST /v1/tenants/{tenant}/receipts`: answers with the outcome.
+#[utoipa::path(
+    post, path = "/v1/tenants/{tenant}/receipts", tag = "events", params(TenantPath), security(("operator" = []), ("tenant" = [])), request_body = ReceiptBody, responses(EventAnswers)
+)]
 pub async fn post_receipt(
     State(app): State<Arc<App>>,
     TenantCaller(tenant): TenantCaller,

@@ -1,11 +1,15 @@
 //! The in-process stand-ins' routes: what the fake Twilio took, and a fake CometChat REST API.
 
+use super::types::FakeSms;
 use super::users::presence_name;
 use super::*;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FakeSmsQuery {
+    /// One tenant's SMS (a tenant's token names its own); every tenant's
+    /// for the operator by default.
     #[serde(default)]
     tenant: Option<String>,
 }
@@ -13,6 +17,12 @@ pub struct FakeSmsQuery {
 /// `GET /v1/fake-twilio/sms?tenant=T`: what the in-process fake Twilio
 /// received (with `--fake-twilio`), oldest first: every tenant's for the
 /// operator, one tenant's for that tenant's token.
+#[utoipa::path(
+    get, path = "/v1/fake-twilio/sms", tag = "fakes", params(FakeSmsQuery), security(("operator" = []), ("tenant" = [])), responses(
+    (status = 200, body = FakeSms),
+    (status = 404, description = "the fake Twilio is off (--fake-twilio)", body = ErrorBody),
+)
+)]
 pub async fn get_fake_sms(
     State(app): State<Arc<App>>,
     Query(q): Query<FakeSmsQuery>,
@@ -30,7 +40,7 @@ pub async fn get_fake_sms(
             "the fake Twilio is off: start serve with --fake-twilio",
         ));
     }
-    let sms: Vec<Value> = app
+    let sms = app
         .fake_sms
         .lock()
         .unwrap()
@@ -42,13 +52,20 @@ pub async fn get_fake_sms(
         })
         .cloned()
         .collect();
-    ok(json!({ "sms": sms }))
+    ok(FakeSms { sms })
 }
 
 /// `GET /fake-cometchat/{tenant}/v3/users/{uid}` (with `--fake-cometchat`):
 /// an in-process stand-in for CometChat's REST API, answering in its shape
 /// with the users pushed through this service's API, and only to the
 /// tenant's saved REST API key (another gets 401, as CometChat answers).
+#[utoipa::path(
+    get, path = "/fake-cometchat/{tenant}/v3/users/{uid}", tag = "fakes", params(UserPath), responses(
+    (status = 200, description = "the user, in CometChat's shape (`data`: uid, name, status, metadata, role)", body = Object),
+    (status = 401, description = "not the tenant's saved REST API key (header `apikey`), in CometChat's shape", body = Object),
+    (status = 404, description = "no such user, in CometChat's shape; or the fake is off (--fake-cometchat)", body = Object),
+)
+)]
 pub async fn fake_cometchat(
     State(app): State<Arc<App>>,
     Path((tenant, uid)): Path<(String, String)>,

@@ -16,7 +16,6 @@ use sms_host::bindings::sms_notification::extension::types::{
     ConversationKind, Deletion, Error, Message, MessageFormat, Receipt, Sample,
 };
 use sms_host::call::{CallRecord, Logged, Reply};
-use sms_host::json;
 use sms_host::runtime::Call;
 use sms_host::storage::StoreError;
 use sms_host::storage::{Presence, User};
@@ -26,8 +25,11 @@ pub mod events;
 pub mod fakes;
 pub mod settings;
 pub mod state;
+pub mod types;
 pub mod users;
 pub mod webhooks;
+
+use types::{CallView, ErrorBody, Health};
 
 pub(super) type ApiResult = Result<Response, Failure>;
 
@@ -40,12 +42,51 @@ impl IntoResponse for Failure {
     }
 }
 
-pub(super) fn fail(status: StatusCode, message: impl Into<String>) -> Failure {
-    Failure(status, json!({ "error": message.into() }))
+impl Failure {
+    /// Settings the component refused (422, every problem).
+    pub(super) fn problems(
+        problems: &[sms_host::bindings::sms_notification::extension::types::Problem],
+    ) -> Self {
+        Self(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            serde_json::to_value(types::Problems::of(problems)).unwrap_or_default(),
+        )
+    }
 }
 
-pub(super) fn ok(value: Value) -> ApiResult {
-    Ok((StatusCode::OK, axum::Json(value)).into_response())
+pub(super) fn fail(status: StatusCode, message: impl Into<String>) -> Failure {
+    let body = ErrorBody {
+        error: message.into(),
+    };
+    Failure(status, serde_json::to_value(body).unwrap_or_default())
+}
+
+/// A 200 with `body`, one of [`types`].
+pub(super) fn ok(body: impl serde::Serialize) -> ApiResult {
+    Ok((StatusCode::OK, axum::Json(body)).into_response())
+}
+
+/// A path's tenant, as the OpenAPI document names it (the handlers read it
+/// through [`TenantCaller`] or `Path`; this type only documents it).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct TenantPath {
+    /// The tenant: 1 to 128 of A-Z, a-z, 0-9, `-`, `_`, `.`, `@`.
+    #[param(pattern = "^[A-Za-z0-9._@-]{1,128}$")]
+    tenant: String,
+}
+
+/// A path's tenant and user (documentation only, as [`TenantPath`]).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct UserPath {
+    #[param(pattern = "^[A-Za-z0-9._@-]{1,128}$")]
+    tenant: String,
+    /// The user's id, as the chat server names them.
+    #[param(pattern = "^[A-Za-z0-9._@-]{1,128}$")]
+    uid: String,
 }
 
 /// A tenant or user id from the path: what a state key can hold.
@@ -196,11 +237,11 @@ fn answered(
     (kind, Ok(answer.into_response()))
 }
 
-/// A call's answer over HTTP: its line (without `at`) and the status its
-/// reply means.
+/// A call's answer over HTTP: what it answered and the status its reply
+/// means.
 struct CallAnswer {
     status: StatusCode,
-    body: Value,
+    body: CallView,
 }
 
 impl CallAnswer {
@@ -215,11 +256,10 @@ impl CallAnswer {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
         };
-        let mut body = record.to_json();
-        if let Some(line) = body.as_object_mut() {
-            line.remove("at");
+        Self {
+            status,
+            body: CallView::from(record),
         }
-        Self { status, body }
     }
 }
 
@@ -237,26 +277,41 @@ pub async fn not_found(uri: Uri) -> Failure {
     fail(StatusCode::NOT_FOUND, format!("no route {}", uri.path()))
 }
 
-/// The routes as an OpenAPI 3.1 document (`src/serve/openapi.json`; a
-/// test keeps it and the router in step).
+/// `GET /openapi.json`: this document, generated from the handlers.
+#[utoipa::path(get, path = "/openapi.json", tag = "service",
+    responses((status = 200, description = "the OpenAPI 3.1 document of every route", content_type = "application/json")))]
 pub async fn openapi() -> Response {
     (
         [("content-type", "application/json")],
-        include_str!("../openapi.json"),
+        super::openapi::document().as_str(),
     )
         .into_response()
 }
 
+/// `GET /healthz`: whether the database answers, which contract the
+/// component speaks, and where delivery reports go.
+#[utoipa::path(get, path = "/healthz", tag = "service", responses(
+    (status = 200, body = Health),
+    (status = 503, description = "the database is not reachable", body = ErrorBody),
+))]
 pub async fn healthz(State(app): State<Arc<App>>) -> ApiResult {
     match app.storage.next_due(0).await {
-        Ok(_) => ok(json!({
-            "database": "reachable",
-            "component": app.contract,
-            "delivery_reports": match &app.status_callback {
-                Some(url) => json!({ "default_callback": url }),
-                None => json!({ "default_callback": null, "why": "no --public-url: only tenants whose settings name a statusCallbackURL get delivery reports" }),
+        Ok(_) => ok(Health {
+            database: "reachable",
+            component: app.contract,
+            delivery_reports: match &app.status_callback {
+                Some(url) => types::DeliveryReports {
+                    default_callback: Some(url.clone()),
+                    why: None,
+                },
+                None => types::DeliveryReports {
+                    default_callback: None,
+                    why: Some(
+                        "no --public-url: only tenants whose settings name a statusCallbackURL get delivery reports",
+                    ),
+                },
             },
-        })),
+        }),
         Err(e) => Err(fail(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("the database is not reachable: {e}"),
@@ -264,6 +319,11 @@ pub async fn healthz(State(app): State<Arc<App>>) -> ApiResult {
     }
 }
 
+/// `GET /metrics`: calls, webhooks, timers and Twilio's latency, as
+/// OpenMetrics text.
+#[utoipa::path(get, path = "/metrics", tag = "service", responses(
+    (status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text"),
+))]
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     // The last count stands when the database does not answer.
     let timers = app.storage.timer_counts().await.ok();
@@ -273,6 +333,9 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
 
 /// `GET /tenants/{tenant}`: the dashboard page (static; it asks for the
 /// operator token and calls the API with it).
+#[utoipa::path(get, path = "/tenants/{tenant}", tag = "page", params(TenantPath), responses(
+    (status = 200, description = "the tenant's dashboard page", content_type = "text/html"),
+))]
 pub async fn page() -> Response {
     (
         [

@@ -1,5 +1,6 @@
 //! A tenant's settings: saving, validating, reading back without secrets, and the preview of an SMS under them.
 
+use super::types::{PreviewView, Problems, SAVED, Saved, SettingsView};
 use super::*;
 
 /// Settings fields no response may show.
@@ -65,6 +66,13 @@ pub(super) async fn problems_of(
 /// `PUT /v1/tenants/{tenant}/settings`: validated by the component (422
 /// with every problem), then stored. A secret left out of the body keeps
 /// the stored one (a settings page never holds it); `null` removes it.
+#[utoipa::path(
+    put, path = "/v1/tenants/{tenant}/settings", tag = "settings", params(TenantPath), security(("operator" = []), ("tenant" = [])), request_body(content = Object, description = "the settings table of the README; a secret left out keeps the saved one, `null` removes it"), responses(
+    (status = 200, body = Saved),
+    (status = 422, description = "every problem with the settings", body = Problems),
+    (status = 429, description = "the tenant has had its most calls in flight for a while: try again shortly", body = ErrorBody),
+)
+)]
 pub async fn put_settings(
     State(app): State<Arc<App>>,
     TenantCaller(tenant): TenantCaller,
@@ -74,10 +82,7 @@ pub async fn put_settings(
     let text = with_saved_secrets(&app, &tenant, &bytes).await?;
     let problems = problems_of(&app, &tenant, &text).await?;
     if !problems.is_empty() {
-        return Err(Failure(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            json!({ "problems": json::problems(&problems) }),
-        ));
+        return Err(Failure::problems(&problems));
     }
     app.storage
         .save_settings(&tenant, &text)
@@ -89,12 +94,18 @@ pub async fn put_settings(
         .set_quota(&tenant, Some(app.options.quotas.state_keys))
         .await
         .map_err(storage_error)?;
-    ok(json!({ "saved": true }))
+    ok(SAVED)
 }
 
 /// `POST /v1/tenants/{tenant}/settings/validate`: what saving these
 /// settings would say, without saving: `{"problems": [...]}`, empty when
 /// they are valid. For a settings page, on every change.
+#[utoipa::path(
+    post, path = "/v1/tenants/{tenant}/settings/validate", tag = "settings", params(TenantPath), security(("operator" = []), ("tenant" = [])), request_body(content = Object, description = "the settings to check, as for PUT …/settings"), responses(
+    (status = 200, description = "what saving them would say: no problems when valid", body = Problems),
+    (status = 429, description = "the tenant has had its most calls in flight for a while: try again shortly", body = ErrorBody),
+)
+)]
 pub async fn validate_settings(
     State(app): State<Arc<App>>,
     TenantCaller(tenant): TenantCaller,
@@ -103,11 +114,17 @@ pub async fn validate_settings(
     name("tenant", &tenant)?;
     let text = with_saved_secrets(&app, &tenant, &bytes).await?;
     let problems = problems_of(&app, &tenant, &text).await?;
-    ok(json!({ "problems": json::problems(&problems) }))
+    ok(Problems::of(&problems))
 }
 
 /// `GET /v1/tenants/{tenant}/settings`: as saved, without secrets; which
 /// secrets are set is listed instead.
+#[utoipa::path(
+    get, path = "/v1/tenants/{tenant}/settings", tag = "settings", params(TenantPath), security(("operator" = []), ("tenant" = [])), responses(
+    (status = 200, body = SettingsView),
+    (status = 404, description = "no such tenant: save its settings first", body = ErrorBody),
+)
+)]
 pub async fn get_settings(
     State(app): State<Arc<App>>,
     TenantCaller(tenant): TenantCaller,
@@ -126,23 +143,38 @@ pub async fn get_settings(
         .into_iter()
         .filter(|s| settings.remove(*s).is_some())
         .collect();
-    ok(json!({ "settings": settings, "secrets_set": set }))
+    ok(SettingsView {
+        settings,
+        secrets_set: set,
+    })
 }
 
-#[derive(Deserialize)]
+/// A sample message, and optionally the settings to preview it with.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PreviewBody {
     /// Settings to preview with; the saved ones by default (with their
     /// secrets, which never leave the server).
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     settings: Option<serde_json::Map<String, Value>>,
     sender_name: String,
     text: String,
+    /// Unread messages the SMS counts; 1 by default.
     #[serde(default)]
+    #[schema(minimum = 1)]
     unread: Option<u32>,
 }
 
 /// `POST /v1/tenants/{tenant}/preview`: the SMS the settings would send.
+#[utoipa::path(
+    post, path = "/v1/tenants/{tenant}/preview", tag = "settings", params(TenantPath), security(("operator" = []), ("tenant" = [])), request_body = PreviewBody, responses(
+    (status = 200, body = PreviewView),
+    (status = 404, description = "no saved settings and none sent", body = ErrorBody),
+    (status = 422, description = "every problem with the settings", body = Problems),
+    (status = 429, description = "the tenant has had its most calls in flight for a while: try again shortly", body = ErrorBody),
+)
+)]
 pub async fn post_preview(
     State(app): State<Arc<App>>,
     TenantCaller(tenant): TenantCaller,
@@ -184,11 +216,8 @@ pub async fn post_preview(
     })
     .await?;
     match result {
-        Ok(Ok(preview)) => ok(json::preview(&preview)),
-        Ok(Err(problems)) => Err(Failure(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            json!({ "problems": json::problems(&problems) }),
-        )),
+        Ok(Ok(preview)) => ok(PreviewView::from(&preview)),
+        Ok(Err(problems)) => Err(Failure::problems(&problems)),
         Err(trap) => Err(fail(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("the component trapped: {trap:#}"),

@@ -1,20 +1,25 @@
 //! Users pushed by a chat server without a directory of its own: create or replace, presence.
 
+use super::types::{SAVED, Saved};
 use super::*;
 
-#[derive(Deserialize)]
+/// A user, as the chat server knows them.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct UserBody {
+    /// Their display name (the SMS names the sender by it); the uid by default.
     #[serde(default)]
     name: Option<String>,
+    /// Offline by default.
     #[serde(default)]
     presence: Option<PresenceBody>,
     /// A JSON object; `{"@private": {"contactNumber": "+1…", "timeZone": "…"}}`.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     metadata: Option<serde_json::Map<String, Value>>,
 }
 
-#[derive(Deserialize, Clone, Copy)]
+#[derive(Deserialize, Clone, Copy, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub(super) enum PresenceBody {
     Online,
@@ -31,6 +36,14 @@ impl From<PresenceBody> for Presence {
 }
 
 /// `PUT /v1/tenants/{tenant}/users/{uid}`: creates or replaces a user.
+#[utoipa::path(
+    put, path = "/v1/tenants/{tenant}/users/{uid}", tag = "users", params(UserPath), security(("operator" = []), ("tenant" = [])), request_body = UserBody, responses(
+    (status = 200, body = Saved),
+    (status = 404, description = "no such tenant: save its settings first", body = ErrorBody),
+    (status = 413, description = "name and metadata over --max-user-bytes", body = ErrorBody),
+    (status = 422, description = "the tenant has --max-users users", body = ErrorBody),
+)
+)]
 pub async fn put_user(
     State(app): State<Arc<App>>,
     TenantCaller(tenant): TenantCaller,
@@ -61,7 +74,7 @@ pub async fn put_user(
         .put_user(&tenant, &record)
         .await
         .map_err(storage_error)?;
-    ok(json!({ "saved": true }))
+    ok(SAVED)
 }
 
 /// Whether the tenant may have one more user: a user it already has may
@@ -90,13 +103,19 @@ pub(super) async fn room_for_user(app: &App, tenant: &str, uid: &str) -> Result<
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PresenceChange {
     presence: PresenceBody,
 }
 
 /// `POST /v1/tenants/{tenant}/users/{uid}/presence`: `{"presence": "online"}`.
+#[utoipa::path(
+    post, path = "/v1/tenants/{tenant}/users/{uid}/presence", tag = "users", params(UserPath), security(("operator" = []), ("tenant" = [])), request_body = PresenceChange, responses(
+    (status = 200, body = Saved),
+    (status = 404, description = "no such tenant or user", body = ErrorBody),
+)
+)]
 pub async fn post_presence(
     State(app): State<Arc<App>>,
     TenantCaller(tenant): TenantCaller,
@@ -107,7 +126,7 @@ pub async fn post_presence(
     name("user", &uid)?;
     let change: PresenceChange = body(&bytes)?;
     set_presence(&app, &tenant, &uid, change.presence.into()).await?;
-    ok(json!({ "saved": true }))
+    ok(SAVED)
 }
 
 pub(super) async fn set_presence(

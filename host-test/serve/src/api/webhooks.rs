@@ -1,11 +1,19 @@
 //! Outside systems' webhooks: Twilio's status callbacks and CometChat's events.
 
+use super::types::{Ignored, PresenceApplied};
 use super::users::{presence_name, room_for_user};
 use super::*;
 
 /// `POST /twilio/{tenant}/status`: Twilio's status callback. Its signature
 /// is its authentication (checked by the component): 204 when recorded or
 /// harmless, 403 when it does not verify.
+#[utoipa::path(
+    post, path = "/twilio/{tenant}/status", tag = "webhooks", params(TenantPath), security(("twilio" = [])), request_body(content_type = "application/x-www-form-urlencoded", description = "Twilio's status callback: MessageSid, MessageStatus, ErrorCode, …"), responses(
+    (status = 204, description = "recorded, or harmless"),
+    (status = 403, description = "not signed with this tenant's auth token (the same answer for a tenant that does not exist)", body = ErrorBody),
+    (status = 507, description = "the tenant's state is full", body = CallView),
+)
+)]
 pub async fn post_status(
     State(app): State<Arc<App>>,
     Path(tenant): Path<String>,
@@ -73,6 +81,18 @@ pub async fn post_status(
 /// `POST /cometchat/{tenant}/webhook`: CometChat's webhooks, legacy and
 /// current, with the Basic auth CometChat sends. Counted in `/metrics` by
 /// system, trigger and answer.
+#[utoipa::path(
+    post, path = "/cometchat/{tenant}/webhook", tag = "webhooks", params(TenantPath), security(("cometchat" = [])), request_body(content = Object, description = "CometChat's webhook, current (`trigger`, `data`, `appId`, …) or legacy; see tests/fixtures/cometchat for the documented shapes"), responses(
+    (status = 200, description = "the component's answer to the event, or `{ignored, why}` for a trigger that asks nothing, or `{presence, applied}`", body = CallView),
+    (status = 400, description = "the payload is not one CometChat documents", body = ErrorBody),
+    (status = 401, description = "not the Basic auth saved for the tenant's webhook", body = ErrorBody),
+    (status = 404, description = "no such tenant", body = ErrorBody),
+    (status = 422, description = "the component refused the event", body = CallView),
+    (status = 429, description = "the tenant has had its most calls in flight for a while", body = ErrorBody),
+    (status = 503, description = "the database failed: CometChat retries", body = ErrorBody),
+    (status = 507, description = "the tenant's state is full", body = CallView),
+)
+)]
 pub async fn post_cometchat(
     State(app): State<Arc<App>>,
     Path(tenant): Path<String>,
@@ -104,12 +124,18 @@ pub async fn post_cometchat(
     match webhook.event {
         Event::Ignored(why) => {
             count(system, &trigger, "ignored");
-            ok(json!({ "ignored": trigger, "why": why }))
+            ok(Ignored {
+                ignored: trigger,
+                why: why.to_string(),
+            })
         }
         Event::Unknown => {
             count(system, &trigger, "unknown");
             app.unknown_trigger(&tenant, &trigger).await;
-            ok(json!({ "ignored": trigger, "why": "a trigger this service does not know" }))
+            ok(Ignored {
+                ignored: trigger,
+                why: "a trigger this service does not know".into(),
+            })
         }
         Event::Presence { uid, presence, at } => {
             app.directory.presence(&tenant, &uid, presence, at);
@@ -124,19 +150,26 @@ pub async fn post_cometchat(
                 Some(false) => "stale",
             };
             count(system, &trigger, answer);
-            ok(match applied {
-                None => {
-                    json!({ "ignored": trigger, "why": "a user this service was never told about" })
-                }
-                Some(applied) => json!({ "presence": presence_name(presence), "applied": applied }),
-            })
+            match applied {
+                None => ok(Ignored {
+                    ignored: trigger,
+                    why: "a user this service was never told about".into(),
+                }),
+                Some(applied) => ok(PresenceApplied {
+                    presence: presence_name(presence),
+                    applied,
+                }),
+            }
         }
         Event::Edited(_) | Event::Deleted(_) if matches!(app.contract, "0.2.0" | "0.3.0") => {
             count(system, &trigger, "ignored");
-            ok(json!({ "ignored": trigger, "why": format!(
-                "this service runs a component of contract {}, which has no on-edit or on-delete",
-                app.contract
-            ) }))
+            ok(Ignored {
+                ignored: trigger,
+                why: format!(
+                    "this service runs a component of contract {}, which has no on-edit or on-delete",
+                    app.contract
+                ),
+            })
         }
         Event::Edited(message) => {
             let (result, refused) = event_call(&app, &tenant, async |rt| {
