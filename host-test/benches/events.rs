@@ -210,31 +210,41 @@ fn per_event(c: &mut Criterion) {
             b.iter_custom(|iters| time_native(&mut m, event, iters, &mut seq))
         });
     }
-    let addr = webhook::serve();
-    let mut client = tokio.block_on(webhook::connect(addr));
-    for (event, name) in [(Event::Message, "on-message"), (Event::Read, "on-read")] {
-        group.bench_function(BenchmarkId::new("webhook", name), |b| {
-            b.iter_custom(|iters| {
-                tokio.block_on(async {
-                    let mut spent = Duration::ZERO;
-                    for _ in 0..iters {
-                        seq += 1;
-                        let (i, at) = (seq, seq * DAY_PLUS);
-                        let start = Instant::now();
-                        client.post(webhook::message_event(i, at)).await;
-                        if matches!(event, Event::Message) {
-                            spent += start.elapsed();
+    // The webhook baselines: in memory, and with every event's changes
+    // durable (SQLite, group commit) before it answers.
+    let durable = tempfile::tempdir().unwrap();
+    for (baseline, addr) in [
+        ("webhook", webhook::serve()),
+        (
+            "webhook-durable",
+            webhook::serve_durable(&durable.path().join("baseline.db")),
+        ),
+    ] {
+        let mut client = tokio.block_on(webhook::connect(addr));
+        for (event, name) in [(Event::Message, "on-message"), (Event::Read, "on-read")] {
+            group.bench_function(BenchmarkId::new(baseline, name), |b| {
+                b.iter_custom(|iters| {
+                    tokio.block_on(async {
+                        let mut spent = Duration::ZERO;
+                        for _ in 0..iters {
+                            seq += 1;
+                            let (i, at) = (seq, seq * DAY_PLUS);
+                            let start = Instant::now();
+                            client.post(webhook::message_event(i, at)).await;
+                            if matches!(event, Event::Message) {
+                                spent += start.elapsed();
+                            }
+                            let start = Instant::now();
+                            client.post(webhook::read_event(i)).await;
+                            if matches!(event, Event::Read) {
+                                spent += start.elapsed();
+                            }
                         }
-                        let start = Instant::now();
-                        client.post(webhook::read_event(i)).await;
-                        if matches!(event, Event::Read) {
-                            spent += start.elapsed();
-                        }
-                    }
-                    spent
+                        spent
+                    })
                 })
-            })
-        });
+            });
+        }
     }
     group.finish();
 }
@@ -477,14 +487,16 @@ fn main() {
         );
     }
     for name in ["on-message", "on-read"] {
-        let (component, webhook) = (
+        let (component, webhook, durable) = (
             mean("event", &format!("component/{name}")),
             mean("event", &format!("webhook/{name}")),
+            mean("event", &format!("webhook-durable/{name}")),
         );
         println!(
-            "{name:<18} webhook {:>9.1} µs  webhook/component {:>5.1}",
+            "{name:<18} webhook {:>9.1} µs  webhook/component {:>5.1}  durable webhook {:>9.1} µs (the component here keeps its state in memory: `--bench serve` compares durable with durable)",
             webhook / 1e3,
-            webhook / component
+            webhook / component,
+            durable / 1e3,
         );
     }
     for name in ["default", "pooling"] {

@@ -3,7 +3,9 @@
 //! behind plain HTTP), both driven the same way: `C` clients, each on one
 //! keep-alive connection, posting messages as fast as answers come. Prints
 //! events per second, p50 and p99 latency, and the cost per event as a
-//! ratio to the baseline's at the same concurrency; and how long `serve`
+//! ratio to each baseline's at the same concurrency (in memory, and
+//! durable: every event's changes in SQLite, group-committed, before it
+//! answers); and how long `serve`
 //! takes to start (the compiled component is cached beside the `.wasm`).
 //!
 //! `cargo bench -p host-test --bench serve` (`SMS_BENCH_EVENTS=N` events
@@ -18,6 +20,7 @@ use std::time::{Duration, Instant};
 use support::{BOB_METADATA, settings, webhook};
 
 const TOKEN: &str = "bench-operator-token";
+const AUTH: &str = "Bearer bench-operator-token";
 
 struct Run {
     events: usize,
@@ -108,22 +111,8 @@ fn baseline_path(_: usize) -> &'static str {
 }
 
 async fn put(addr: std::net::SocketAddr, path: &str, body: String) {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(wasmtime_wasi_http::io::TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    let request = hyper::Request::put(path)
-        .header("authorization", format!("Bearer {TOKEN}"))
-        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
-        .unwrap();
-    let response = sender.send_request(request).await.unwrap();
-    assert!(
-        response.status().is_success(),
-        "{path}: {}",
-        response.status()
-    );
+    let mut client = webhook::connect(addr).await;
+    client.put_to(path, Some(AUTH), body).await;
 }
 
 fn main() {
@@ -164,7 +153,7 @@ fn main() {
                 shutdown_deadline: std::time::Duration::from_secs(10),
             },
             max_body: serve::MAX_BODY,
-            shards: 32,
+            window: Default::default(),
             twilio: host_test::serve::TwilioTarget::TryOut,
             lease_ms: host_test::scheduler::LEASE_MS,
             public_url: None,
@@ -179,10 +168,10 @@ fn main() {
         let bob = json!({"name": "Bob", "metadata": serde_json::from_str::<serde_json::Value>(BOB_METADATA).unwrap()});
         put(addr, "/v1/tenants/bench/users/bob", bob.to_string()).await;
         let baseline = webhook::serve();
-        const AUTH: &str = "Bearer bench-operator-token";
+        let durable = webhook::serve_durable(&dir.path().join("baseline.db"));
         println!("serve started and answered its first request in {startup:.1?} (compiled component cached)");
-        println!("| concurrency | serve events/s | p50 | p99 | webhook events/s | p50 | p99 | cost per event vs webhook |");
-        println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+        println!("| concurrency | serve events/s | p50 | p99 | webhook events/s | p50 | p99 | cost vs webhook | durable webhook events/s | p50 | p99 | cost vs durable webhook |");
+        println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
         for t in 0..TENANTS {
             let base = format!("/v1/tenants/t{t}");
             put(addr, &format!("{base}/settings"), settings()).await;
@@ -198,9 +187,10 @@ fn main() {
             let n = if clients == 1 { events / 4 } else { events };
             let mut s = drive(addr, path, Some(AUTH), clients, n, offset, api_message).await;
             let mut w = drive(baseline, baseline_path, None, clients, n, offset, baseline_message).await;
+            let mut d = drive(durable, baseline_path, None, clients, n, offset, baseline_message).await;
             offset += n;
             println!(
-                "| {label} | {:.0} | {:.2?} | {:.2?} | {:.0} | {:.2?} | {:.2?} | {:.2}x |",
+                "| {label} | {:.0} | {:.2?} | {:.2?} | {:.0} | {:.2?} | {:.2?} | {:.2}x | {:.0} | {:.2?} | {:.2?} | {:.2}x |",
                 s.per_second(),
                 s.percentile(0.5),
                 s.percentile(0.99),
@@ -208,6 +198,10 @@ fn main() {
                 w.percentile(0.5),
                 w.percentile(0.99),
                 w.per_second() / s.per_second(),
+                d.per_second(),
+                d.percentile(0.5),
+                d.percentile(0.99),
+                d.per_second() / s.per_second(),
             );
         }
         let _ = stop.send(());

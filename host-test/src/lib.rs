@@ -18,7 +18,7 @@ pub use test_runtime::TestRuntime;
 
 pub use sms_host::{
     bindings, call, clock, contract, directory, engine, json, outbound, report, runtime, sandbox,
-    scheduler, storage,
+    scheduler, storage, tenants,
 };
 #[cfg(feature = "service")]
 pub use sms_serve as serve;

@@ -53,10 +53,10 @@ enum Command {
         /// Use the in-process fake Twilio instead (no account needed).
         #[arg(long)]
         fake_twilio: bool,
-        /// Runtimes tenants are spread over (calls into different tenants
-        /// run concurrently).
-        #[arg(long, default_value_t = 4)]
-        shards: usize,
+        /// Due timers' calls run at once, over all tenants (a tenant's own
+        /// run one at a time).
+        #[arg(long, default_value_t = 256)]
+        timers_in_flight: usize,
         /// Exit once stdin is closed and no timer is due within the hour
         /// (records' daily expiry timers wait for the next run).
         #[arg(long)]
@@ -125,7 +125,7 @@ async fn main() -> ExitCode {
             db,
             twilio_url,
             fake_twilio,
-            shards,
+            timers_in_flight,
             until_idle,
             settings_key_file,
             lease_seconds,
@@ -152,7 +152,10 @@ async fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             };
             let options = stdin_host::Options {
-                shards,
+                window: sms_host::scheduler::Window {
+                    max_in_flight: timers_in_flight.max(1),
+                    ..Default::default()
+                },
                 policy,
                 fake,
                 until_idle,

@@ -9,15 +9,17 @@ use crate::call::Logged;
 use crate::fake_twilio::FakeTwilio;
 use crate::outbound::Policy;
 use crate::scenario::{self, Runner, Step};
-use crate::scheduler::{Shards, schedule, shutdown_signal};
+use crate::scheduler::{Window, schedule, shutdown_signal};
 use crate::storage::Storage;
+use crate::tenants::Tenants;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
 
 pub struct Options {
-    pub shards: usize,
+    /// How many due timers' calls run at once.
+    pub window: Window,
     pub policy: Policy,
     /// The fake Twilio, when `policy` sends to it: `twilio` steps script
     /// it, and each SMS it takes is printed as it is taken.
@@ -33,19 +35,22 @@ pub struct Options {
 /// Runs until stdin closes and (with `until_idle`) no timer is due soon, or
 /// until SIGTERM / Ctrl-C: then calls in flight finish and it returns.
 pub async fn host(storage: Arc<dyn Storage>, options: Options) -> wasmtime::Result<()> {
-    let shards = Arc::new(Shards::new(
+    let (lines, mut printed) = mpsc::unbounded_channel::<Value>();
+    // A scripted crash cuts every runtime's call short.
+    let crash = options.fake.as_ref().map(|fake| {
+        fake.tap(&lines);
+        fake.crash.clone()
+    });
+    let tenants = Arc::new(Tenants::new(
         &storage,
         &options.policy,
-        options.shards,
         crate::prepared()?,
-    )?);
-    let (lines, mut printed) = mpsc::unbounded_channel::<Value>();
-    if let Some(fake) = &options.fake {
-        fake.tap(&lines);
-        for rt in shards.all() {
-            rt.lock().await.abort = fake.crash.clone();
-        }
-    }
+        move |rt| {
+            if let Some(crash) = &crash {
+                rt.abort = crash.clone();
+            }
+        },
+    ));
     let printer = tokio::spawn(async move {
         use std::io::Write;
         while let Some(line) = printed.recv().await {
@@ -62,7 +67,7 @@ pub async fn host(storage: Arc<dyn Storage>, options: Options) -> wasmtime::Resu
 
     let runner = Runner::new(options.fake.clone());
     let events = tokio::spawn(read_events(
-        shards.clone(),
+        tenants.clone(),
         runner,
         lines.clone(),
         stopped.clone(),
@@ -78,7 +83,16 @@ pub async fn host(storage: Arc<dyn Storage>, options: Options) -> wasmtime::Resu
         }
     });
     let idle = options.until_idle.then_some(&events);
-    schedule(shards, storage, calls, stopped, options.lease_ms, idle).await?;
+    schedule(
+        tenants,
+        storage,
+        calls,
+        stopped,
+        options.lease_ms,
+        options.window,
+        idle,
+    )
+    .await?;
     events.abort();
     printer.await?;
     Ok(())
@@ -86,7 +100,7 @@ pub async fn host(storage: Arc<dyn Storage>, options: Options) -> wasmtime::Resu
 
 /// Events from stdin, one at a time, each on its tenant's runtime.
 async fn read_events(
-    shards: Arc<Shards>,
+    tenants: Arc<Tenants>,
     mut runner: Runner,
     lines: mpsc::UnboundedSender<Value>,
     mut stopped: tokio::sync::watch::Receiver<bool>,
@@ -115,11 +129,11 @@ async fn read_events(
                 "error": "advance and time move a virtual clock; this host runs on the wall clock" }));
             continue;
         }
-        let shard = match &step {
-            Step::Tenant(name) => shards.of(name),
-            _ => shards.of(runner.tenant()),
+        let runtime = match &step {
+            Step::Tenant(name) => tenants.of(name),
+            _ => tenants.of(runner.tenant()),
         };
-        let mut rt = shard.lock().await;
+        let mut rt = runtime.lock().await;
         let mut out = |value: Value| {
             let _ = lines.send(value);
         };

@@ -257,6 +257,32 @@ async fn contract(db: &Arc<dyn Storage>) {
         .await
         .unwrap();
 
+    // A busy tenant's timers are skipped: another tenant's come first,
+    // however late they are due; with nothing skipped, the earliest.
+    db.commit("busy", &[timer("b1", 20), timer("b2", 21)])
+        .await
+        .unwrap();
+    db.commit("idle", &[timer("i1", 30)]).await.unwrap();
+    let skipped = db
+        .claim_skipping(40, 40, 1, 100, &["busy".to_owned(), "x'y".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(
+        skipped
+            .iter()
+            .map(|c| (c.tenant.as_str(), c.key.as_str()))
+            .collect::<Vec<_>>(),
+        [("idle", "i1")]
+    );
+    let rest = db.claim_skipping(40, 40, 10, 100, &[]).await.unwrap();
+    assert_eq!(
+        rest.iter().map(|c| c.key.as_str()).collect::<Vec<_>>(),
+        ["b1", "b2"]
+    );
+    for claim in skipped.iter().chain(&rest) {
+        db.finish(claim, Finish::Done).await.unwrap();
+    }
+
     // Counted by kind: the key's text before its first `/`.
     db.commit(
         "k",

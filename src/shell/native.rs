@@ -35,6 +35,9 @@ pub struct NativeHost {
     pub refuse_next: std::rc::Rc<std::cell::Cell<u32>>,
     /// Failed calls per timer key, for re-delivery.
     pub redeliveries: HashMap<String, u32>,
+    /// Every committed change, in order, while set (a benchmark's
+    /// durable baseline writes them to a database).
+    pub journal: Option<Vec<Change>>,
 }
 
 /// Re-delivery of a timer whose call failed, as the example host does it:
@@ -64,6 +67,7 @@ impl Default for NativeHost {
             refuse_commits: false,
             refuse_next: Default::default(),
             redeliveries: HashMap::new(),
+            journal: None,
             twilio: Box::new(move |_| {
                 n += 1;
                 Response::Http {
@@ -149,6 +153,9 @@ impl Host for NativeHost {
         if self.refuse_next.get() > 0 {
             self.refuse_next.set(self.refuse_next.get() - 1);
             return Err("the host died before storing the changes".into());
+        }
+        if let Some(journal) = &mut self.journal {
+            journal.extend(changes.iter().cloned());
         }
         for change in changes {
             match change {

@@ -61,7 +61,69 @@ pub mod webhook {
         sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
     }
 
+    /// The baseline with nothing durable: its state in memory only.
     pub fn serve() -> std::net::SocketAddr {
+        serve_on(None)
+    }
+
+    /// The baseline with every event's changes durable before it answers:
+    /// written to SQLite (WAL, `synchronous=FULL`, as `serve`'s store) by
+    /// one writer thread that commits whatever events wait in one
+    /// transaction (group commit: one fsync for them all).
+    pub fn serve_durable(db: &std::path::Path) -> std::net::SocketAddr {
+        serve_on(Some(writer(db)))
+    }
+
+    type Batch = (Vec<model::Change>, tokio::sync::oneshot::Sender<()>);
+
+    fn writer(db: &std::path::Path) -> std::sync::mpsc::Sender<Batch> {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
+             CREATE TABLE state (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+             CREATE TABLE timers (key TEXT PRIMARY KEY, due_at INTEGER NOT NULL);",
+        )
+        .unwrap();
+        let (send, receive) = std::sync::mpsc::channel::<Batch>();
+        std::thread::spawn(move || {
+            let mut conn = conn;
+            while let Ok(first) = receive.recv() {
+                let mut waiting = vec![first];
+                waiting.extend(receive.try_iter());
+                let tx = conn.transaction().unwrap();
+                for (changes, _) in &waiting {
+                    for change in changes {
+                        match change {
+                            model::Change::Put { key, value } => tx.execute(
+                                "INSERT INTO state (key, value) VALUES (?1, ?2)
+                                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                                rusqlite::params![key, value],
+                            ),
+                            model::Change::Delete { key } => {
+                                tx.execute("DELETE FROM state WHERE key = ?1", [key])
+                            }
+                            model::Change::SetTimer { key, due_at } => tx.execute(
+                                "INSERT INTO timers (key, due_at) VALUES (?1, ?2)
+                                 ON CONFLICT (key) DO UPDATE SET due_at = excluded.due_at",
+                                rusqlite::params![key, *due_at as i64],
+                            ),
+                            model::Change::CancelTimer { key } => {
+                                tx.execute("DELETE FROM timers WHERE key = ?1", [key])
+                            }
+                        }
+                        .unwrap();
+                    }
+                }
+                tx.commit().unwrap();
+                for (_, done) in waiting {
+                    let _ = done.send(());
+                }
+            }
+        });
+        send
+    }
+
+    fn serve_on(durable: Option<std::sync::mpsc::Sender<Batch>>) -> std::net::SocketAddr {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -71,19 +133,34 @@ pub mod webhook {
             let local = tokio::task::LocalSet::new();
             local.block_on(&rt, async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let host = Rc::new(RefCell::new(native()));
+                let mut host = native();
+                if durable.is_some() {
+                    host.journal = Some(Vec::new());
+                }
+                let host = Rc::new(RefCell::new(host));
                 loop {
                     let (stream, _) = listener.accept().await.unwrap();
-                    let host = host.clone();
+                    let (host, durable) = (host.clone(), durable.clone());
                     tokio::task::spawn_local(async move {
                         let service =
                             hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                                let host = host.clone();
+                                let (host, durable) = (host.clone(), durable.clone());
                                 async move {
                                     let body = req.into_body().collect().await?.to_bytes();
                                     let event: serde_json::Value =
                                         serde_json::from_slice(&body).unwrap();
                                     let answer = handle(&mut host.borrow_mut(), &event);
+                                    if let Some(writer) = durable {
+                                        let changes = host
+                                            .borrow_mut()
+                                            .journal
+                                            .as_mut()
+                                            .map(std::mem::take)
+                                            .unwrap_or_default();
+                                        let (done, stored) = tokio::sync::oneshot::channel();
+                                        writer.send((changes, done)).unwrap();
+                                        stored.await.unwrap();
+                                    }
                                     Ok::<_, hyper::Error>(hyper::Response::new(Full::new(
                                         Bytes::from(answer),
                                     )))
@@ -143,16 +220,33 @@ pub mod webhook {
 
         /// Posts `event` to `path`, with an `Authorization` header if given.
         pub async fn post_to(&mut self, path: &str, auth: Option<&str>, event: serde_json::Value) {
-            let mut request = hyper::Request::post(path).header("content-type", "application/json");
+            self.send(hyper::Method::POST, path, auth, event.to_string())
+                .await;
+        }
+
+        pub async fn put_to(&mut self, path: &str, auth: Option<&str>, body: String) {
+            self.send(hyper::Method::PUT, path, auth, body).await;
+        }
+
+        async fn send(
+            &mut self,
+            method: hyper::Method,
+            path: &str,
+            auth: Option<&str>,
+            body: String,
+        ) {
+            let mut request = hyper::Request::builder()
+                .method(method)
+                .uri(path)
+                .header("content-type", "application/json");
             if let Some(auth) = auth {
                 request = request.header("authorization", auth);
             }
-            let request = request
-                .body(Full::new(Bytes::from(event.to_string())))
-                .unwrap();
+            let request = request.body(Full::new(Bytes::from(body))).unwrap();
             let response = self.sender.send_request(request).await.unwrap();
-            assert!(response.status().is_success());
-            response.into_body().collect().await.unwrap();
+            let status = response.status();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            assert!(status.is_success(), "{path}: {status} {body:?}");
         }
     }
 

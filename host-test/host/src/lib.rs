@@ -20,3 +20,4 @@ pub mod runtime;
 pub mod sandbox;
 pub mod scheduler;
 pub mod storage;
+pub mod tenants;

@@ -97,9 +97,10 @@ pub struct Args {
     /// from RUST_LOG, `info` by default).
     #[arg(long, value_enum, default_value = "human")]
     log_format: LogFormat,
-    /// Runtimes tenants are spread over.
-    #[arg(long, default_value_t = 32)]
-    shards: usize,
+    /// Due timers' calls run at once, over all tenants: each may be an SMS
+    /// waiting on Twilio (a tenant's own run one at a time).
+    #[arg(long, env = "SMS_TIMERS_IN_FLIGHT", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    timers_in_flight: u64,
     /// The file holding the key that seals settings at rest (32 bytes,
     /// base64). SMS_SETTINGS_KEY (the key itself) takes precedence.
     /// Default for sqlite:PATH: PATH.key, created on first use.
@@ -138,7 +139,7 @@ pub async fn run(args: Args, wasm: Option<&str>) -> ExitCode {
         max_state_keys,
         shutdown_seconds,
         log_format,
-        shards,
+        timers_in_flight,
         settings_key_file,
     } = args;
     crate::init_logs(matches!(log_format, LogFormat::Json));
@@ -203,7 +204,10 @@ pub async fn run(args: Args, wasm: Option<&str>) -> ExitCode {
             user_bytes: max_user_bytes,
             state_keys: max_state_keys,
         },
-        shards,
+        window: sms_host::scheduler::Window {
+            max_in_flight: timers_in_flight as usize,
+            ..Default::default()
+        },
         twilio,
         lease_ms: sms_host::scheduler::LEASE_MS,
         public_url,

@@ -1,7 +1,7 @@
 //! `sms-serve`: the extension as an HTTP service any chat server can
 //! call. A JSON API under `/v1` (operator bearer token), CometChat's legacy
 //! webhooks, Twilio's status callbacks, `/healthz` and `/metrics`. Calls go
-//! to the tenants' runtimes ([`sms_host::scheduler::Shards`]); due timers fire on
+//! to the tenants' runtimes ([`sms_host::tenants::Tenants`]); due timers fire on
 //! the wall clock from the same scheduler `host` uses. Product decisions
 //! stay in the component: this module only translates HTTP.
 
@@ -32,8 +32,9 @@ use axum::extract::DefaultBodyLimit;
 use metrics::Metrics;
 use sms_host::call::Logged;
 use sms_host::outbound::{Forward, Policy, Twilio};
-use sms_host::scheduler::{self, Shards};
+use sms_host::scheduler;
 use sms_host::storage::Storage;
+use sms_host::tenants::Tenants;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -144,7 +145,6 @@ pub async fn serve(
              Twilio to report, and a number Twilio cannot deliver to is not texted again"
         ),
     }
-    let shards = Arc::new(Shards::new(&storage, &policy, options.shards, pre)?);
     let addr = listener.local_addr()?;
     let mut options = options;
     if options.fake_cometchat {
@@ -160,15 +160,17 @@ pub async fn serve(
         storage.clone(),
         options.cometchat.clone(),
     ));
-    for rt in shards.all() {
-        let mut rt = rt.lock().await;
-        rt.set_directory(directory.clone());
-        rt.set_status_callback(status_callback.clone());
-        rt.max_sandboxes = (options.max_sandboxes / options.shards.max(1)).max(1);
-    }
-    let lease_ms = options.lease_ms;
+    let mut tenants = Tenants::new(&storage, &policy, pre, {
+        let (directory, status_callback) = (directory.clone(), status_callback.clone());
+        move |rt| {
+            rt.set_directory(directory.clone());
+            rt.set_status_callback(status_callback.clone());
+        }
+    });
+    tenants.max_resident = options.max_sandboxes;
+    let (lease_ms, window) = (options.lease_ms, options.window);
     let app = Arc::new(App {
-        shards,
+        tenants: Arc::new(tenants),
         storage: storage.clone(),
         options,
         metrics: Arc::new(Metrics::new(policy.stats.clone())),
@@ -188,14 +190,14 @@ pub async fn serve(
     let logger = call_log::spawn(&app, printed);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let scheduler = {
-        let shards = app.shards.clone();
+        let tenants = app.tenants.clone();
         tokio::spawn(async move {
-            scheduler::schedule(shards, storage, lines, stopped, lease_ms, None).await
+            scheduler::schedule(tenants, storage, lines, stopped, lease_ms, window, None).await
         })
     };
     // Memory follows the tenants active lately: idle sandboxes go.
     let sweeper = {
-        let (shards, idle) = (app.shards.clone(), app.options.sandbox_idle);
+        let (tenants, idle) = (app.tenants.clone(), app.options.sandbox_idle);
         tokio::spawn(async move {
             let mut every = tokio::time::interval(
                 SANDBOX_SWEEP
@@ -204,9 +206,7 @@ pub async fn serve(
             );
             loop {
                 every.tick().await;
-                for rt in shards.all() {
-                    rt.lock().await.evict_idle(idle);
-                }
+                tenants.evict_idle(idle);
             }
         })
     };

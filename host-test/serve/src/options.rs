@@ -28,15 +28,16 @@ pub struct Options {
     pub body_timeout: std::time::Duration,
     /// Connections, header deadline, shutdown deadline.
     pub limits: listen::Limits,
-    /// Most sandboxes resident at once, all runtimes (least recently used
-    /// dropped first).
+    /// Most sandboxes resident at once, one per tenant (the least recently
+    /// called one no call holds is dropped first).
     pub max_sandboxes: usize,
     /// A sandbox not called for this long is dropped (checked every
     /// minute); its tenant's next call makes a new one.
     pub sandbox_idle: std::time::Duration,
     /// What one tenant may keep.
     pub quotas: Quotas,
-    pub shards: usize,
+    /// How many due timers' calls run at once.
+    pub window: sms_host::scheduler::Window,
     /// Where SMS go.
     pub twilio: TwilioTarget,
     pub lease_ms: u64,

@@ -7,15 +7,15 @@ use super::options::{Options, TENANT_CONCURRENCY};
 use super::{activity, directory};
 use serde_json::Value;
 use sms_host::call::Logged;
-use sms_host::scheduler::Shards;
 use sms_host::storage::Storage;
+use sms_host::tenants::Tenants;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Semaphore, mpsc};
 
 /// What every handler shares.
 pub struct App {
-    pub(crate) shards: Arc<Shards>,
+    pub(crate) tenants: Arc<Tenants>,
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) options: Options,
     pub(crate) metrics: Arc<Metrics>,

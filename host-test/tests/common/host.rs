@@ -24,7 +24,7 @@ impl Host {
     /// [`Host::start`] with more flags.
     pub fn start_with(db: &str, twilio: &str, until_idle: bool, flags: &[&str]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_host-test"));
-        cmd.args(["host", "--db", db, "--twilio-url", twilio, "--shards", "4"])
+        cmd.args(["host", "--db", db, "--twilio-url", twilio])
             .args(flags)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -237,13 +237,23 @@ impl TimerStore for Memory {
             .min())
     }
 
-    async fn claim(&self, until: u64, now: u64, limit: usize, lease_ms: u64) -> Result<Vec<Claim>> {
+    async fn claim_skipping(
+        &self,
+        until: u64,
+        now: u64,
+        limit: usize,
+        lease_ms: u64,
+        skip: &[String],
+    ) -> Result<Vec<Claim>> {
         // The `limit` earliest, kept in a max-heap: a timer is copied only
         // when it is among them so far, so a sweep over a million timers
         // in batches costs a scan per batch, not a sort of every due one.
         let mut earliest: std::collections::BinaryHeap<(u64, String, String)> =
             std::collections::BinaryHeap::with_capacity(limit.min(4096) + 1);
         for (name, data) in self.all() {
+            if skip.contains(&name) {
+                continue;
+            }
             let t = data.lock().unwrap();
             for (key, &at) in &t.timers {
                 if at > until || (!t.leases.is_empty() && t.leased(key, now)) {

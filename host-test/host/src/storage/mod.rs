@@ -233,7 +233,21 @@ pub trait TimerStore: Send + Sync {
 
     /// Leases up to `limit` timers due by `until` that no live lease holds,
     /// earliest first (then by tenant and key), until `now + lease_ms`.
-    async fn claim(&self, until: u64, now: u64, limit: usize, lease_ms: u64) -> Result<Vec<Claim>>;
+    async fn claim(&self, until: u64, now: u64, limit: usize, lease_ms: u64) -> Result<Vec<Claim>> {
+        self.claim_skipping(until, now, limit, lease_ms, &[]).await
+    }
+
+    /// [`TimerStore::claim`], leaving out the timers of the tenants in
+    /// `skip` (those with as many calls running as they may have), so one
+    /// tenant's backlog does not fill every claim.
+    async fn claim_skipping(
+        &self,
+        until: u64,
+        now: u64,
+        limit: usize,
+        lease_ms: u64,
+        skip: &[String],
+    ) -> Result<Vec<Claim>>;
 
     /// Ends a lease (see [`Finish`]); a lease that is no longer the
     /// caller's is left alone.
@@ -420,8 +434,17 @@ impl TimerStore for WithSettings {
     async fn timer_counts(&self) -> Result<Vec<(String, u64)>> {
         self.rest.timer_counts().await
     }
-    async fn claim(&self, until: u64, now: u64, limit: usize, lease_ms: u64) -> Result<Vec<Claim>> {
-        self.rest.claim(until, now, limit, lease_ms).await
+    async fn claim_skipping(
+        &self,
+        until: u64,
+        now: u64,
+        limit: usize,
+        lease_ms: u64,
+        skip: &[String],
+    ) -> Result<Vec<Claim>> {
+        self.rest
+            .claim_skipping(until, now, limit, lease_ms, skip)
+            .await
     }
     async fn finish(&self, claim: &Claim, finish: Finish) -> Result<()> {
         self.rest.finish(claim, finish).await

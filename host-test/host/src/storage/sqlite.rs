@@ -569,15 +569,25 @@ impl TimerStore for Sqlite {
         })
     }
 
-    async fn claim(&self, until: u64, now: u64, limit: usize, lease_ms: u64) -> Result<Vec<Claim>> {
+    async fn claim_skipping(
+        &self,
+        until: u64,
+        now: u64,
+        limit: usize,
+        lease_ms: u64,
+        skip: &[String],
+    ) -> Result<Vec<Claim>> {
         let path = self.path.clone();
         let token = super::lease_token();
+        // The tenants to leave out, as a JSON array SQLite reads with json_each.
+        let skip = serde_json::to_string(skip).unwrap_or_else(|_| "[]".into());
         self.write(move |conn| {
             conn.prepare_cached(
                 "UPDATE timers SET lease = ?4, lease_until = ?5
                  WHERE rowid IN (
                    SELECT rowid FROM timers
                    WHERE due_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?2)
+                     AND tenant NOT IN (SELECT value FROM json_each(?6))
                    ORDER BY due_at, tenant, key LIMIT ?3)
                  RETURNING tenant, key, due_at, attempts",
             )
@@ -589,7 +599,8 @@ impl TimerStore for Sqlite {
                             ms(now),
                             limit as i64,
                             token,
-                            ms(now.saturating_add(lease_ms))
+                            ms(now.saturating_add(lease_ms)),
+                            skip
                         ],
                         |r| {
                             Ok(Claim {

@@ -185,8 +185,8 @@ async fn on_tenant<T>(
             ),
         ));
     };
-    let shard = app.shards.of(tenant);
-    let mut rt = shard.lock().await;
+    let runtime = app.tenants.of(tenant);
+    let mut rt = runtime.lock().await;
     Ok(call(&mut rt).await)
 }
 

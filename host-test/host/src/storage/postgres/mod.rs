@@ -543,7 +543,14 @@ impl TimerStore for Postgres {
         Ok(row.map(|r| r.get::<_, i64>(0) as u64))
     }
 
-    async fn claim(&self, until: u64, now: u64, limit: usize, lease_ms: u64) -> Result<Vec<Claim>> {
+    async fn claim_skipping(
+        &self,
+        until: u64,
+        now: u64,
+        limit: usize,
+        lease_ms: u64,
+        skip: &[String],
+    ) -> Result<Vec<Claim>> {
         let token = super::lease_token();
         let rows = self
             .query(
@@ -551,6 +558,7 @@ impl TimerStore for Postgres {
                  WHERE (tenant, key) IN (
                    SELECT tenant, key FROM timers
                    WHERE due_at <= $1 AND (lease_until IS NULL OR lease_until <= $2)
+                     AND tenant <> ALL($6::text[])
                    ORDER BY due_at, tenant COLLATE \"C\", key COLLATE \"C\" LIMIT $3
                    FOR UPDATE SKIP LOCKED)
                  RETURNING tenant, key, due_at, attempts",
@@ -560,6 +568,7 @@ impl TimerStore for Postgres {
                     &(limit as i64),
                     &token,
                     &ms(now.saturating_add(lease_ms)),
+                    &skip,
                 ],
             )
             .await

@@ -1,0 +1,199 @@
+//! `serve` (SQLite, every commit durable) with Twilio slow: a loopback
+//! stand-in that answers each SMS after a delay (`tests/common/twilio.rs`).
+//!
+//! 1. **An unrelated tenant, while SMS wait on Twilio.** 64 tenants with 16
+//!    notifications each due at once (1,024), Twilio at 3 s; meanwhile
+//!    another tenant's events are posted one every 20 ms, and their answer
+//!    times measured (p50, p99, max), with how many SMS were in flight.
+//! 2. **One tenant's backlog.** One tenant with `SMS_BENCH_BACKLOG` (400)
+//!    notifications due at once, Twilio at 250 ms: SMS sent per second.
+//!
+//! `cargo bench -p host-test --bench concurrency` (about 40 s).
+
+mod support;
+
+#[path = "../tests/common/twilio.rs"]
+#[allow(dead_code)]
+mod twilio;
+
+use host_test::serve::{self, Options};
+use host_test::storage;
+use serde_json::json;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use support::webhook;
+use twilio::FakeTwilio;
+
+const TOKEN: &str = "bench-operator-token";
+const AUTH: &str = "Bearer bench-operator-token";
+
+/// Settings that send at once: no delay, no cooldown, limits far away.
+fn settings() -> String {
+    r#"{"twilioAccountSid":"AC0123456789abcdef0123456789abcdef","twilioAuthToken":"bench-token",
+        "fromMobileNo":"+15005550006","delaySeconds":0,"cooldownMinutes":0,
+        "conversationSmsPerDay":100,"recipientSmsPerDay":1000,"websiteURL":"https://chat.example.com"}"#
+        .into()
+}
+
+async fn put(addr: SocketAddr, path: &str, body: String) {
+    let mut client = webhook::connect(addr).await;
+    client.put_to(path, Some(AUTH), body).await;
+}
+
+/// A tenant with `recipients` offline users with numbers, and alice.
+async fn tenant(addr: SocketAddr, name: &str, recipients: usize) {
+    let base = format!("/v1/tenants/{name}");
+    put(addr, &format!("{base}/settings"), settings()).await;
+    put(
+        addr,
+        &format!("{base}/users/alice"),
+        json!({"name": "Alice", "presence": "online"}).to_string(),
+    )
+    .await;
+    let mut client = webhook::connect(addr).await;
+    for r in 0..recipients {
+        let user = json!({"name": format!("R{r}"), "metadata": {"@private": {"contactNumber": format!("+1415555{:04}", 1000 + r)}}});
+        client
+            .put_to(&format!("{base}/users/r{r}"), Some(AUTH), user.to_string())
+            .await;
+    }
+}
+
+/// Alice writes to each of the tenant's recipients: one notification each,
+/// due at once.
+async fn notify_all(addr: SocketAddr, name: &str, recipients: usize) {
+    let mut client = webhook::connect(addr).await;
+    let path = format!("/v1/tenants/{name}/messages");
+    for r in 0..recipients {
+        let message = json!({"id": format!("m{r}"), "conversation": format!("c{r}"),
+            "sender": "alice", "receiver": format!("r{r}"), "text": "Are we still on?"});
+        client.post_to(&path, Some(AUTH), message).await;
+    }
+}
+
+async fn start(
+    twilio: &FakeTwilio,
+    dir: &std::path::Path,
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<wasmtime::Result<()>>,
+) {
+    let url = format!("sqlite:{}", dir.join("bench.db").display());
+    let key =
+        storage::sealed::Key::from_base64("YmVuY2gtc2VydmUtc2V0dGluZ3Mta2V5LTMyLWJ5dGU=").unwrap();
+    let store = storage::open_sealed(&url, Some(key)).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let options = Options {
+        token: Some(TOKEN.into()),
+        cometchat: host_test::serve::directory::Endpoint::CometChat,
+        fake_cometchat: false,
+        body_timeout: Duration::from_secs(10),
+        max_sandboxes: 4096,
+        sandbox_idle: Duration::from_secs(300),
+        quotas: Default::default(),
+        limits: host_test::serve::listen::Limits {
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(10),
+            shutdown_deadline: Duration::from_secs(1),
+        },
+        max_body: serve::MAX_BODY,
+        window: Default::default(),
+        twilio: host_test::serve::TwilioTarget::parse(false, &twilio.url).unwrap(),
+        lease_ms: host_test::scheduler::LEASE_MS,
+        public_url: None,
+        wasm: host_test::COMPONENT.to_owned(),
+    };
+    let server = tokio::spawn(serve::serve(listener, store, options, async {
+        let _ = stopped.await;
+    }));
+    (addr, stop, server)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn main() {
+    host_test::serve::init_logs(false);
+    let backlog: usize = std::env::var("SMS_BENCH_BACKLOG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400);
+    let _ = host_test::prepared().unwrap();
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tokio.block_on(async move {
+        // 1. An unrelated tenant while 1,024 SMS wait on a 3 s Twilio.
+        let twilio = FakeTwilio::start(Duration::from_secs(3), 0);
+        let dir = tempfile::tempdir().unwrap();
+        let (addr, stop, server) = start(&twilio, dir.path()).await;
+        const TENANTS: usize = 64;
+        const EACH: usize = 16;
+        for t in 0..TENANTS {
+            tenant(addr, &format!("t{t}"), EACH).await;
+        }
+        tenant(addr, "probe", 1).await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for t in 0..TENANTS {
+            tasks.spawn(async move { notify_all(addr, &format!("t{t}"), EACH).await });
+        }
+        while tasks.join_next().await.is_some() {}
+        let queued = Instant::now();
+        // Let the first SMS go out to Twilio, then probe for 12 s.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut probe = webhook::connect(addr).await;
+        let mut latencies = Vec::new();
+        let until = Instant::now() + Duration::from_secs(12);
+        let mut i = 0;
+        while Instant::now() < until {
+            i += 1;
+            // Bob is online: the answer is a skip, after the same reads
+            // and commit as any message.
+            let message = json!({"id": format!("p{i}"), "conversation": "probe",
+                "sender": "alice", "receiver": "r0", "text": "hello"});
+            let sent = Instant::now();
+            probe.post_to("/v1/tenants/probe/messages", Some(AUTH), message).await;
+            latencies.push(sent.elapsed());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let sent_by_now = twilio.total();
+        let elapsed = queued.elapsed();
+        latencies.sort();
+        println!(
+            "unrelated tenant, {} notifications due over {TENANTS} tenants, Twilio at 3 s: \
+             {} events, p50 {:.2?}, p99 {:.2?}, max {:.2?}; {} SMS answered by Twilio in the first {:.1?} ({:.1} SMS/s)",
+            TENANTS * EACH,
+            latencies.len(),
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.99),
+            latencies.last().unwrap(),
+            sent_by_now,
+            elapsed,
+            sent_by_now as f64 / elapsed.as_secs_f64(),
+        );
+        let _ = stop.send(());
+        let _ = server.await;
+
+        // 2. One tenant's backlog, Twilio at 250 ms.
+        let twilio = FakeTwilio::start(Duration::from_millis(250), 0);
+        let dir = tempfile::tempdir().unwrap();
+        let (addr, stop, server) = start(&twilio, dir.path()).await;
+        tenant(addr, "one", backlog).await;
+        notify_all(addr, "one", backlog).await;
+        let queued = Instant::now();
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        let sent = twilio.total();
+        println!(
+            "one tenant, {backlog} notifications due at once, Twilio at 250 ms: {sent} SMS in {:.1?} ({:.1} SMS/s)",
+            queued.elapsed(),
+            sent as f64 / queued.elapsed().as_secs_f64()
+        );
+        let _ = stop.send(());
+        let _ = server.await;
+    });
+}
