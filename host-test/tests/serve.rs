@@ -687,6 +687,55 @@ fn concurrent_clients_get_every_outcome() {
     assert!(s.stop().success());
 }
 
+/// A tenant whose SMS waits on Twilio holds up no other tenant: with
+/// acme's SMS taken by Twilio and not yet answered, other tenants' events
+/// are answered. The others are tenants that shared acme's runtime when
+/// tenants were spread over 32 runtimes by a hash of their name: then
+/// each waited for Twilio's answer to acme.
+#[test]
+fn a_slow_twilio_holds_up_no_other_tenant() {
+    let shard = |name: &str| {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in name.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        h % 32
+    };
+    let others: Vec<String> = (0..)
+        .map(|t| format!("other{t}"))
+        .filter(|name| shard(name) == shard("acme"))
+        .take(8)
+        .collect();
+    // Twilio answers after 4 s (under the component's 5 s timeout).
+    let twilio = FakeTwilio::start(Duration::from_secs(4), 0);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Serve::start(&db(&dir), &twilio.url, &[]);
+    tenant(&s, 0);
+    for other in &others {
+        let path = format!("/v1/tenants/{other}/settings");
+        assert_eq!(s.api("PUT", &path, &settings(0)).0, 200);
+    }
+    let (status, body) = s.api("POST", "/v1/tenants/acme/messages", &message("m1", "hi"));
+    assert_eq!(status, 200, "{body}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while twilio.total() == 0 {
+        assert!(std::time::Instant::now() < deadline, "the SMS never left");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for other in &others {
+        let path = format!("/v1/tenants/{other}/messages");
+        let (status, body) = s.api("POST", &path, &message("m1", "hi"));
+        assert_eq!(status, 200, "{body}");
+        assert!(body["outcome"]["scheduled"].is_object(), "{body}");
+        assert_eq!(
+            twilio.answered(),
+            0,
+            "{other}'s event waited for Twilio's answer to acme"
+        );
+    }
+    assert!(s.stop().success());
+}
+
 /// The OpenAPI document the server serves is generated with the router,
 /// and each route it names answers (not 404 or 405).
 #[test]

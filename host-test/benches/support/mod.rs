@@ -243,6 +243,8 @@ pub mod webhook {
                 request = request.header("authorization", auth);
             }
             let request = request.body(Full::new(Bytes::from(body))).unwrap();
+            // The connection is free once it has read the last answer.
+            self.sender.ready().await.unwrap();
             let response = self.sender.send_request(request).await.unwrap();
             let status = response.status();
             let body = response.into_body().collect().await.unwrap().to_bytes();

@@ -124,7 +124,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> wasmtime::Result<()> {
     let fake = options.twilio == TwilioTarget::TryOut;
-    let pre = sms_host::engine::prepare_file(&sms_host::engine::engine()?, &options.wasm)?;
+    // Sandboxes come from the pooling allocator: slots for the resident
+    // ones, plus one for every call that may hold a runtime the LRU bound
+    // cannot drop (timer calls and requests in flight). The default
+    // allocator reserves 4 GiB of address space per sandbox and fails
+    // past about 9,000 of them.
+    let slots = options
+        .max_sandboxes
+        .saturating_add(options.window.max_in_flight)
+        .saturating_add(options.limits.max_connections);
+    let engine = sms_host::engine::build(Some(u32::try_from(slots).unwrap_or(u32::MAX)))?;
+    let pre = sms_host::engine::prepare_file(&engine, &options.wasm)?;
     let contract = pre.version();
     tracing::info!("component {} (contract {contract})", options.wasm);
     let (lines, printed) = mpsc::unbounded_channel::<Logged>();

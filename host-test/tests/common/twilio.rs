@@ -17,6 +17,8 @@ pub struct FakeTwilio {
     /// Each SMS's `StatusCallback` field, if it had one.
     callbacks: Arc<Mutex<Vec<Option<String>>>>,
     refuse_every: Arc<AtomicU64>,
+    /// SMS answered (after the delay), as opposed to taken.
+    answered: Arc<AtomicU64>,
 }
 
 impl FakeTwilio {
@@ -36,6 +38,8 @@ impl FakeTwilio {
         let asked = callbacks.clone();
         let refuse_every = Arc::new(AtomicU64::new(refuse_every));
         let refusing = refuse_every.clone();
+        let answered = Arc::new(AtomicU64::new(0));
+        let answering = answered.clone();
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -51,11 +55,12 @@ impl FakeTwilio {
                     };
                     let (log, sids, refusing) = (log.clone(), sids.clone(), refusing.clone());
                     let (texts, asked) = (texts.clone(), asked.clone());
+                    let answering = answering.clone();
                     tokio::spawn(async move {
                         let service =
                             hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
                                 let (log, sids, texts) = (log.clone(), sids.clone(), texts.clone());
-                                let asked = asked.clone();
+                                let (asked, answering) = (asked.clone(), answering.clone());
                                 let refuse_every = refusing.load(Ordering::SeqCst);
                                 async move {
                                     let body = req.into_body().collect().await?.to_bytes();
@@ -88,6 +93,7 @@ impl FakeTwilio {
                                             .map(|(_, v)| v.into_owned()),
                                     );
                                     tokio::time::sleep(delay).await;
+                                    answering.fetch_add(1, Ordering::SeqCst);
                                     let answer = serde_json::json!({
                                         "sid": format!("SM{sid:032x}"),
                                         "status": "queued",
@@ -113,7 +119,13 @@ impl FakeTwilio {
             bodies,
             callbacks,
             refuse_every,
+            answered,
         }
+    }
+
+    /// SMS answered so far (each after the delay).
+    pub fn answered(&self) -> u64 {
+        self.answered.load(Ordering::SeqCst)
     }
 
     /// From now on, refuse every `n`th request (0: none).
