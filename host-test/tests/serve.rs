@@ -85,6 +85,9 @@ fn alice_and_bob_through_the_json_api() {
         "{metrics}"
     );
     assert!(!metrics.contains("kind=\"deliver\""), "{metrics}");
+    // acme's sandbox is in memory (its settings were checked, its
+    // events answered), no other.
+    assert!(metrics.contains("\nsms_sandboxes 1\n"), "{metrics}");
     assert!(
         metrics.contains("sms_timer_lag_seconds_count 1"),
         "{metrics}"

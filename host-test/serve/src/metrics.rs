@@ -61,6 +61,7 @@ pub struct Metrics {
     lag: Histogram,
     timers: Gauge,
     timers_by_kind: Family<KindLabels, Gauge>,
+    sandboxes: Gauge,
     /// Names of unknown triggers counted so far (bounded).
     unknown: Mutex<BTreeSet<String>>,
 }
@@ -188,6 +189,12 @@ impl Metrics {
             "Timers set, all tenants, by kind: deliver (pending notifications, retries, waits), expire (records that may go once quiet for a day)",
             timers_by_kind.clone(),
         );
+        let sandboxes = Gauge::default();
+        registry.register(
+            "sms_sandboxes",
+            "Tenants with a sandbox in memory: at most --max-sandboxes, plus those of calls in flight",
+            sandboxes.clone(),
+        );
         registry.register_collector(Box::new(TwilioLatency(stats)));
         Self {
             registry,
@@ -203,6 +210,7 @@ impl Metrics {
             lag,
             timers,
             timers_by_kind,
+            sandboxes,
             unknown: Mutex::default(),
         }
     }
@@ -281,7 +289,8 @@ impl Metrics {
 
     /// The registry as OpenMetrics text, with the timers as the store
     /// counts them now (`None`: it did not answer; the last count stands).
-    pub fn render(&self, timers: Option<Vec<(String, u64)>>) -> String {
+    pub fn render(&self, timers: Option<Vec<(String, u64)>>, sandboxes: usize) -> String {
+        self.sandboxes.set(sandboxes as i64);
         if let Some(timers) = &timers {
             self.timers_by_kind.clear();
             self.timers
@@ -328,7 +337,7 @@ mod tests {
         m.webhook("current", "no such trigger!", "unknown");
         m.http("/v1/tenants/{tenant}/messages", 200);
         assert_eq!(m.forged_report(), 1);
-        let text = m.render(Some(vec![("deliver".into(), 2), ("expire".into(), 3)]));
+        let text = m.render(Some(vec![("deliver".into(), 2), ("expire".into(), 3)]), 7);
         for line in [
             "# TYPE sms_calls counter",
             "sms_calls_total{call=\"on-timer\",answer=\"skipped\"} 1",
@@ -344,6 +353,7 @@ mod tests {
             "sms_timer_lag_seconds_bucket{le=\"0.025\"} 0",
             "sms_timers 5",
             "sms_timers_by_kind{kind=\"expire\"} 3",
+            "sms_sandboxes 7",
             "sms_twilio_latency_seconds_count 2",
             "sms_twilio_latency_seconds_bucket{le=\"0.05\"} 1",
             "sms_twilio_latency_seconds_bucket{le=\"10.0\"} 1",
@@ -355,6 +365,6 @@ mod tests {
         }
         assert!(!text.contains(".."), "help texts end with one dot:\n{text}");
         // A scrape while the store does not answer keeps the last count.
-        assert!(m.render(None).lines().any(|l| l == "sms_timers 5"));
+        assert!(m.render(None, 0).lines().any(|l| l == "sms_timers 5"));
     }
 }

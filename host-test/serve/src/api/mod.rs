@@ -327,7 +327,7 @@ pub async fn healthz(State(app): State<Arc<App>>) -> ApiResult {
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     // The last count stands when the database does not answer.
     let timers = app.storage.timer_counts().await.ok();
-    let text = app.metrics.render(timers);
+    let text = app.metrics.render(timers, app.tenants.resident());
     ([("content-type", super::metrics::CONTENT_TYPE)], text).into_response()
 }
 
