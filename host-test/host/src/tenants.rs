@@ -19,6 +19,35 @@ use tokio::sync::Mutex;
 
 type Configure = Box<dyn Fn(&mut Runtime) + Send + Sync>;
 
+/// When full, the least recently called sixteenth goes at once: one scan
+/// per that many new tenants, not one per tenant.
+const EVICT_SHARE: usize = 16;
+
+/// Drops up to `n` of the least recently called runtimes no call holds.
+fn evict_oldest(slots: &mut HashMap<String, Slot>, n: usize) {
+    let unheld = slots
+        .iter()
+        .filter(|(_, s)| Arc::strong_count(&s.runtime) == 1)
+        .map(|(t, s)| (s.touched, t.clone()));
+    for t in oldest(unheld, n) {
+        slots.remove(&t);
+    }
+}
+
+/// The `n` names touched least recently, in no order.
+fn oldest(entries: impl Iterator<Item = (Instant, String)>, n: usize) -> Vec<String> {
+    let mut entries: Vec<(Instant, String)> = entries.collect();
+    let n = n.min(entries.len());
+    if n == 0 {
+        return Vec::new();
+    }
+    if n < entries.len() {
+        entries.select_nth_unstable(n - 1);
+    }
+    entries.truncate(n);
+    entries.into_iter().map(|(_, t)| t).collect()
+}
+
 /// The tenants' runtimes, on the wall clock over one store.
 pub struct Tenants {
     storage: Arc<dyn Storage>,
@@ -66,14 +95,7 @@ impl Tenants {
             return slot.runtime.clone();
         }
         if slots.len() >= self.max_resident.max(1) {
-            let oldest = slots
-                .iter()
-                .filter(|(_, s)| Arc::strong_count(&s.runtime) == 1)
-                .min_by_key(|(_, s)| s.touched)
-                .map(|(t, _)| t.clone());
-            if let Some(t) = oldest {
-                slots.remove(&t);
-            }
+            evict_oldest(&mut slots, self.max_resident.max(1).div_ceil(EVICT_SHARE));
         }
         let mut runtime = Runtime::on(self.policy.clone(), self.pre.clone(), self.storage.clone());
         runtime.clock = crate::clock::Clock::wall();
@@ -105,5 +127,25 @@ impl Tenants {
     /// How many runtimes are kept now.
     pub fn resident(&self) -> usize {
         self.slots.lock().unwrap().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_least_recently_touched_go_first() {
+        let start = Instant::now();
+        let entries = || {
+            [5u64, 1, 9, 3, 7]
+                .into_iter()
+                .map(move |ms| (start + Duration::from_millis(ms), format!("t{ms}")))
+        };
+        let mut two = oldest(entries(), 2);
+        two.sort();
+        assert_eq!(two, ["t1", "t3"]);
+        assert_eq!(oldest(entries(), 0), Vec::<String>::new());
+        assert_eq!(oldest(entries(), 9).len(), 5, "no more than there are");
     }
 }
