@@ -34,9 +34,10 @@ fn evict_oldest(slots: &mut HashMap<String, Slot>, n: usize) {
     }
 }
 
-/// The `n` names touched least recently, in no order.
-fn oldest(entries: impl Iterator<Item = (Instant, String)>, n: usize) -> Vec<String> {
-    let mut entries: Vec<(Instant, String)> = entries.collect();
+/// The `n` names touched least recently (the smallest `when`), in no
+/// order: what a bounded map forgets when full, a share at a time.
+pub fn oldest<T: Ord>(entries: impl Iterator<Item = (T, String)>, n: usize) -> Vec<String> {
+    let mut entries: Vec<(T, String)> = entries.collect();
     let n = n.min(entries.len());
     if n == 0 {
         return Vec::new();

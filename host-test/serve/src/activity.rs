@@ -105,11 +105,11 @@ impl Activity {
     pub fn publish(&self, record: &CallRecord) {
         let keep = unsent(record);
         let tenant = record.tenant.as_str();
-        let line = record.to_json();
         let mut inner = self.inner.lock().unwrap();
         if inner.closed || (!keep && !inner.tenants.contains_key(tenant)) {
             return;
         }
+        let line = record.to_json();
         inner.tick += 1;
         let tick = inner.tick;
         let t = inner
@@ -127,7 +127,7 @@ impl Activity {
             }
         }
         if inner.tenants.len() > MAX_TENANTS {
-            inner.forget_one();
+            inner.forget_oldest();
         }
     }
 
@@ -159,7 +159,7 @@ impl Activity {
         t.touched = tick;
         let events = t.events.subscribe();
         if inner.tenants.len() > MAX_TENANTS {
-            inner.forget_one();
+            inner.forget_oldest();
         }
         Ok(events)
     }
@@ -174,15 +174,15 @@ impl Activity {
 }
 
 impl Inner {
-    /// Forgets the least recently active tenant with no open page.
-    fn forget_one(&mut self) {
-        let oldest = self
+    /// Forgets the least recently active sixteenth of the tenants with
+    /// no open page (one scan for that many new tenants).
+    fn forget_oldest(&mut self) {
+        let idle = self
             .tenants
             .iter()
             .filter(|(_, t)| t.events.receiver_count() == 0)
-            .min_by_key(|(_, t)| t.touched)
-            .map(|(name, _)| name.clone());
-        if let Some(name) = oldest {
+            .map(|(name, t)| (t.touched, name.clone()));
+        for name in sms_host::tenants::oldest(idle, MAX_TENANTS.div_ceil(16)) {
             self.tenants.remove(&name);
         }
     }
@@ -353,16 +353,20 @@ mod tests {
     }
 
     #[test]
-    fn the_least_recently_active_tenant_without_a_page_is_forgotten() {
+    fn the_least_recently_active_tenants_without_a_page_are_forgotten() {
         let a = Activity::default();
         let _page = a.subscribe("watched").unwrap();
         for i in 0..MAX_TENANTS + 1 {
             a.publish(&skipped(&format!("t{i}"), SkipReason::OptedOut));
         }
+        // Past the bound, the oldest sixteenth went at once.
+        let share = MAX_TENANTS.div_ceil(16);
         assert!(a.recent_unsent("t0").is_empty(), "forgotten");
+        assert!(a.recent_unsent(&format!("t{}", share - 1)).is_empty());
+        assert_eq!(a.recent_unsent(&format!("t{share}")).len(), 1, "kept");
         assert_eq!(a.recent_unsent(&format!("t{MAX_TENANTS}")).len(), 1);
         let inner = a.inner.lock().unwrap();
         assert!(inner.tenants.contains_key("watched"), "its page is open");
-        assert_eq!(inner.tenants.len(), MAX_TENANTS);
+        assert_eq!(inner.tenants.len(), MAX_TENANTS + 2 - share);
     }
 }

@@ -4,7 +4,7 @@
 
 use super::App;
 use serde_json::Value;
-use sms_host::call::{CallRecord, Logged};
+use sms_host::call::{CallRecord, Logged, Reply};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -61,13 +61,11 @@ fn print_line(line: &Value) {
 /// lag as fields, what it answered as the message (JSON, as the API
 /// answers it).
 fn print_call(record: &CallRecord) {
-    let line = record.to_json();
-    let detail = line
-        .get("outcome")
-        .or_else(|| line.get("error"))
-        .or_else(|| line.get("trap"))
-        .map(Value::to_string)
-        .unwrap_or_default();
+    let detail = match &record.reply {
+        Reply::Outcome(o) => sms_host::json::outcome(o).to_string(),
+        Reply::Error(e) => sms_host::json::error(e).to_string(),
+        Reply::Trap(t) => Value::String(t.clone()).to_string(),
+    };
     tracing::info!(
         target: "sms_serve::call",
         tenant = %record.tenant,
