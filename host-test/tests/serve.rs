@@ -694,7 +694,8 @@ fn concurrent_clients_get_every_outcome() {
 /// acme's SMS taken by Twilio and not yet answered, other tenants' events
 /// are answered. The others are tenants that shared acme's runtime when
 /// tenants were spread over 32 runtimes by a hash of their name: then
-/// each waited for Twilio's answer to acme.
+/// each waited for Twilio's answer to acme. Nor do acme's own calls that
+/// commit nothing (its state, validation, preview).
 #[test]
 fn a_slow_twilio_holds_up_no_other_tenant() {
     let shard = |name: &str| {
@@ -736,6 +737,26 @@ fn a_slow_twilio_holds_up_no_other_tenant() {
             "{other}'s event waited for Twilio's answer to acme"
         );
     }
+    // acme's own page reads and checks meanwhile: its state shows the SMS
+    // in flight, its settings validate, a preview is made; none of them
+    // commits anything, so none waits for the send.
+    let (status, state) = s.api("GET", "/v1/tenants/acme/state", "");
+    assert_eq!(status, 200, "{state}");
+    assert_eq!(state["pending"][0]["recipient"], "bob", "{state}");
+    let (status, checked) = s.api("POST", "/v1/tenants/acme/settings/validate", &settings(0));
+    assert_eq!(
+        (status, &checked["problems"]),
+        (200, &json!([])),
+        "{checked}"
+    );
+    let sample = json!({ "sender_name": "Alice", "text": "hi" }).to_string();
+    let (status, preview) = s.api("POST", "/v1/tenants/acme/preview", &sample);
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(
+        twilio.answered(),
+        0,
+        "acme's reads waited for Twilio's answer to its SMS"
+    );
     assert!(s.stop().success());
 }
 

@@ -164,18 +164,41 @@ pub(super) fn storage_error(e: StoreError) -> Failure {
     fail(store_status(&e), e.to_string())
 }
 
-/// Runs `call` on the tenant's runtime, within its concurrency bound.
+/// Runs `call` on the tenant's runtime, within its concurrency bound: after
+/// the tenant's calls before it (a send waiting on Twilio among them).
 async fn on_tenant<T>(
     app: &App,
     tenant: &str,
     call: impl AsyncFnOnce(&mut sms_host::runtime::Runtime) -> T,
 ) -> Result<T, Failure> {
+    let _permit = permit(app, tenant).await?;
+    let runtime = app.tenants.of(tenant);
+    let mut rt = runtime.lock().await;
+    Ok(call(&mut rt).await)
+}
+
+/// Runs `call`, one that commits nothing, on a spare runtime within the
+/// tenant's concurrency bound: it does not wait for the tenant's other
+/// calls, and nothing of it is kept (a name nobody saved settings for
+/// gets no sandbox).
+async fn on_spare<T>(
+    app: &App,
+    tenant: &str,
+    call: impl AsyncFnOnce(&mut sms_host::runtime::Runtime) -> T,
+) -> Result<T, Failure> {
+    let _permit = permit(app, tenant).await?;
+    let mut rt = app.tenants.spare();
+    Ok(call(&mut rt).await)
+}
+
+/// One of the tenant's [`super::TENANT_CONCURRENCY`] places for a call.
+async fn permit(app: &App, tenant: &str) -> Result<tokio::sync::OwnedSemaphorePermit, Failure> {
     let limit = app.limit(tenant);
     // At most TENANT_CONCURRENCY of one tenant's calls wait at its runtime:
     // another tenant's call never queues behind more than that. The rest
     // wait here, for a while.
-    let waited = tokio::time::timeout(super::TENANT_WAIT, limit.acquire()).await;
-    let Ok(Ok(_permit)) = waited else {
+    let waited = tokio::time::timeout(super::TENANT_WAIT, limit.acquire_owned()).await;
+    let Ok(Ok(permit)) = waited else {
         return Err(fail(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
@@ -185,9 +208,7 @@ async fn on_tenant<T>(
             ),
         ));
     };
-    let runtime = app.tenants.of(tenant);
-    let mut rt = runtime.lock().await;
-    Ok(call(&mut rt).await)
+    Ok(permit)
 }
 
 /// An event call on the tenant's runtime ([`on_tenant`]), with why the

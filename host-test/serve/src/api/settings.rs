@@ -43,14 +43,8 @@ pub(super) async fn problems_of(
     tenant: &str,
     text: &str,
 ) -> Result<Vec<sms_host::bindings::sms_notification::extension::types::Problem>, Failure> {
-    let saved = matches!(app.storage.revision(tenant).await, Ok(1..));
-    let result = on_tenant(app, tenant, async |rt| {
-        let result = rt.validate_settings(tenant, text).await;
-        // A name nobody saved settings for keeps no sandbox.
-        if !saved {
-            rt.evict(tenant);
-        }
-        result
+    let result = on_spare(app, tenant, async |rt| {
+        rt.validate_settings(tenant, text).await
     })
     .await?;
     match result {
@@ -206,13 +200,8 @@ pub async fn post_preview(
         text: p.text,
         unread: p.unread.unwrap_or(1),
     };
-    let saved = matches!(app.storage.revision(&tenant).await, Ok(1..));
-    let result = on_tenant(&app, &tenant, async |rt| {
-        let result = rt.preview(&tenant, &settings, &sample).await;
-        if !saved {
-            rt.evict(&tenant);
-        }
-        result
+    let result = on_spare(&app, &tenant, async |rt| {
+        rt.preview(&tenant, &settings, &sample).await
     })
     .await?;
     match result {

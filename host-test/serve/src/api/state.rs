@@ -20,7 +20,7 @@ pub async fn get_state(
     TenantCaller(tenant): TenantCaller,
 ) -> ApiResult {
     known(&app, &tenant).await?;
-    let result = on_tenant(&app, &tenant, async |rt| rt.inspect(&tenant).await).await?;
+    let result = on_spare(&app, &tenant, async |rt| rt.inspect(&tenant).await).await?;
     match result {
         Ok(Some(i)) => ok(InspectionView::from(&i)),
         Ok(None) => Err(fail(
