@@ -193,7 +193,7 @@ impl Inner {
 /// tenant nothing happened to yet).
 #[utoipa::path(
     get, path = "/v1/tenants/{tenant}/unsent", tag = "state", params(TenantPath), security(("operator" = []), ("tenant" = [])), responses(
-    (status = 200, body = Unsent),
+    (status = 200, description = "the recent calls that sent nothing, oldest first", body = Unsent),
 )
 )]
 pub async fn get_unsent(

@@ -71,7 +71,7 @@ pub(super) struct WebhookBody {
 /// dashboard). A password left out is generated and shown once.
 #[utoipa::path(
     put, path = "/v1/tenants/{tenant}/webhook", tag = "credentials", params(TenantPath), security(("operator" = []), ("tenant" = [])), request_body = WebhookBody, responses(
-    (status = 200, body = WebhookSaved),
+    (status = 200, description = "saved: the URL to paste into CometChat, and the password if this service made it (shown once)", body = WebhookSaved),
     (status = 422, description = "a user or password CometChat cannot send", body = ErrorBody),
 )
 )]
@@ -109,7 +109,7 @@ pub async fn put_webhook(
 /// dashboard and the user; whether a password is set (never the password).
 #[utoipa::path(
     get, path = "/v1/tenants/{tenant}/webhook", tag = "credentials", params(TenantPath), security(("operator" = []), ("tenant" = [])), responses(
-    (status = 200, body = WebhookView),
+    (status = 200, description = "the URL to paste into CometChat, the user, whether a password is set", body = WebhookView),
 )
 )]
 pub async fn get_webhook(
@@ -129,7 +129,7 @@ pub async fn get_webhook(
 /// (operator only). The token is in this answer only.
 #[utoipa::path(
     post, path = "/v1/tenants/{tenant}/tokens", tag = "credentials", params(TenantPath), security(("operator" = [])), responses(
-    (status = 200, body = Minted),
+    (status = 200, description = "the new token, shown this once", body = Minted),
     (status = 422, description = "the tenant has its most tokens: revoke one first", body = ErrorBody),
 )
 )]
@@ -168,7 +168,7 @@ fn hex(bytes: &[u8]) -> String {
 /// only; never a token).
 #[utoipa::path(
     get, path = "/v1/tenants/{tenant}/tokens", tag = "credentials", params(TenantPath), security(("operator" = [])), responses(
-    (status = 200, body = Tokens),
+    (status = 200, description = "the tenant's tokens, by id", body = Tokens),
 )
 )]
 pub async fn get_tokens(
@@ -193,7 +193,7 @@ pub async fn get_tokens(
 /// (operator only).
 #[utoipa::path(
     delete, path = "/v1/tenants/{tenant}/tokens/{id}", tag = "credentials", params(TenantPath, ("id" = String, Path, description = "the token's id")), security(("operator" = [])), responses(
-    (status = 200, body = Revoked),
+    (status = 200, description = "the token no longer opens anything", body = Revoked),
     (status = 404, description = "the tenant has no such token", body = ErrorBody),
 )
 )]
@@ -236,7 +236,7 @@ pub(super) struct CometChatBody {
 /// taken when CometChat refused the key.
 #[utoipa::path(
     put, path = "/v1/tenants/{tenant}/cometchat", tag = "credentials", params(TenantPath), security(("operator" = []), ("tenant" = [])), request_body = CometChatBody, responses(
-    (status = 200, body = Saved),
+    (status = 200, description = "stored", body = Saved),
     (status = 422, description = "an App ID, region or key CometChat would not take", body = ErrorBody),
 )
 )]
@@ -293,7 +293,7 @@ pub async fn put_cometchat(
 /// (never the key), and why users are not read, if CometChat refused it.
 #[utoipa::path(
     get, path = "/v1/tenants/{tenant}/cometchat", tag = "credentials", params(TenantPath), security(("operator" = []), ("tenant" = [])), responses(
-    (status = 200, body = CometChatView),
+    (status = 200, description = "the app users are read from, if any", body = CometChatView),
 )
 )]
 pub async fn get_cometchat(
@@ -315,7 +315,7 @@ pub async fn get_cometchat(
 /// CometChat (the users pushed through the API are used again).
 #[utoipa::path(
     delete, path = "/v1/tenants/{tenant}/cometchat", tag = "credentials", params(TenantPath), security(("operator" = []), ("tenant" = [])), responses(
-    (status = 200, body = Removed),
+    (status = 200, description = "users are read from this service again", body = Removed),
 )
 )]
 pub async fn delete_cometchat(

@@ -19,7 +19,7 @@ pub struct FakeSmsQuery {
 /// operator, one tenant's for that tenant's token.
 #[utoipa::path(
     get, path = "/v1/fake-twilio/sms", tag = "fakes", params(FakeSmsQuery), security(("operator" = []), ("tenant" = [])), responses(
-    (status = 200, body = FakeSms),
+    (status = 200, description = "what the fake Twilio took, oldest first", body = FakeSms),
     (status = 404, description = "the fake Twilio is off (--fake-twilio)", body = ErrorBody),
 )
 )]

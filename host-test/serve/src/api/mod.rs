@@ -312,7 +312,7 @@ pub async fn openapi() -> Response {
 /// `GET /healthz`: whether the database answers, which contract the
 /// component speaks, and where delivery reports go.
 #[utoipa::path(get, path = "/healthz", tag = "service", responses(
-    (status = 200, body = Health),
+    (status = 200, description = "the database answers; the component and where delivery reports go", body = Health),
     (status = 503, description = "the database is not reachable", body = ErrorBody),
 ))]
 pub async fn healthz(State(app): State<Arc<App>>) -> ApiResult {

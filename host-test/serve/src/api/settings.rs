@@ -62,7 +62,7 @@ pub(super) async fn problems_of(
 /// the stored one (a settings page never holds it); `null` removes it.
 #[utoipa::path(
     put, path = "/v1/tenants/{tenant}/settings", tag = "settings", params(TenantPath), security(("operator" = []), ("tenant" = [])), request_body(content = Object, description = "the settings table of the README; a secret left out keeps the saved one, `null` removes it"), responses(
-    (status = 200, body = Saved),
+    (status = 200, description = "stored", body = Saved),
     (status = 422, description = "every problem with the settings", body = Problems),
     (status = 429, description = "the tenant has had its most calls in flight for a while: try again shortly", body = ErrorBody),
 )
@@ -115,7 +115,7 @@ pub async fn validate_settings(
 /// secrets are set is listed instead.
 #[utoipa::path(
     get, path = "/v1/tenants/{tenant}/settings", tag = "settings", params(TenantPath), security(("operator" = []), ("tenant" = [])), responses(
-    (status = 200, body = SettingsView),
+    (status = 200, description = "the saved settings, secrets left out, and which secrets are set", body = SettingsView),
     (status = 404, description = "no such tenant: save its settings first", body = ErrorBody),
 )
 )]
@@ -163,7 +163,7 @@ pub(super) struct PreviewBody {
 /// `POST /v1/tenants/{tenant}/preview`: the SMS the settings would send.
 #[utoipa::path(
     post, path = "/v1/tenants/{tenant}/preview", tag = "settings", params(TenantPath), security(("operator" = []), ("tenant" = [])), request_body = PreviewBody, responses(
-    (status = 200, body = PreviewView),
+    (status = 200, description = "the SMS these settings would send for the sample", body = PreviewView),
     (status = 404, description = "no saved settings and none sent", body = ErrorBody),
     (status = 422, description = "every problem with the settings", body = Problems),
     (status = 429, description = "the tenant has had its most calls in flight for a while: try again shortly", body = ErrorBody),

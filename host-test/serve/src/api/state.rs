@@ -8,7 +8,7 @@ use super::*;
 /// read by the component (`inspect`), numbers masked.
 #[utoipa::path(
     get, path = "/v1/tenants/{tenant}/state", tag = "state", params(TenantPath), security(("operator" = []), ("tenant" = [])), responses(
-    (status = 200, body = InspectionView),
+    (status = 200, description = "what the tenant's state holds, numbers masked", body = InspectionView),
     (status = 404, description = "no such tenant: save its settings first", body = ErrorBody),
     (status = 429, description = "the tenant has had its most calls in flight for a while: try again shortly", body = ErrorBody),
     (status = 500, description = "the component trapped", body = ErrorBody),
@@ -36,7 +36,7 @@ pub async fn get_state(
 /// at before clearing them.
 #[utoipa::path(
     get, path = "/v1/tenants/{tenant}/quarantine", tag = "state", params(TenantPath), security(("operator" = []), ("tenant" = [])), responses(
-    (status = 200, body = Quarantine),
+    (status = 200, description = "the records kept aside, with their bytes", body = Quarantine),
     (status = 404, description = "no such tenant: save its settings first", body = ErrorBody),
 )
 )]
@@ -72,8 +72,8 @@ pub struct ClearQuery {
 /// `DELETE /v1/tenants/{tenant}/quarantine?key=KEY`: clears one kept-aside
 /// record (only keys under `quarantine/`).
 #[utoipa::path(
-    delete, path = "/v1/tenants/{tenant}/quarantine", tag = "state", params(TenantPath), security(("operator" = []), ("tenant" = [])), params(ClearQuery), responses(
-    (status = 200, body = Cleared),
+    delete, path = "/v1/tenants/{tenant}/quarantine", tag = "state", params(TenantPath, ClearQuery), security(("operator" = []), ("tenant" = [])), responses(
+    (status = 200, description = "the record is gone", body = Cleared),
     (status = 404, description = "no such tenant or quarantined record", body = ErrorBody),
 )
 )]
@@ -120,8 +120,8 @@ pub struct LogsQuery {
 /// `GET /v1/tenants/{tenant}/logs?after=N`: the tenant's recent log lines
 /// (numbers masked by the component), each with its position.
 #[utoipa::path(
-    get, path = "/v1/tenants/{tenant}/logs", tag = "state", params(TenantPath), security(("operator" = []), ("tenant" = [])), params(LogsQuery), responses(
-    (status = 200, body = LogLines),
+    get, path = "/v1/tenants/{tenant}/logs", tag = "state", params(TenantPath, LogsQuery), security(("operator" = []), ("tenant" = [])), responses(
+    (status = 200, description = "the log lines after `after`, oldest first, at most 200", body = LogLines),
     (status = 404, description = "no such tenant: save its settings first", body = ErrorBody),
 )
 )]

@@ -38,7 +38,7 @@ impl From<PresenceBody> for Presence {
 /// `PUT /v1/tenants/{tenant}/users/{uid}`: creates or replaces a user.
 #[utoipa::path(
     put, path = "/v1/tenants/{tenant}/users/{uid}", tag = "users", params(UserPath), security(("operator" = []), ("tenant" = [])), request_body = UserBody, responses(
-    (status = 200, body = Saved),
+    (status = 200, description = "stored", body = Saved),
     (status = 404, description = "no such tenant: save its settings first", body = ErrorBody),
     (status = 413, description = "name and metadata over --max-user-bytes", body = ErrorBody),
     (status = 422, description = "the tenant has --max-users users", body = ErrorBody),
@@ -112,7 +112,7 @@ pub(super) struct PresenceChange {
 /// `POST /v1/tenants/{tenant}/users/{uid}/presence`: `{"presence": "online"}`.
 #[utoipa::path(
     post, path = "/v1/tenants/{tenant}/users/{uid}/presence", tag = "users", params(UserPath), security(("operator" = []), ("tenant" = [])), request_body = PresenceChange, responses(
-    (status = 200, body = Saved),
+    (status = 200, description = "stored", body = Saved),
     (status = 404, description = "no such tenant or user", body = ErrorBody),
 )
 )]
