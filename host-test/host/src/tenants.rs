@@ -23,18 +23,20 @@ type Configure = Box<dyn Fn(&mut Runtime) + Send + Sync>;
 /// per that many new tenants, not one per tenant.
 const EVICT_SHARE: usize = 16;
 
-/// Drops up to `n` of the least recently called runtimes no call holds.
-fn evict_oldest(slots: &mut HashMap<String, Slot>, n: usize) {
+/// Takes out up to `n` of the least recently called runtimes no call
+/// holds, for the caller to drop once it has let go of the map.
+fn evict_oldest(slots: &mut HashMap<String, Slot>, n: usize) -> Vec<Slot> {
     let unheld = slots
         .iter()
         .filter(|(_, s)| Arc::strong_count(&s.runtime) == 1)
         .map(|(t, s)| (s.touched, t.clone()));
-    for t in oldest(unheld, n) {
-        slots.remove(&t);
-    }
+    oldest(unheld, n)
+        .into_iter()
+        .filter_map(|t| slots.remove(&t))
+        .collect()
 }
 
-/// The `n` names touched least recently (the smallest `when`), in no
+/// The `n` names touched least recently (the smallest times), in no
 /// order: what a bounded map forgets when full, a share at a time.
 pub fn oldest<T: Ord>(entries: impl Iterator<Item = (T, String)>, n: usize) -> Vec<String> {
     let mut entries: Vec<(T, String)> = entries.collect();
@@ -106,8 +108,10 @@ impl Tenants {
             slot.touched = now;
             return slot.runtime.clone();
         }
+        // Dropped after the map is let go: a sandbox's drop resets its slot.
+        let mut evicted = Vec::new();
         if slots.len() >= self.max_resident.max(1) {
-            evict_oldest(&mut slots, self.max_resident.max(1).div_ceil(EVICT_SHARE));
+            evicted = evict_oldest(&mut slots, self.max_resident.max(1).div_ceil(EVICT_SHARE));
         }
         let runtime = Arc::new(Mutex::new(self.spare()));
         slots.insert(
@@ -117,6 +121,8 @@ impl Tenants {
                 touched: now,
             },
         );
+        drop(slots);
+        drop(evicted);
         runtime
     }
 
@@ -126,11 +132,14 @@ impl Tenants {
     pub fn evict_idle(&self, idle: Duration) -> usize {
         let now = Instant::now();
         let mut slots = self.slots.lock().unwrap();
-        let before = slots.len();
-        slots.retain(|_, s| {
-            Arc::strong_count(&s.runtime) > 1 || now.duration_since(s.touched) < idle
-        });
-        before - slots.len()
+        let gone: Vec<(String, Slot)> = slots
+            .extract_if(|_, s| {
+                Arc::strong_count(&s.runtime) == 1 && now.duration_since(s.touched) >= idle
+            })
+            .collect();
+        // Dropped after the map is let go.
+        drop(slots);
+        gone.len()
     }
 
     /// How many runtimes are kept now.
