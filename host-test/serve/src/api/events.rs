@@ -95,11 +95,11 @@ pub async fn post_edit(
 ) -> ApiResult {
     known(&app, &tenant).await?;
     let message = body::<MessageBody>(&bytes)?.message()?;
-    let (result, refused) = event_call(&app, &tenant, async |rt| {
+    event(&app, &tenant, "on-edit", async |rt| {
         rt.on_edit(&tenant, &message).await
     })
-    .await?;
-    answer(&app, &tenant, "on-edit", result, refused)
+    .await?
+    .1
 }
 
 /// A message deleted.
@@ -131,11 +131,11 @@ pub async fn post_deletion(
         message: d.message,
         deleted_at: d.deleted_at.unwrap_or_else(now),
     };
-    let (result, refused) = event_call(&app, &tenant, async |rt| {
+    event(&app, &tenant, "on-delete", async |rt| {
         rt.on_delete(&tenant, &deletion).await
     })
-    .await?;
-    answer(&app, &tenant, "on-delete", result, refused)
+    .await?
+    .1
 }
 
 /// `POST /v1/tenants/{tenant}/messages`: answers with the outcome.
@@ -149,11 +149,11 @@ pub async fn post_message(
 ) -> ApiResult {
     known(&app, &tenant).await?;
     let message = body::<MessageBody>(&bytes)?.message()?;
-    let (result, refused) = event_call(&app, &tenant, async |rt| {
+    event(&app, &tenant, "on-message", async |rt| {
         rt.on_message(&tenant, &message).await
     })
-    .await?;
-    answer(&app, &tenant, "on-message", result, refused)
+    .await?
+    .1
 }
 
 /// A read receipt: `reader` read `message` and everything before it.
@@ -187,9 +187,9 @@ pub async fn post_receipt(
         message: r.message,
         read_at: r.read_at.unwrap_or_else(now),
     };
-    let (result, refused) = event_call(&app, &tenant, async |rt| {
+    event(&app, &tenant, "on-read", async |rt| {
         rt.on_read(&tenant, &receipt).await
     })
-    .await?;
-    answer(&app, &tenant, "on-read", result, refused)
+    .await?
+    .1
 }

@@ -225,24 +225,25 @@ async fn event_call(
     .await
 }
 
-/// A call's answer as HTTP: 200 with the outcome; 422 for settings or
-/// input the component refused; 403 for an unverified report; when the
-/// host's store failed, its kind's status ([`store_status`]: 503 for a
-/// database down, 507 for a full quota); 500 for a trap.
-fn answer(
+/// An event call ([`event_call`]) answered as HTTP ([`answered`]), with
+/// what it answered in one word.
+async fn event(
     app: &App,
     tenant: &str,
-    call: &'static str,
-    result: Call,
-    refused: Option<StoreError>,
-) -> ApiResult {
-    answered(app, tenant, call, result, refused).1
+    name: &'static str,
+    call: impl AsyncFnOnce(&mut sms_host::runtime::Runtime) -> Call,
+) -> Result<(String, ApiResult), Failure> {
+    let (result, refused) = event_call(app, tenant, call).await?;
+    Ok(answered(app, tenant, name, result, refused))
 }
 
-/// [`answer`], and what the call answered in one word (as `/metrics`
-/// counts it). The call's record goes to the log (and from there to the
-/// metrics and the tenant's page); the HTTP status comes from its typed
-/// reply ([`CallAnswer`]).
+/// A call's answer as HTTP, and what it answered in one word (as
+/// `/metrics` counts it): 200 with the outcome; 422 for settings or input
+/// the component refused; 403 for an unverified report; when the host's
+/// store failed, its kind's status ([`store_status`]: 503 for a database
+/// down, 507 for a full quota); 500 for a trap. The call's record goes to
+/// the log (and from there to the metrics and the tenant's page); the HTTP
+/// status comes from its typed reply ([`CallAnswer`]).
 fn answered(
     app: &App,
     tenant: &str,

@@ -70,7 +70,7 @@ pub async fn post_status(
         app.forged_report();
         return Err(refused());
     }
-    let response = answer(&app, &tenant, "on-delivery-status", result, store)?;
+    let response = answered(&app, &tenant, "on-delivery-status", result, store).1?;
     match response.status() {
         StatusCode::OK => Ok(StatusCode::NO_CONTENT.into_response()),
         StatusCode::FORBIDDEN => Err(refused()),
@@ -172,29 +172,26 @@ pub async fn post_cometchat(
             })
         }
         Event::Edited(message) => {
-            let (result, refused) = event_call(&app, &tenant, async |rt| {
+            let (kind, answer) = event(&app, &tenant, "on-edit", async |rt| {
                 rt.on_edit(&tenant, &message).await
             })
             .await?;
-            let (kind, answer) = answered(&app, &tenant, "on-edit", result, refused);
             count(system, &trigger, &kind);
             answer
         }
         Event::Deleted(deletion) => {
-            let (result, refused) = event_call(&app, &tenant, async |rt| {
+            let (kind, answer) = event(&app, &tenant, "on-delete", async |rt| {
                 rt.on_delete(&tenant, &deletion).await
             })
             .await?;
-            let (kind, answer) = answered(&app, &tenant, "on-delete", result, refused);
             count(system, &trigger, &kind);
             answer
         }
         Event::Read(receipt) => {
-            let (result, refused) = event_call(&app, &tenant, async |rt| {
+            let (kind, answer) = event(&app, &tenant, "on-read", async |rt| {
                 rt.on_read(&tenant, &receipt).await
             })
             .await?;
-            let (kind, answer) = answered(&app, &tenant, "on-read", result, refused);
             count(system, &trigger, &kind);
             answer
         }
@@ -202,11 +199,10 @@ pub async fn post_cometchat(
             for user in users {
                 remember(&app, &tenant, user, message.sent_at).await?;
             }
-            let (result, refused) = event_call(&app, &tenant, async |rt| {
+            let (kind, answer) = event(&app, &tenant, "on-message", async |rt| {
                 rt.on_message(&tenant, &message).await
             })
             .await?;
-            let (kind, answer) = answered(&app, &tenant, "on-message", result, refused);
             count(system, &trigger, &kind);
             answer
         }
