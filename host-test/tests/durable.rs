@@ -59,6 +59,33 @@ fn is(call: &str, outcome: &str) -> impl Fn(&Value) -> bool {
     move |line: &Value| line["call"] == call && line["outcome"].get(outcome).is_some()
 }
 
+/// When each of a killed host's notifications was owed: the later of the
+/// kill and its due time, by recipient.
+fn owe(owed: &mut std::collections::BTreeMap<String, u64>, said: &[Value], killed_at: u64) {
+    for line in said.iter().filter(|l| l["call"] == "on-message") {
+        let p = &line["outcome"]["scheduled"];
+        if let (Some(uid), Some(due)) = (p["recipient"].as_str(), p["due_at"].as_u64()) {
+            owed.insert(uid.to_owned(), killed_at.max(due));
+        }
+    }
+}
+
+/// How long after it was owed ([`owe`]) the survivor sent each of those
+/// notifications, shortest first (a figure for BENCHMARKS.md, not a
+/// bound: a loaded machine is slower).
+fn takeover(survivors: &[Value], owed: &std::collections::BTreeMap<String, u64>) -> Vec<u64> {
+    let mut after: Vec<u64> = survivors
+        .iter()
+        .filter(|l| is("on-timer", "sent")(l))
+        .filter_map(|l| {
+            let uid = l["outcome"]["sent"]["recipient"].as_str()?;
+            Some(l["at"].as_u64()?.saturating_sub(*owed.get(uid)?))
+        })
+        .collect();
+    after.sort_unstable();
+    after
+}
+
 /// Recipients whose message got a `scheduled` answer.
 fn scheduled(lines: &[Value]) -> BTreeSet<String> {
     lines
@@ -345,27 +372,12 @@ fn hosts_on_postgres_killed_mid_run_never_send_twice_and_leave_nothing_due() {
         std::thread::sleep(Duration::from_millis(500 + moments.next_ms(1500)));
         let killed_at = now_ms();
         let said = victim.kill();
-        for line in said.iter().filter(|l| l["call"] == "on-message") {
-            let p = &line["outcome"]["scheduled"];
-            if let (Some(uid), Some(due)) = (p["recipient"].as_str(), p["due_at"].as_u64()) {
-                owed.insert(uid.to_owned(), killed_at.max(due));
-            }
-        }
+        owe(&mut owed, &said, killed_at);
         victims.extend(scheduled(&said));
         lines.extend(said);
     }
     let survivors = survivor.wait(Duration::from_secs(180));
-    // How long after it was owed the survivor sent a victim's notification
-    // (a figure for BENCHMARKS.md, not a bound: a loaded machine is slower).
-    let mut takeover: Vec<u64> = survivors
-        .iter()
-        .filter(|l| is("on-timer", "sent")(l))
-        .filter_map(|l| {
-            let uid = l["outcome"]["sent"]["recipient"].as_str()?;
-            Some(l["at"].as_u64()?.saturating_sub(*owed.get(uid)?))
-        })
-        .collect();
-    takeover.sort_unstable();
+    let takeover = takeover(&survivors, &owed);
     if let (Some(median), Some(last)) = (takeover.get(takeover.len() / 2), takeover.last()) {
         eprintln!(
             "takeover: {} victims' notifications sent by the survivor, {median} ms after the kill or their due time (median), {last} ms at the latest",
@@ -488,23 +500,10 @@ fn a_busy_host_killed_on_postgres_leaves_its_notifications_to_the_other_once() {
     let killed_at = now_ms();
     let said = victim.kill();
     let mut owed = std::collections::BTreeMap::new();
-    for line in said.iter().filter(|l| l["call"] == "on-message") {
-        let p = &line["outcome"]["scheduled"];
-        if let (Some(uid), Some(due)) = (p["recipient"].as_str(), p["due_at"].as_u64()) {
-            owed.insert(uid.to_owned(), killed_at.max(due));
-        }
-    }
+    owe(&mut owed, &said, killed_at);
     let victims = scheduled(&said);
     let survivors = survivor.wait(Duration::from_secs(600));
-    let mut takeover: Vec<u64> = survivors
-        .iter()
-        .filter(|l| is("on-timer", "sent")(l))
-        .filter_map(|l| {
-            let uid = l["outcome"]["sent"]["recipient"].as_str()?;
-            Some(l["at"].as_u64()?.saturating_sub(*owed.get(uid)?))
-        })
-        .collect();
-    takeover.sort_unstable();
+    let takeover = takeover(&survivors, &owed);
     let sent_by_victim = said.iter().filter(|l| is("on-timer", "sent")(l)).count();
     eprintln!(
         "one kill, {n} notifications over {TENANTS} tenants: the victim scheduled {} and sent {sent_by_victim} SMS (either host's) before the kill; \
