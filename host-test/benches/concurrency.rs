@@ -16,16 +16,13 @@ mod support;
 #[allow(dead_code)]
 mod twilio;
 
-use host_test::serve::{self, Options};
-use host_test::storage;
+use host_test::serve::TwilioTarget;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+use support::service::{self, AUTH, put};
 use support::webhook;
 use twilio::FakeTwilio;
-
-const TOKEN: &str = "bench-operator-token";
-const AUTH: &str = "Bearer bench-operator-token";
 
 /// Every notification due `DELAY_S` after its message (time enough to post
 /// them all first, so they come due together), no cooldown, limits far
@@ -37,12 +34,6 @@ fn settings() -> String {
         "fromMobileNo": "+15005550006", "delaySeconds": DELAY_S, "cooldownMinutes": 0,
         "conversationSmsPerDay": 100, "recipientSmsPerDay": 1000, "websiteURL": "https://chat.example.com"})
         .to_string()
-}
-
-async fn put(addr: SocketAddr, path: &str, body: String) {
-    // One connection per call: setup, not measured.
-    let mut client = webhook::connect(addr).await;
-    client.put_to(path, Some(AUTH), body).await;
 }
 
 /// A tenant with `recipients` offline users with numbers, and alice.
@@ -76,45 +67,8 @@ async fn notify_all(addr: SocketAddr, name: &str, recipients: usize) {
     }
 }
 
-async fn start(
-    twilio: &FakeTwilio,
-    dir: &std::path::Path,
-) -> (
-    SocketAddr,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<wasmtime::Result<()>>,
-) {
-    let url = format!("sqlite:{}", dir.join("bench.db").display());
-    let key =
-        storage::sealed::Key::from_base64("YmVuY2gtc2VydmUtc2V0dGluZ3Mta2V5LTMyLWJ5dGU=").unwrap();
-    let store = storage::open_sealed(&url, Some(key)).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let options = Options {
-        token: Some(TOKEN.into()),
-        cometchat: host_test::serve::directory::Endpoint::CometChat,
-        fake_cometchat: false,
-        body_timeout: Duration::from_secs(10),
-        max_sandboxes: 4096,
-        sandbox_idle: Duration::from_secs(300),
-        quotas: Default::default(),
-        limits: host_test::serve::listen::Limits {
-            max_connections: 1024,
-            header_timeout: Duration::from_secs(10),
-            shutdown_deadline: Duration::from_secs(1),
-        },
-        max_body: serve::MAX_BODY,
-        window: Default::default(),
-        twilio: host_test::serve::TwilioTarget::parse(false, &twilio.url).unwrap(),
-        lease_ms: host_test::scheduler::LEASE_MS,
-        public_url: None,
-        wasm: host_test::COMPONENT.to_owned(),
-    };
-    let server = tokio::spawn(serve::serve(listener, store, options, async {
-        let _ = stopped.await;
-    }));
-    (addr, stop, server)
+fn target(twilio: &FakeTwilio) -> TwilioTarget {
+    TwilioTarget::parse(false, &twilio.url).unwrap()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -136,7 +90,8 @@ fn main() {
         // 1. An unrelated tenant while 1,024 SMS wait on a 3 s Twilio.
         let twilio = FakeTwilio::start(Duration::from_secs(3), 0);
         let dir = tempfile::tempdir().unwrap();
-        let (addr, stop, server) = start(&twilio, dir.path()).await;
+        let service = service::start(dir.path(), target(&twilio), 4096).await;
+        let addr = service.addr;
         const TENANTS: usize = 64;
         const EACH: usize = 16;
         for t in 0..TENANTS {
@@ -190,13 +145,13 @@ fn main() {
             elapsed,
             sent_by_now as f64 / elapsed.as_secs_f64(),
         );
-        let _ = stop.send(());
-        let _ = server.await;
+        service.stop().await;
 
         // 2. One tenant's backlog, Twilio at 250 ms.
         let twilio = FakeTwilio::start(Duration::from_millis(250), 0);
         let dir = tempfile::tempdir().unwrap();
-        let (addr, stop, server) = start(&twilio, dir.path()).await;
+        let service = service::start(dir.path(), target(&twilio), 4096).await;
+        let addr = service.addr;
         tenant(addr, "one", backlog).await;
         let posted = Instant::now();
         notify_all(addr, "one", backlog).await;
@@ -210,7 +165,6 @@ fn main() {
             due.elapsed(),
             sent as f64 / due.elapsed().as_secs_f64()
         );
-        let _ = stop.send(());
-        let _ = server.await;
+        service.stop().await;
     });
 }

@@ -13,14 +13,11 @@
 
 mod support;
 
-use host_test::serve::{self, Options};
-use host_test::storage;
+use host_test::serve::TwilioTarget;
 use serde_json::json;
 use std::time::{Duration, Instant};
+use support::service::{self, AUTH, put};
 use support::{BOB_METADATA, settings, webhook};
-
-const TOKEN: &str = "bench-operator-token";
-const AUTH: &str = "Bearer bench-operator-token";
 
 struct Run {
     events: usize,
@@ -110,11 +107,6 @@ fn baseline_path(_: usize) -> &'static str {
     "/events"
 }
 
-async fn put(addr: std::net::SocketAddr, path: &str, body: String) {
-    let mut client = webhook::connect(addr).await;
-    client.put_to(path, Some(AUTH), body).await;
-}
-
 fn main() {
     // As a deployment logs: one JSON line per call on stderr.
     host_test::serve::init_logs(true);
@@ -127,41 +119,13 @@ fn main() {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", dir.path().join("bench.db").display());
-    let key =
-        storage::sealed::Key::from_base64("YmVuY2gtc2VydmUtc2V0dGluZ3Mta2V5LTMyLWJ5dGU=").unwrap();
     tokio.block_on(async move {
         // Startup: open the store, load the (cached) compiled component,
         // listen. The first start compiles it once if the cache is cold.
         let _ = host_test::prepared().unwrap();
         let started = Instant::now();
-        let store = storage::open_sealed(&url, Some(key)).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let options = Options {
-            token: Some(TOKEN.into()),
-            cometchat: host_test::serve::directory::Endpoint::CometChat,
-            fake_cometchat: false,
-            body_timeout: std::time::Duration::from_secs(10),
-            max_sandboxes: 4096,
-            sandbox_idle: std::time::Duration::from_secs(300),
-            quotas: Default::default(),
-            limits: host_test::serve::listen::Limits {
-                max_connections: 1024,
-                header_timeout: std::time::Duration::from_secs(10),
-                shutdown_deadline: std::time::Duration::from_secs(10),
-            },
-            max_body: serve::MAX_BODY,
-            window: Default::default(),
-            twilio: host_test::serve::TwilioTarget::TryOut,
-            lease_ms: host_test::scheduler::LEASE_MS,
-            public_url: None,
-            wasm: host_test::COMPONENT.to_owned(),
-        };
-        let server = tokio::spawn(serve::serve(listener, store, options, async {
-            let _ = stopped.await;
-        }));
+        let service = service::start(dir.path(), TwilioTarget::TryOut, 4096).await;
+        let addr = service.addr;
         put(addr, "/v1/tenants/bench/settings", settings()).await;
         let startup = started.elapsed();
         put(addr, "/v1/tenants/bench/users/alice", json!({"name": "Alice", "presence": "online"}).to_string()).await;
@@ -204,7 +168,6 @@ fn main() {
                 d.per_second() / s.per_second(),
             );
         }
-        let _ = stop.send(());
-        server.await.unwrap().unwrap();
+        service.stop().await;
     });
 }

@@ -8,14 +8,11 @@
 
 mod support;
 
-use host_test::serve::{self, Options};
-use host_test::storage;
+use host_test::serve::TwilioTarget;
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+use support::service::{self, AUTH};
 use support::{settings, webhook};
-
-const TOKEN: &str = "bench-operator-token";
-const AUTH: &str = "Bearer bench-operator-token";
 
 /// This process's resident memory, in bytes.
 fn rss() -> u64 {
@@ -53,37 +50,9 @@ fn main() {
     } else {
         tempfile::tempdir().unwrap()
     };
-    let url = format!("sqlite:{}", dir.path().join("tenants.db").display());
-    let key =
-        storage::sealed::Key::from_base64("YmVuY2gtc2VydmUtc2V0dGluZ3Mta2V5LTMyLWJ5dGU=").unwrap();
     tokio.block_on(async move {
-        let store = storage::open_sealed(&url, Some(key)).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let options = Options {
-            token: Some(TOKEN.into()),
-            cometchat: host_test::serve::directory::Endpoint::CometChat,
-            fake_cometchat: false,
-            body_timeout: Duration::from_secs(10),
-            max_sandboxes: active,
-            sandbox_idle: Duration::from_secs(300),
-            quotas: Default::default(),
-            limits: host_test::serve::listen::Limits {
-                max_connections: 1024,
-                header_timeout: Duration::from_secs(10),
-                shutdown_deadline: Duration::from_secs(1),
-            },
-            max_body: serve::MAX_BODY,
-            window: Default::default(),
-            twilio: host_test::serve::TwilioTarget::TryOut,
-            lease_ms: host_test::scheduler::LEASE_MS,
-            public_url: None,
-            wasm: host_test::COMPONENT.to_owned(),
-        };
-        let server = tokio::spawn(serve::serve(listener, store.clone(), options, async {
-            let _ = stopped.await;
-        }));
+        let service = service::start(dir.path(), TwilioTarget::TryOut, active).await;
+        let (addr, store) = (service.addr, service.store.clone());
         // Wait for it to answer.
         let mut client = webhook::connect(addr).await;
         client.put_to("/v1/tenants/t0/settings", Some(AUTH), settings()).await;
@@ -136,7 +105,6 @@ fn main() {
             (active_rss.saturating_sub(known_rss)) as f64 / 1024.0 / active as f64,
             if active_rss <= 3 << 29 { "met" } else { "missed" }
         );
-        let _ = stop.send(());
-        let _ = server.await;
+        service.stop().await;
     });
 }

@@ -309,3 +309,80 @@ pub fn wit_receipt(i: u64) -> wit::Receipt {
         read_at: 0,
     }
 }
+
+/// `serve` in this process, as the service benchmarks run it: a sealed
+/// SQLite store in `dir`, the operator token [`service::AUTH`], the
+/// defaults of its command line but `twilio` and `max_sandboxes`.
+pub mod service {
+    use host_test::serve::{self, Options, TwilioTarget};
+    use host_test::storage::{self, Storage};
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    pub const TOKEN: &str = "bench-operator-token";
+    pub const AUTH: &str = "Bearer bench-operator-token";
+
+    pub struct Service {
+        pub addr: SocketAddr,
+        pub store: Arc<dyn Storage>,
+        stop: tokio::sync::oneshot::Sender<()>,
+        server: tokio::task::JoinHandle<wasmtime::Result<()>>,
+    }
+
+    pub async fn start(
+        dir: &std::path::Path,
+        twilio: TwilioTarget,
+        max_sandboxes: usize,
+    ) -> Service {
+        let url = format!("sqlite:{}", dir.join("bench.db").display());
+        let key = storage::sealed::Key::from_base64("YmVuY2gtc2VydmUtc2V0dGluZ3Mta2V5LTMyLWJ5dGU=")
+            .unwrap();
+        let store = storage::open_sealed(&url, Some(key)).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let options = Options {
+            token: Some(TOKEN.into()),
+            cometchat: serve::directory::Endpoint::CometChat,
+            fake_cometchat: false,
+            body_timeout: Duration::from_secs(10),
+            max_sandboxes,
+            sandbox_idle: Duration::from_secs(300),
+            quotas: Default::default(),
+            limits: serve::listen::Limits {
+                max_connections: 1024,
+                header_timeout: Duration::from_secs(10),
+                shutdown_deadline: Duration::from_secs(1),
+            },
+            max_body: serve::MAX_BODY,
+            window: Default::default(),
+            twilio,
+            lease_ms: host_test::scheduler::LEASE_MS,
+            public_url: None,
+            wasm: host_test::COMPONENT.to_owned(),
+        };
+        let server = tokio::spawn(serve::serve(listener, store.clone(), options, async {
+            let _ = stopped.await;
+        }));
+        Service {
+            addr,
+            store,
+            stop,
+            server,
+        }
+    }
+
+    /// One PUT on a connection of its own (setup, not measured).
+    pub async fn put(addr: SocketAddr, path: &str, body: String) {
+        let mut client = super::webhook::connect(addr).await;
+        client.put_to(path, Some(AUTH), body).await;
+    }
+
+    impl Service {
+        pub async fn stop(self) {
+            let _ = self.stop.send(());
+            self.server.await.unwrap().unwrap();
+        }
+    }
+}
