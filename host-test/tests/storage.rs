@@ -257,6 +257,48 @@ async fn contract(db: &Arc<dyn Storage>) {
         .await
         .unwrap();
 
+    // A commit made from what a call read: applied while every key read
+    // still holds what it did (absent included), else refused whole.
+    let put = |k: &str, v: &[u8]| Change::Put {
+        key: k.into(),
+        value: v.to_vec(),
+    };
+    db.commit("cas", &[put("a", b"1")]).await.unwrap();
+    let read = |k: &str, v: Option<&[u8]>| (k.to_owned(), v.map(<[u8]>::to_vec));
+    db.commit_if(
+        "cas",
+        &[read("a", Some(b"1")), read("b", None)],
+        &[put("a", b"2"), put("c", b"x")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        db.state_get("cas", "a").await.unwrap().as_deref(),
+        Some(&b"2"[..])
+    );
+    for stale in [
+        vec![read("a", Some(b"1"))],
+        vec![read("a", None)],
+        vec![read("a", Some(b"2")), read("c", None)],
+    ] {
+        let refused = db
+            .commit_if("cas", &stale, &[put("a", b"3"), put("d", b"y")])
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Conflict(_))),
+            "{stale:?}: {refused:?}"
+        );
+    }
+    assert_eq!(
+        db.state_get("cas", "a").await.unwrap().as_deref(),
+        Some(&b"2"[..])
+    );
+    assert_eq!(
+        db.state_get("cas", "d").await.unwrap(),
+        None,
+        "nothing written"
+    );
+
     // A busy tenant's timers are skipped: another tenant's come first,
     // however late they are due; with nothing skipped, the earliest.
     db.commit("busy", &[timer("b1", 20), timer("b2", 21)])

@@ -2,7 +2,7 @@
 //! trait. Tests may also reach a tenant's data directly ([`Memory::tenant`]).
 
 use super::{
-    Change, Claim, Finish, LogLine, LogStore, Presence, Result, SettingsStore, StateStore,
+    Change, Claim, Finish, LogLine, LogStore, Presence, Read, Result, SettingsStore, StateStore,
     TimerStore, User, UserStore, full, keys_after,
 };
 use async_trait::async_trait;
@@ -165,8 +165,11 @@ impl StateStore for Memory {
         Ok(self.with(tenant, |t| t.state.remove(key).is_some()))
     }
 
-    async fn commit(&self, tenant: &str, changes: &[Change]) -> Result<()> {
+    async fn commit_if(&self, tenant: &str, read: &[Read], changes: &[Change]) -> Result<()> {
         self.with(tenant, |t| {
+            if let Some((key, _)) = read.iter().find(|(k, v)| t.state.get(k) != v.as_ref()) {
+                return Err(super::changed(key));
+            }
             if let Some(max) = t.max_keys {
                 let after = keys_after(t.state.len(), changes, |k| t.state.contains_key(k));
                 if after > max {

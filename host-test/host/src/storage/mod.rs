@@ -202,7 +202,15 @@ pub trait StateStore: Send + Sync {
 
     /// Applies the changes all or none, durably before it returns. Setting
     /// a timer clears its lease and attempts.
-    async fn commit(&self, tenant: &str, changes: &[Change]) -> Result<()>;
+    async fn commit(&self, tenant: &str, changes: &[Change]) -> Result<()> {
+        self.commit_if(tenant, &[], changes).await
+    }
+
+    /// [`StateStore::commit`], only if every key in `read` still holds the
+    /// value given (`None`: absent), checked and applied as one: else
+    /// [`StoreError::Conflict`] and nothing written. A call that read
+    /// those values commits only what it decided from them.
+    async fn commit_if(&self, tenant: &str, read: &[Read], changes: &[Change]) -> Result<()>;
 
     /// Holds the tenant for one call, against every other process on this
     /// store (a no-op where only one process can use it). Wait for it,
@@ -214,6 +222,16 @@ pub trait StateStore: Send + Sync {
     async fn unlock(&self, _tenant: &str) -> Result<()> {
         Ok(())
     }
+}
+
+/// A key a call read, and what it held then (`None`: absent).
+pub type Read = (String, Option<Vec<u8>>);
+
+/// The conflict [`StateStore::commit_if`] answers with: which key changed.
+pub(crate) fn changed(key: &str) -> StoreError {
+    StoreError::Conflict(format!(
+        "{key:?} changed since the call read it; nothing was written"
+    ))
 }
 
 /// Timers as rows, claimed with a lease.
@@ -412,8 +430,8 @@ impl StateStore for WithSettings {
     async fn state_delete(&self, tenant: &str, key: &str) -> Result<bool> {
         self.rest.state_delete(tenant, key).await
     }
-    async fn commit(&self, tenant: &str, changes: &[Change]) -> Result<()> {
-        self.rest.commit(tenant, changes).await
+    async fn commit_if(&self, tenant: &str, read: &[Read], changes: &[Change]) -> Result<()> {
+        self.rest.commit_if(tenant, read, changes).await
     }
     async fn lock(&self, tenant: &str) -> Result<()> {
         self.rest.lock(tenant).await

@@ -14,9 +14,9 @@
 //! of connections (WAL readers never wait for the writer).
 
 use super::{
-    Change, Claim, Finish, LogLine, LogStore, Presence, Result, SCHEMA_VERSION, SettingsStore,
-    StateStore, StoreError, TimerStore, User, UserStore, full, keys_after, level_code, level_from,
-    presence_code, presence_from,
+    Change, Claim, Finish, LogLine, LogStore, Presence, Read, Result, SCHEMA_VERSION,
+    SettingsStore, StateStore, StoreError, TimerStore, User, UserStore, full, keys_after,
+    level_code, level_from, presence_code, presence_from,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -504,9 +504,26 @@ impl StateStore for Sqlite {
         .await
     }
 
-    async fn commit(&self, tenant: &str, changes: &[Change]) -> Result<()> {
+    async fn commit_if(&self, tenant: &str, read: &[Read], changes: &[Change]) -> Result<()> {
         let (tenant, changes, path) = (tenant.to_owned(), changes.to_vec(), self.path.clone());
+        let read = read.to_vec();
         self.write(move |conn| {
+            // On the writer's connection, inside its transaction: no other
+            // write comes between this check and the changes.
+            if !read.is_empty() {
+                let mut get = conn
+                    .prepare_cached("SELECT value FROM state WHERE tenant = ?1 AND key = ?2")
+                    .map_err(|e| error(&path, e))?;
+                for (key, value) in &read {
+                    let now: Option<Vec<u8>> = get
+                        .query_row([&tenant, key], |r| r.get(0))
+                        .optional()
+                        .map_err(|e| error(&path, e))?;
+                    if now != *value {
+                        return Err(super::changed(key));
+                    }
+                }
+            }
             if let Some(max) = quota(conn, &tenant).map_err(|e| error(&path, e))? {
                 let count: i64 = conn
                     .query_row(

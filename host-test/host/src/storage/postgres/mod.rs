@@ -15,9 +15,9 @@
 //!   group commit.
 
 use super::{
-    Change, Claim, Finish, LogLine, LogStore, Presence, Result, SCHEMA_VERSION, SettingsStore,
-    StateStore, StoreError, TimerStore, User, UserStore, full, keys_after, level_code, level_from,
-    presence_code, presence_from, without_password,
+    Change, Claim, Finish, LogLine, LogStore, Presence, Read, Result, SCHEMA_VERSION,
+    SettingsStore, StateStore, StoreError, TimerStore, User, UserStore, full, keys_after,
+    level_code, level_from, presence_code, presence_from, without_password,
 };
 use async_trait::async_trait;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -427,22 +427,60 @@ impl StateStore for Postgres {
 
     /// One statement (atomic and durable on its own) when the tenant has
     /// no quota; a transaction that counts keys first when it has one.
-    async fn commit(&self, tenant: &str, changes: &[Change]) -> Result<()> {
+    async fn commit_if(&self, tenant: &str, read: &[Read], changes: &[Change]) -> Result<()> {
         let max: Option<i64> = self
             .query_opt("SELECT max_keys FROM tenants WHERE tenant = $1", &[&tenant])
             .await
             .map_err(|e| self.err(e))?
             .and_then(|r| r.get(0));
         let net = Net::of(changes);
-        let Some(max) = max else {
+        if max.is_none() && read.is_empty() {
             return self
                 .execute(APPLY, &net.params(&tenant))
                 .await
                 .map(drop)
                 .map_err(|e| self.err(format!("commit failed, nothing was written: {e}")));
-        };
+        }
         let mut conn = self.client().await;
         let tx = conn.client.transaction().await.map_err(|e| self.err(e))?;
+        if !read.is_empty() {
+            // The tenant's checked commits one at a time, for as long as
+            // this transaction lasts: no other comes between the check and
+            // the changes. (A blind commit, with nothing read, takes no
+            // lock: its caller decided from nothing.)
+            tx.execute(
+                "SELECT pg_advisory_xact_lock($1)",
+                &[&lock_key(&format!("commit\u{0}{tenant}"))],
+            )
+            .await
+            .map_err(|e| self.err(e))?;
+            let keys: Vec<&str> = read.iter().map(|(k, _)| k.as_str()).collect();
+            let held: Vec<(String, Vec<u8>)> = tx
+                .query(
+                    "SELECT key, value FROM state WHERE tenant = $1 AND key = ANY($2)",
+                    &[&tenant, &keys],
+                )
+                .await
+                .map_err(|e| self.err(e))?
+                .into_iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+            for (key, value) in read {
+                let now = held.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+                if now != value.as_ref() {
+                    return Err(super::changed(key));
+                }
+            }
+        }
+        let Some(max) = max else {
+            tx.execute(APPLY, &net.params(&tenant))
+                .await
+                .map_err(|e| self.err(e))?;
+            return tx
+                .commit()
+                .await
+                .map_err(|e| self.err(format!("commit failed, nothing was written: {e}")));
+        };
         let count: i64 = tx
             .query_one("SELECT count(*) FROM state WHERE tenant = $1", &[&tenant])
             .await
