@@ -128,9 +128,20 @@ fn message_too_big(message: &Message) -> Option<String> {
 macro_rules! locked_call {
     ($runtime:ident, $tenant:ident, |$store:ident, $instance:ident| $call:expr) => {{
         $runtime.storage.lock($tenant).await?;
-        let result = match $runtime.sandbox($tenant).await {
-            Ok(($store, $instance)) => $call.await,
-            Err(e) => Err(e),
+        let mut runs = 0;
+        let result = loop {
+            runs += 1;
+            let result = match $runtime.sandbox($tenant).await {
+                Ok(($store, $instance)) => $call.await,
+                Err(e) => Err(e),
+            };
+            // A key it read changed before its commit (another process,
+            // an operator clearing a record): nothing of it was written;
+            // it runs again from the start on what is there now.
+            if runs < MAX_RUNS && $runtime.conflicted($tenant) {
+                continue;
+            }
+            break result;
         };
         if let Err(e) = $runtime.storage.unlock($tenant).await {
             tracing::error!(tenant = %$tenant, "releasing the tenant's lock: {e}");
@@ -138,6 +149,11 @@ macro_rules! locked_call {
         result
     }};
 }
+
+/// Runs of one call whose commit met a changed key, at most: past it the
+/// call answers with the store's conflict (a `host` error; a timer's call
+/// fires again later).
+pub const MAX_RUNS: u32 = 8;
 
 /// Many tenants' sandboxes on one clock and one store.
 pub struct Runtime {
@@ -261,7 +277,9 @@ impl Runtime {
             self.instantiate(tenant).await?;
             self.used.insert(tenant.to_owned(), self.calls);
         }
-        Ok(self.sandboxes.get_mut(tenant).expect("just instantiated"))
+        let sandbox = self.sandboxes.get_mut(tenant).expect("just instantiated");
+        sandbox.0.data_mut().begin();
+        Ok(sandbox)
     }
 
     /// Creates the tenant's sandbox from the shared `InstancePre`.
@@ -288,6 +306,13 @@ impl Runtime {
         let instance = self.pre.instantiate_async(&mut store).await?;
         self.sandboxes.insert(tenant.to_owned(), (store, instance));
         Ok(())
+    }
+
+    /// Whether the tenant's sandbox's last commit met a changed key.
+    fn conflicted(&self, tenant: &str) -> bool {
+        self.sandboxes
+            .get(tenant)
+            .is_some_and(|(store, _)| store.data().conflicted())
     }
 
     /// Why the store failed the last call, if it did: a commit it refused
@@ -337,9 +362,12 @@ impl Runtime {
     ///
     /// It also keeps why the store failed the call, if it did (see
     /// [`Runtime::refused`]).
-    fn discard_on_trap<T>(&mut self, tenant: &str, result: Result<T>) -> Result<T> {
+    async fn discard_on_trap<T>(&mut self, tenant: &str, result: Result<T>) -> Result<T> {
         if let Some((store, _)) = self.sandboxes.get_mut(tenant) {
-            self.refused = store.data_mut().refused.take();
+            let sandbox = store.data_mut();
+            self.refused = sandbox.refused.take();
+            // The call is over and will not run again: its lines are kept.
+            sandbox.write_lines().await;
         }
         if let Err(trap) = &result {
             if let Some(e) = trap.downcast_ref::<StoreError>() {
@@ -369,7 +397,7 @@ impl Runtime {
             instance.call_validate_settings(store, json),
         )
         .await;
-        self.discard_on_trap(tenant, result)
+        self.discard_on_trap(tenant, result).await
     }
 
     pub async fn on_message(
@@ -386,7 +414,7 @@ impl Runtime {
             deadline,
             instance.call_on_message(store, message)
         ));
-        self.discard_on_trap(tenant, result)
+        self.discard_on_trap(tenant, result).await
     }
 
     pub async fn on_read(
@@ -407,7 +435,7 @@ impl Runtime {
             deadline,
             instance.call_on_read(store, receipt)
         ));
-        self.discard_on_trap(tenant, result)
+        self.discard_on_trap(tenant, result).await
     }
 
     /// An edited message (`message` carries its new text).
@@ -425,7 +453,7 @@ impl Runtime {
             deadline,
             instance.call_on_edit(store, message)
         ));
-        self.discard_on_trap(tenant, result)
+        self.discard_on_trap(tenant, result).await
     }
 
     /// A deleted message.
@@ -446,7 +474,7 @@ impl Runtime {
             deadline,
             instance.call_on_delete(store, deletion)
         ));
-        self.discard_on_trap(tenant, result)
+        self.discard_on_trap(tenant, result).await
     }
 
     pub async fn on_timer(&mut self, tenant: &str, key: &str) -> Result<Result<Outcome, Error>> {
@@ -462,7 +490,7 @@ impl Runtime {
             store.data_mut().outbound.timer = None;
             result
         });
-        self.discard_on_trap(tenant, result)
+        self.discard_on_trap(tenant, result).await
     }
 
     /// Twilio's status callback for one of the tenant's SMS.
@@ -488,7 +516,7 @@ impl Runtime {
             deadline,
             instance.call_on_delivery_status(store, report)
         ));
-        self.discard_on_trap(tenant, result)
+        self.discard_on_trap(tenant, result).await
     }
 
     /// The SMS `settings` would send for `sample` (nothing is stored).
@@ -516,7 +544,7 @@ impl Runtime {
             instance.call_preview(store, settings, sample),
         )
         .await;
-        self.discard_on_trap(tenant, result)
+        self.discard_on_trap(tenant, result).await
     }
 
     /// What the tenant's stored state holds, read by the component; `None`
@@ -543,7 +571,7 @@ impl Runtime {
                 .collect();
             let (store, instance) = self.sandbox(tenant).await?;
             let result = bounded(&crash, deadline, instance.call_inspect(store, &page)).await;
-            let Some(part) = self.discard_on_trap(tenant, result)? else {
+            let Some(part) = self.discard_on_trap(tenant, result).await? else {
                 return Ok(None);
             };
             whole.pending.extend(part.pending);

@@ -43,6 +43,12 @@ pub struct Sandbox {
     /// The status callback URL every SMS asks for unless the settings name
     /// one (see [`crate::runtime::Runtime::set_status_callback`]).
     pub status_callback: Option<Arc<str>>,
+    /// What this call read (and wrote), key by key: its commits apply only
+    /// while those keys hold the same ([`crate::storage::StateStore::commit_if`]).
+    pub read: std::collections::HashMap<String, Option<Vec<u8>>>,
+    /// This call's log lines, written once it is known not to be run
+    /// again (see [`Sandbox::begin`]).
+    pub lines: Vec<LogLine>,
 }
 
 impl Sandbox {
@@ -77,6 +83,31 @@ impl Sandbox {
                 .build(),
             refused: None,
             status_callback: None,
+            read: std::collections::HashMap::new(),
+            lines: Vec::new(),
+        }
+    }
+
+    /// A call begins: nothing read yet, no line kept, no refusal.
+    pub fn begin(&mut self) {
+        self.read.clear();
+        self.lines.clear();
+        self.refused = None;
+    }
+
+    /// Whether the store refused this call's commit because a key it read
+    /// changed meanwhile: the call is to be run again from the start.
+    pub fn conflicted(&self) -> bool {
+        matches!(self.refused, Some(StoreError::Conflict(_)))
+    }
+
+    /// Writes the call's log lines (a line the store cannot keep goes to
+    /// stderr instead).
+    pub async fn write_lines(&mut self) {
+        for line in std::mem::take(&mut self.lines) {
+            if let Err(e) = self.storage.log(&self.tenant, line).await {
+                tracing::error!(tenant = %self.tenant, "a log line was lost: {e}");
+            }
         }
     }
 }
@@ -148,15 +179,36 @@ impl host::Host for Sandbox {
     }
 
     async fn state_get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
-        Ok(self.storage.state_get(&self.tenant, &key).await?)
+        let value = self.storage.state_get(&self.tenant, &key).await?;
+        self.read.entry(key).or_insert_with(|| value.clone());
+        Ok(value)
     }
 
     /// All or none, durable when it returns; changes that would take the
     /// tenant past its quota are refused before any is applied.
     async fn commit(&mut self, changes: Vec<host::Change>) -> wasmtime::Result<Result<(), String>> {
         let changes: Vec<Change> = changes.into_iter().map(Change::from).collect();
-        match self.storage.commit(&self.tenant, &changes).await {
-            Ok(()) => Ok(Ok(())),
+        let read: Vec<crate::storage::Read> = self
+            .read
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        match self.storage.commit_if(&self.tenant, &read, &changes).await {
+            Ok(()) => {
+                // Its later commits follow from what it wrote.
+                for change in changes {
+                    match change {
+                        Change::Put { key, value } => {
+                            self.read.insert(key, Some(value));
+                        }
+                        Change::Delete(key) => {
+                            self.read.insert(key, None);
+                        }
+                        Change::SetTimer { .. } | Change::CancelTimer(_) => {}
+                    }
+                }
+                Ok(Ok(()))
+            }
             Err(e) => {
                 let text = e.to_string();
                 self.refused = Some(e);
@@ -171,23 +223,14 @@ impl host::Host for Sandbox {
         Ok(utc_offset(&zone, at))
     }
 
-    /// A line the store cannot keep goes to stderr instead.
+    /// Kept until the call ends (see [`Sandbox::write_lines`]).
     async fn log(&mut self, level: types::Level, line: String) -> wasmtime::Result<()> {
         let at = self.clock.now();
-        if let Err(e) = self
-            .storage
-            .log(
-                &self.tenant,
-                LogLine {
-                    at,
-                    level: level.into(),
-                    line,
-                },
-            )
-            .await
-        {
-            tracing::error!(tenant = %self.tenant, "a log line was lost: {e}");
-        }
+        self.lines.push(LogLine {
+            at,
+            level: level.into(),
+            line,
+        });
         Ok(())
     }
 }
