@@ -129,11 +129,11 @@ async fn read_events(
                 "error": "advance and time move a virtual clock; this host runs on the wall clock" }));
             continue;
         }
-        let runtime = match &step {
-            Step::Tenant(name) => tenants.of(name),
-            _ => tenants.of(runner.tenant()),
+        // One line at a time: one lane is enough.
+        let mut rt = match &step {
+            Step::Tenant(name) => tenants.call(name, &[]).await,
+            _ => tenants.call(runner.tenant(), &[]).await,
         };
-        let mut rt = runtime.lock().await;
         let mut out = |value: Value| {
             let _ = lines.send(value);
         };

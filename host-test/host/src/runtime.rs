@@ -121,32 +121,30 @@ fn message_too_big(message: &Message) -> Option<String> {
     ])
 }
 
-/// Runs `$call(store, instance)` on the tenant's sandbox while holding the
-/// tenant against every other process on the store (see
-/// [`crate::storage::StateStore::lock`]). An unlock that fails is only reported: the lock
-/// lived on a session that is gone, and the call's result must not be lost.
-macro_rules! locked_call {
+/// Runs `$call(store, instance)` on the tenant's sandbox, again from the
+/// start while its commit meets a key another call (in this process or
+/// another) changed since it read it, up to [`MAX_RUNS`] runs. Other calls
+/// of the tenant may run meanwhile: its commits are compare-and-set.
+macro_rules! checked_call {
     ($runtime:ident, $tenant:ident, |$store:ident, $instance:ident| $call:expr) => {{
-        $runtime.storage.lock($tenant).await?;
         let mut runs = 0;
-        let result = loop {
+        loop {
             runs += 1;
             let result = match $runtime.sandbox($tenant).await {
                 Ok(($store, $instance)) => $call.await,
                 Err(e) => Err(e),
             };
-            // A key it read changed before its commit (another process,
-            // an operator clearing a record): nothing of it was written;
+            // A key it read changed before its commit (another call, an
+            // operator clearing a record): nothing of it was written;
             // it runs again from the start on what is there now.
             if runs < MAX_RUNS && $runtime.conflicted($tenant) {
+                $runtime
+                    .reruns
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 continue;
             }
             break result;
-        };
-        if let Err(e) = $runtime.storage.unlock($tenant).await {
-            tracing::error!(tenant = %$tenant, "releasing the tenant's lock: {e}");
         }
-        result
     }};
 }
 
@@ -185,6 +183,9 @@ pub struct Runtime {
     refused: Option<StoreError>,
     /// See [`Runtime::set_status_callback`].
     status_callback: Option<Arc<str>>,
+    /// Calls run again because their commit met a key another call changed
+    /// (shared by the runtimes of a pool: see `serve`'s `/metrics`).
+    pub reruns: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Runtime {
@@ -205,6 +206,7 @@ impl Runtime {
             call_deadline: CALL_DEADLINE,
             refused: None,
             status_callback: None,
+            reruns: Arc::default(),
         }
     }
 
@@ -409,7 +411,7 @@ impl Runtime {
             return Ok(Err(Error::InvalidInput(why)));
         }
         let (crash, deadline) = (self.abort.clone(), self.call_deadline);
-        let result = locked_call!(self, tenant, |store, instance| bounded(
+        let result = checked_call!(self, tenant, |store, instance| bounded(
             &crash,
             deadline,
             instance.call_on_message(store, message)
@@ -430,7 +432,7 @@ impl Runtime {
             return Ok(Err(Error::InvalidInput(why)));
         }
         let (crash, deadline) = (self.abort.clone(), self.call_deadline);
-        let result = locked_call!(self, tenant, |store, instance| bounded(
+        let result = checked_call!(self, tenant, |store, instance| bounded(
             &crash,
             deadline,
             instance.call_on_read(store, receipt)
@@ -448,7 +450,7 @@ impl Runtime {
             return Ok(Err(Error::InvalidInput(why)));
         }
         let (crash, deadline) = (self.abort.clone(), self.call_deadline);
-        let result = locked_call!(self, tenant, |store, instance| bounded(
+        let result = checked_call!(self, tenant, |store, instance| bounded(
             &crash,
             deadline,
             instance.call_on_edit(store, message)
@@ -469,7 +471,7 @@ impl Runtime {
             return Ok(Err(Error::InvalidInput(why)));
         }
         let (crash, deadline) = (self.abort.clone(), self.call_deadline);
-        let result = locked_call!(self, tenant, |store, instance| bounded(
+        let result = checked_call!(self, tenant, |store, instance| bounded(
             &crash,
             deadline,
             instance.call_on_delete(store, deletion)
@@ -482,7 +484,7 @@ impl Runtime {
             return Ok(Err(Error::InvalidInput(why)));
         }
         let (crash, deadline) = (self.abort.clone(), self.call_deadline);
-        let result = locked_call!(self, tenant, |store, instance| async {
+        let result = checked_call!(self, tenant, |store, instance| async {
             store.data_mut().firing = true;
             store.data_mut().outbound.timer = Some(key.to_owned());
             let result = bounded(&crash, deadline, instance.call_on_timer(&mut *store, key)).await;
@@ -511,7 +513,7 @@ impl Runtime {
             return Ok(Err(Error::InvalidInput(why)));
         }
         let (crash, deadline) = (self.abort.clone(), self.call_deadline);
-        let result = locked_call!(self, tenant, |store, instance| bounded(
+        let result = checked_call!(self, tenant, |store, instance| bounded(
             &crash,
             deadline,
             instance.call_on_delivery_status(store, report)

@@ -1,10 +1,10 @@
 //! The scheduler on the wall clock: due timers claimed a batch at a time
-//! while fewer than [`Window::max_in_flight`] calls run, each call on its
-//! tenant's runtime ([`Tenants`]), so one tenant's slow Twilio holds up
-//! neither other tenants' timers nor their events. A tenant with calls
-//! running is skipped by the next claims while it has
-//! [`Window::per_tenant`] of them (its calls run one at a time), so one
-//! tenant's backlog does not take every slot. Leases are renewed while
+//! while fewer than [`Window::max_in_flight`] calls run, each call on a
+//! runtime of its tenant's pool in its conversation's and recipient's
+//! lanes ([`Tenants`]), so a slow Twilio holds up neither other tenants'
+//! timers nor other conversations'. A tenant is skipped by the next claims while it has
+//! [`Window::per_tenant`] timer calls running, so one tenant's backlog
+//! does not take every slot. Leases are renewed while
 //! their calls run. The service runs it; so does the test harness's
 //! wall-clock `host`.
 
@@ -39,8 +39,9 @@ pub struct Window {
     /// Over all tenants (`--timers-in-flight`): each may be an SMS waiting
     /// on Twilio.
     pub max_in_flight: usize,
-    /// Of one tenant: past it, its timers are left for later claims. A
-    /// tenant's calls run one at a time, so more would only hold leases.
+    /// Of one tenant: past it, its timers are left for later claims (its
+    /// pool runs at most [`Tenants::per_tenant`] calls at once, so more
+    /// would only hold leases).
     pub per_tenant: usize,
 }
 
@@ -48,7 +49,7 @@ impl Default for Window {
     fn default() -> Self {
         Self {
             max_in_flight: 256,
-            per_tenant: 1,
+            per_tenant: crate::tenants::PER_TENANT,
         }
     }
 }
@@ -160,13 +161,14 @@ pub async fn schedule(
         }
         for claim in claims {
             *busy.entry(claim.tenant.clone()).or_default() += 1;
-            let runtime = tenants.of(&claim.tenant);
+            let tenants = tenants.clone();
             let lines = lines.clone();
             // How late the call starts (a backlog, a busy tenant).
             let lag = clock.now().saturating_sub(claim.due_at);
             let done = (claim.tenant.clone(), claim.token);
             let task = calls.spawn(async move {
-                let fired = runtime.lock().await.fire(claim).await;
+                let lanes = crate::tenants::timer_lanes(&claim.key);
+                let fired = tenants.call(&claim.tenant, &lanes).await.fire(claim).await;
                 match fired {
                     Ok(fired) => {
                         let mut record =

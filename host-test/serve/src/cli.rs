@@ -98,9 +98,14 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "human")]
     log_format: LogFormat,
     /// Due timers' calls run at once, over all tenants: each may be an SMS
-    /// waiting on Twilio (a tenant's own run one at a time).
+    /// waiting on Twilio.
     #[arg(long, env = "SMS_TIMERS_IN_FLIGHT", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     timers_in_flight: u64,
+    /// One tenant's calls at once (events and due timers, each in its
+    /// conversation's lane): each may be an SMS waiting on Twilio, whose
+    /// account concurrency is commonly 100 requests.
+    #[arg(long, env = "SMS_CALLS_PER_TENANT", default_value_t = sms_host::tenants::PER_TENANT as u64, value_parser = clap::value_parser!(u64).range(1..=1_000))]
+    calls_per_tenant: u64,
     /// The file holding the key that seals settings at rest (32 bytes,
     /// base64). SMS_SETTINGS_KEY (the key itself) takes precedence.
     /// Default for sqlite:PATH: PATH.key, created on first use.
@@ -140,6 +145,7 @@ pub async fn run(args: Args, wasm: Option<&str>) -> ExitCode {
         shutdown_seconds,
         log_format,
         timers_in_flight,
+        calls_per_tenant,
         settings_key_file,
     } = args;
     crate::init_logs(matches!(log_format, LogFormat::Json));
@@ -206,7 +212,7 @@ pub async fn run(args: Args, wasm: Option<&str>) -> ExitCode {
         },
         window: sms_host::scheduler::Window {
             max_in_flight: timers_in_flight as usize,
-            ..Default::default()
+            per_tenant: calls_per_tenant as usize,
         },
         twilio,
         lease_ms: sms_host::scheduler::LEASE_MS,

@@ -178,6 +178,7 @@ pub async fn serve(
         }
     });
     tenants.max_resident = options.max_sandboxes;
+    tenants.per_tenant = options.window.per_tenant;
     let (lease_ms, window) = (options.lease_ms, options.window);
     let app = Arc::new(App {
         tenants: Arc::new(tenants),

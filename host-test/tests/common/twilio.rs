@@ -13,7 +13,8 @@ use wasmtime_wasi_http::io::TokioIo;
 pub struct FakeTwilio {
     pub url: String,
     received: Arc<Mutex<Vec<String>>>,
-    bodies: Arc<Mutex<Vec<String>>>,
+    /// Each SMS taken: its `To` and its `Body`.
+    bodies: Arc<Mutex<Vec<(String, String)>>>,
     /// Each SMS's `StatusCallback` field, if it had one.
     callbacks: Arc<Mutex<Vec<Option<String>>>>,
     refuse_every: Arc<AtomicU64>,
@@ -86,7 +87,7 @@ impl FakeTwilio {
                                         .find(|(k, _)| k == "Body")
                                         .map(|(_, v)| v.into_owned())
                                         .unwrap_or_default();
-                                    texts.lock().unwrap().push(text);
+                                    texts.lock().unwrap().push((to.clone(), text));
                                     asked.lock().unwrap().push(
                                         form_urlencoded::parse(&body)
                                             .find(|(k, _)| k == "StatusCallback")
@@ -144,6 +145,11 @@ impl FakeTwilio {
 
     /// The bodies of the SMS taken, in order.
     pub fn bodies(&self) -> Vec<String> {
+        self.taken().into_iter().map(|(_, body)| body).collect()
+    }
+
+    /// The `To` and `Body` of each SMS taken, in order.
+    pub fn taken(&self) -> Vec<(String, String)> {
         self.bodies.lock().unwrap().clone()
     }
 

@@ -211,17 +211,6 @@ pub trait StateStore: Send + Sync {
     /// [`StoreError::Conflict`] and nothing written. A call that read
     /// those values commits only what it decided from them.
     async fn commit_if(&self, tenant: &str, read: &[Read], changes: &[Change]) -> Result<()>;
-
-    /// Holds the tenant for one call, against every other process on this
-    /// store (a no-op where only one process can use it). Wait for it,
-    /// then [`StateStore::unlock`] when the call ends.
-    async fn lock(&self, _tenant: &str) -> Result<()> {
-        Ok(())
-    }
-
-    async fn unlock(&self, _tenant: &str) -> Result<()> {
-        Ok(())
-    }
 }
 
 /// A key a call read, and what it held then (`None`: absent).
@@ -432,12 +421,6 @@ impl StateStore for WithSettings {
     }
     async fn commit_if(&self, tenant: &str, read: &[Read], changes: &[Change]) -> Result<()> {
         self.rest.commit_if(tenant, read, changes).await
-    }
-    async fn lock(&self, tenant: &str) -> Result<()> {
-        self.rest.lock(tenant).await
-    }
-    async fn unlock(&self, tenant: &str) -> Result<()> {
-        self.rest.unlock(tenant).await
     }
 }
 

@@ -95,9 +95,13 @@ pub async fn post_edit(
 ) -> ApiResult {
     known(&app, &tenant).await?;
     let message = body::<MessageBody>(&bytes)?.message()?;
-    event(&app, &tenant, "on-edit", async |rt| {
-        rt.on_edit(&tenant, &message).await
-    })
+    event(
+        &app,
+        &tenant,
+        &[conversation_lane(&message.conversation)],
+        "on-edit",
+        async |rt| rt.on_edit(&tenant, &message).await,
+    )
     .await?
     .1
 }
@@ -131,9 +135,13 @@ pub async fn post_deletion(
         message: d.message,
         deleted_at: d.deleted_at.unwrap_or_else(now),
     };
-    event(&app, &tenant, "on-delete", async |rt| {
-        rt.on_delete(&tenant, &deletion).await
-    })
+    event(
+        &app,
+        &tenant,
+        &[conversation_lane(&deletion.conversation)],
+        "on-delete",
+        async |rt| rt.on_delete(&tenant, &deletion).await,
+    )
     .await?
     .1
 }
@@ -149,9 +157,13 @@ pub async fn post_message(
 ) -> ApiResult {
     known(&app, &tenant).await?;
     let message = body::<MessageBody>(&bytes)?.message()?;
-    event(&app, &tenant, "on-message", async |rt| {
-        rt.on_message(&tenant, &message).await
-    })
+    event(
+        &app,
+        &tenant,
+        &[conversation_lane(&message.conversation)],
+        "on-message",
+        async |rt| rt.on_message(&tenant, &message).await,
+    )
     .await?
     .1
 }
@@ -187,9 +199,13 @@ pub async fn post_receipt(
         message: r.message,
         read_at: r.read_at.unwrap_or_else(now),
     };
-    event(&app, &tenant, "on-read", async |rt| {
-        rt.on_read(&tenant, &receipt).await
-    })
+    event(
+        &app,
+        &tenant,
+        &[conversation_lane(&receipt.conversation)],
+        "on-read",
+        async |rt| rt.on_read(&tenant, &receipt).await,
+    )
     .await?
     .1
 }

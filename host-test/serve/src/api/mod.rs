@@ -19,6 +19,7 @@ use sms_host::call::{CallRecord, Logged, Reply};
 use sms_host::runtime::Call;
 use sms_host::storage::StoreError;
 use sms_host::storage::{Presence, User};
+use sms_host::tenants::conversation_lane;
 use std::sync::Arc;
 
 pub mod events;
@@ -164,16 +165,18 @@ pub(super) fn storage_error(e: StoreError) -> Failure {
     fail(store_status(&e), e.to_string())
 }
 
-/// Runs `call` on the tenant's runtime, within its concurrency bound: after
-/// the tenant's calls before it (a send waiting on Twilio among them).
+/// Runs `call` on a runtime of the tenant's pool, within its concurrency
+/// bound, in `lanes` (its conversation, or a report's URL): after the
+/// calls before it in them (a send waiting on Twilio among them), beside
+/// the tenant's other lanes' calls.
 async fn on_tenant<T>(
     app: &App,
     tenant: &str,
+    lanes: &[String],
     call: impl AsyncFnOnce(&mut sms_host::runtime::Runtime) -> T,
 ) -> Result<T, Failure> {
     let _permit = permit(app, tenant).await?;
-    let runtime = app.tenants.of(tenant);
-    let mut rt = runtime.lock().await;
+    let mut rt = app.tenants.call(tenant, lanes).await;
     Ok(call(&mut rt).await)
 }
 
@@ -216,9 +219,10 @@ async fn permit(app: &App, tenant: &str) -> Result<tokio::sync::OwnedSemaphorePe
 async fn event_call(
     app: &App,
     tenant: &str,
+    lanes: &[String],
     call: impl AsyncFnOnce(&mut sms_host::runtime::Runtime) -> Call,
 ) -> Result<(Call, Option<StoreError>), Failure> {
-    on_tenant(app, tenant, async |rt| {
+    on_tenant(app, tenant, lanes, async |rt| {
         let result = call(rt).await;
         (result, rt.refused().cloned())
     })
@@ -230,10 +234,11 @@ async fn event_call(
 async fn event(
     app: &App,
     tenant: &str,
+    lanes: &[String],
     name: &'static str,
     call: impl AsyncFnOnce(&mut sms_host::runtime::Runtime) -> Call,
 ) -> Result<(String, ApiResult), Failure> {
-    let (result, refused) = event_call(app, tenant, call).await?;
+    let (result, refused) = event_call(app, tenant, lanes, call).await?;
     Ok(answered(app, tenant, name, result, refused))
 }
 

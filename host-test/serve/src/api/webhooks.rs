@@ -55,9 +55,14 @@ pub async fn post_status(
         .get("x-twilio-signature")
         .and_then(|h| h.to_str().ok());
     let report = sms_host::report::received(&format!("{base}{path}"), &bytes, signature);
-    let (result, store) = event_call(&app, &tenant, async |rt| {
-        rt.on_delivery_status(&tenant, &report).await
-    })
+    // Its URL names its recipient: reports of one number wait for each
+    // other, not for conversations.
+    let (result, store) = event_call(
+        &app,
+        &tenant,
+        std::slice::from_ref(&report.url),
+        async |rt| rt.on_delivery_status(&tenant, &report).await,
+    )
     .await?;
     // A forged report is counted, not logged one line each: anyone can
     // post them.
@@ -172,25 +177,37 @@ pub async fn post_cometchat(
             })
         }
         Event::Edited(message) => {
-            let (kind, answer) = event(&app, &tenant, "on-edit", async |rt| {
-                rt.on_edit(&tenant, &message).await
-            })
+            let (kind, answer) = event(
+                &app,
+                &tenant,
+                &[conversation_lane(&message.conversation)],
+                "on-edit",
+                async |rt| rt.on_edit(&tenant, &message).await,
+            )
             .await?;
             count(system, &trigger, &kind);
             answer
         }
         Event::Deleted(deletion) => {
-            let (kind, answer) = event(&app, &tenant, "on-delete", async |rt| {
-                rt.on_delete(&tenant, &deletion).await
-            })
+            let (kind, answer) = event(
+                &app,
+                &tenant,
+                &[conversation_lane(&deletion.conversation)],
+                "on-delete",
+                async |rt| rt.on_delete(&tenant, &deletion).await,
+            )
             .await?;
             count(system, &trigger, &kind);
             answer
         }
         Event::Read(receipt) => {
-            let (kind, answer) = event(&app, &tenant, "on-read", async |rt| {
-                rt.on_read(&tenant, &receipt).await
-            })
+            let (kind, answer) = event(
+                &app,
+                &tenant,
+                &[conversation_lane(&receipt.conversation)],
+                "on-read",
+                async |rt| rt.on_read(&tenant, &receipt).await,
+            )
             .await?;
             count(system, &trigger, &kind);
             answer
@@ -199,9 +216,13 @@ pub async fn post_cometchat(
             for user in users {
                 remember(&app, &tenant, user, message.sent_at).await?;
             }
-            let (kind, answer) = event(&app, &tenant, "on-message", async |rt| {
-                rt.on_message(&tenant, &message).await
-            })
+            let (kind, answer) = event(
+                &app,
+                &tenant,
+                &[conversation_lane(&message.conversation)],
+                "on-message",
+                async |rt| rt.on_message(&tenant, &message).await,
+            )
             .await?;
             count(system, &trigger, &kind);
             answer

@@ -1,10 +1,11 @@
 //! The PostgreSQL backend: several host processes sharing one database.
 //!
-//! - Calls into one tenant are serialised across every process by a
-//!   session advisory lock ([`crate::storage::StateStore::lock`]), held on a connection of its
-//!   own for the length of the call: the component's at-most-once relies on
-//!   one call at a time per tenant. A process that dies ends its session,
-//!   and PostgreSQL releases the lock.
+//! - Calls into one tenant run at once, in this process and in others:
+//!   each commit is compare-and-set ([`crate::storage::StateStore::commit_if`]),
+//!   checked and applied in one transaction under a transaction-scoped
+//!   advisory lock of the tenant's, so a call that read a key another
+//!   changed meanwhile writes nothing and runs again. No lock outlives a
+//!   commit: a process that dies holds none.
 //! - Due timers are claimed with `FOR UPDATE SKIP LOCKED` and a lease, so a
 //!   due timer fires on one process; a process that dies mid-call leaves the
 //!   row to fire again when its lease ends (the component then gives the
@@ -21,7 +22,6 @@ use super::{
 };
 use async_trait::async_trait;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row, Statement};
@@ -39,11 +39,9 @@ const MIGRATIONS: [&str; 3] = [
 /// Connections for commits and reads. A commit waits for its WAL flush;
 /// commits in flight together share one, so more connections mean more
 /// commits per flush (PostgreSQL's group commit). Three processes with
-/// these and [`LOCK_SESSIONS`] stay under the server's default 100
+/// these stay under the server's default 100
 /// connections.
 pub const POOL: usize = 24;
-/// Sessions holding tenant locks.
-pub const LOCK_SESSIONS: usize = 4;
 /// Log lines kept per tenant.
 pub const KEEP_LOGS: i64 = 1000;
 /// The advisory lock key every migrating process takes first.
@@ -84,9 +82,6 @@ pub struct Postgres {
     url: String,
     pool: Vec<Mutex<Conn>>,
     next: AtomicUsize,
-    /// The sessions that hold tenant locks; a tenant's lock always lives
-    /// on the same one (by hash), so its unlock goes where its lock went.
-    locks: Vec<Mutex<Conn>>,
     /// Log lines on their way to the database, written in order, in batches.
     logs: tokio::sync::mpsc::UnboundedSender<Logged>,
 }
@@ -136,10 +131,6 @@ impl Postgres {
         for _ in 0..POOL {
             pool.push(Mutex::new(Conn::new(connect(&target, &shown).await?)));
         }
-        let mut locks = Vec::with_capacity(LOCK_SESSIONS);
-        for _ in 0..LOCK_SESSIONS {
-            locks.push(Mutex::new(Conn::new(connect(&target, &shown).await?)));
-        }
         let (logs, lines) = tokio::sync::mpsc::unbounded_channel();
         let writer = connect(&target, &shown).await?;
         tokio::spawn(write_logs(writer, (target.clone(), shown.clone()), lines));
@@ -148,7 +139,6 @@ impl Postgres {
             url: shown,
             pool,
             next: AtomicUsize::new(0),
-            locks,
             logs,
         };
         this.migrate().await?;
@@ -231,28 +221,6 @@ impl Postgres {
         let mut conn = self.client().await;
         let statement = conn.prepared(sql).await?;
         conn.client.execute(&statement, params).await
-    }
-
-    /// Runs a lock function on the session that holds `key`'s locks (a
-    /// session the server dropped is replaced: its locks went with it).
-    async fn on_lock_session(&self, key: i64, sql: &'static str) -> Result<bool> {
-        let mut conn = self.locks[self.session_of(key)].lock().await;
-        if conn.client.is_closed()
-            && let Ok(fresh) = connect(&self.target, &self.url).await
-        {
-            *conn = Conn::new(fresh);
-        }
-        let statement = conn.prepared(sql).await.map_err(|e| self.err(e))?;
-        let row = conn
-            .client
-            .query_one(&statement, &[&key])
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(row.get(0))
-    }
-
-    fn session_of(&self, lock_key: i64) -> usize {
-        (lock_key as u64 % self.locks.len() as u64) as usize
     }
 
     fn err(&self, e: impl std::fmt::Display) -> StoreError {
@@ -508,30 +476,6 @@ impl StateStore for Postgres {
         tx.commit()
             .await
             .map_err(|e| self.err(format!("commit failed, nothing was written: {e}")))
-    }
-
-    /// Waits for the tenant's advisory lock, polling with `pg_try_…` so the
-    /// lock session never blocks (a blocked session would hold up this
-    /// process's unlocks of other tenants).
-    async fn lock(&self, tenant: &str) -> Result<()> {
-        let key = lock_key(tenant);
-        let mut wait = Duration::from_millis(1);
-        loop {
-            let got: bool = self
-                .on_lock_session(key, "SELECT pg_try_advisory_lock($1)")
-                .await?;
-            if got {
-                return Ok(());
-            }
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_millis(20));
-        }
-    }
-
-    async fn unlock(&self, tenant: &str) -> Result<()> {
-        self.on_lock_session(lock_key(tenant), "SELECT pg_advisory_unlock($1)")
-            .await
-            .map(drop)
     }
 }
 
