@@ -5,10 +5,12 @@
 //!    notifications each due at once (1,024), Twilio at 3 s; meanwhile
 //!    another tenant's events are posted one every 20 ms, and their answer
 //!    times measured (p50, p99, max), with how many SMS were in flight.
-//! 2. **One tenant's backlog.** One tenant with `SMS_BENCH_BACKLOG` (400)
-//!    notifications due at once, Twilio at 250 ms: SMS sent per second.
+//! 2. **One tenant's backlog.** One tenant with `SMS_BENCH_BACKLOG` (2,000)
+//!    notifications due at once, one per conversation, Twilio at 250 ms:
+//!    SMS sent per second, from when they came due to the last one
+//!    answered (the tenant runs `--calls-per-tenant` of them at once).
 //!
-//! `cargo bench -p host-test --bench concurrency` (about 40 s).
+//! `cargo bench -p host-test --bench concurrency` (about 50 s).
 
 mod support;
 
@@ -80,7 +82,7 @@ fn main() {
     let backlog: usize = std::env::var("SMS_BENCH_BACKLOG")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(400);
+        .unwrap_or(2_000);
     let _ = host_test::prepared().unwrap();
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -158,12 +160,20 @@ fn main() {
         assert!(posted.elapsed() < Duration::from_secs(DELAY_S), "posted before they came due");
         tokio::time::sleep(Duration::from_secs(DELAY_S).saturating_sub(posted.elapsed())).await;
         let due = Instant::now();
-        tokio::time::sleep(Duration::from_secs(15)).await;
-        let sent = twilio.answered();
+        let give_up = due + Duration::from_secs(120);
+        let mut last = (0, due);
+        while last.0 < backlog as u64 && Instant::now() < give_up {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let answered = twilio.answered();
+            if answered > last.0 {
+                last = (answered, Instant::now());
+            }
+        }
+        let (sent, at) = last;
+        let took = at.duration_since(due);
         println!(
-            "one tenant, {backlog} notifications due at once, Twilio at 250 ms: {sent} SMS answered in the {:.1?} after they came due ({:.1} SMS/s)",
-            due.elapsed(),
-            sent as f64 / due.elapsed().as_secs_f64()
+            "one tenant, {backlog} notifications due at once, Twilio at 250 ms: {sent} SMS answered, the last {took:.1?} after they came due ({:.1} SMS/s)",
+            sent as f64 / took.as_secs_f64()
         );
         service.stop().await;
     });

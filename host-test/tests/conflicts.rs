@@ -1,5 +1,5 @@
 //! Two runtimes on one store call into one tenant at once, as two
-//! processes would without the tenant's lock: a commit made from what a
+//! processes (or two lanes of one) may: a commit made from what a
 //! call read is refused when another call changed it meanwhile, and the
 //! call runs again from the start; nothing another call stored is lost,
 //! and no SMS goes out twice.
@@ -78,7 +78,7 @@ async fn a_message_during_anothers_send_is_kept_and_nothing_is_sent_twice() {
         assert!(std::time::Instant::now() < deadline, "the SMS never left");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    // …while B, another process without the tenant's lock, takes Alice's
+    // …while B, another process, takes Alice's
     // next message in the same conversation.
     let second = b
         .on_message("acme", &message("m2", "at 8", Clock::wall().now()))
@@ -111,8 +111,8 @@ async fn a_message_during_anothers_send_is_kept_and_nothing_is_sent_twice() {
         fired[0].result,
         twilio.total()
     );
-    // What it costs today (the reason lanes per recipient are the next
-    // step): A's commit after Twilio's answer met B's change, so A ran
+    // What it costs (the reason one process runs a conversation's calls in
+    // one lane): A's commit after Twilio's answer met B's change, so A ran
     // again, found its own in-flight mark and gave the notification up as
     // cut off mid-send. Bob was texted once for m1, but its SID is lost.
     let cut_off = format!("{:?}", fired[0].result);

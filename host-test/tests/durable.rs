@@ -571,7 +571,7 @@ fn a_call_longer_than_its_lease_keeps_it_while_another_host_runs() {
     assert_eq!(cut_off(&lines), BTreeSet::new(), "no claim was taken over");
     // Each notification's timer fired once, on one host: a claim taken
     // over while its call ran would fire again on the other (there it
-    // waits for the tenant's lock and finds nothing pending).
+    // finds the notification in flight, or gone, and sends nothing).
     let mut fired: Vec<&str> = lines
         .iter()
         .filter(|l| l["call"] == "on-timer")

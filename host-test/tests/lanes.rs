@@ -140,7 +140,7 @@ struct World {
     store: Arc<dyn Storage>,
     tenants: Arc<Tenants>,
     clock: Clock,
-    reruns: Arc<AtomicU64>,
+    policy: Policy,
 }
 
 async fn world(case: &Case) -> World {
@@ -170,20 +170,16 @@ async fn world(case: &Case) -> World {
     }
     let policy = Policy::new(Arc::new(Forward(twilio.url.parse().unwrap())));
     let clock = Clock::starting_at(START);
-    let reruns = Arc::new(AtomicU64::new(0));
     let tenants = Tenants::new(&store, &policy, host_test::prepared().unwrap(), {
-        let (clock, reruns) = (clock.clone(), reruns.clone());
-        move |rt| {
-            rt.clock = clock.clone();
-            rt.reruns = reruns.clone();
-        }
+        let clock = clock.clone();
+        move |rt| rt.clock = clock.clone()
     });
     World {
         twilio,
         store,
         tenants: Arc::new(tenants),
         clock,
-        reruns,
+        policy,
     }
 }
 
@@ -384,7 +380,7 @@ async fn run(case: Case) -> Result<u64, String> {
     if !capped && !inspection.pending.is_empty() {
         return Err(format!("left waiting: {:?}", inspection.pending));
     }
-    Ok(world.reruns.load(Ordering::Relaxed))
+    Ok(world.policy.stats.reruns.load(Ordering::Relaxed))
 }
 
 fn cases() -> u32 {

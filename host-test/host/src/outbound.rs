@@ -130,6 +130,9 @@ impl Latency {
 pub struct Stats {
     pub latency: Mutex<Latency>,
     denied: Mutex<VecDeque<Denied>>,
+    /// Calls run again because their commit met a record another call
+    /// changed since they read it (see `runtime::MAX_RUNS`).
+    pub reruns: std::sync::atomic::AtomicU64,
 }
 
 impl Stats {

@@ -139,6 +139,8 @@ macro_rules! checked_call {
             // it runs again from the start on what is there now.
             if runs < MAX_RUNS && $runtime.conflicted($tenant) {
                 $runtime
+                    .policy
+                    .stats
                     .reruns
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 continue;
@@ -183,9 +185,6 @@ pub struct Runtime {
     refused: Option<StoreError>,
     /// See [`Runtime::set_status_callback`].
     status_callback: Option<Arc<str>>,
-    /// Calls run again because their commit met a key another call changed
-    /// (shared by the runtimes of a pool: see `serve`'s `/metrics`).
-    pub reruns: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Runtime {
@@ -206,7 +205,6 @@ impl Runtime {
             call_deadline: CALL_DEADLINE,
             refused: None,
             status_callback: None,
-            reruns: Arc::default(),
         }
     }
 

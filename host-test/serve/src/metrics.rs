@@ -97,6 +97,24 @@ impl Collector for TwilioLatency {
     }
 }
 
+/// Calls run again after a conflicting commit, as the runtimes counted
+/// them (their shared figures), encoded at each scrape.
+#[derive(Debug)]
+struct Reruns(Arc<Stats>);
+
+impl Collector for Reruns {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let n = self.0.reruns.load(std::sync::atomic::Ordering::Relaxed);
+        let metric = encoder.encode_descriptor(
+            "sms_calls_rerun",
+            "Calls run again from the start because their commit met a record another call (in this process or another) changed since they read it",
+            None,
+            MetricType::Counter,
+        )?;
+        prometheus_client::metrics::counter::ConstCounter::new(n).encode(metric)
+    }
+}
+
 #[derive(Debug)]
 struct TwilioHistogram {
     sum: f64,
@@ -192,9 +210,10 @@ impl Metrics {
         let sandboxes = Gauge::default();
         registry.register(
             "sms_sandboxes",
-            "Tenants with a sandbox in memory: at most --max-sandboxes, plus those of calls in flight",
+            "Sandboxes in memory, over every tenant's pool: at most --max-sandboxes, plus those of calls in flight",
             sandboxes.clone(),
         );
+        registry.register_collector(Box::new(Reruns(stats.clone())));
         registry.register_collector(Box::new(TwilioLatency(stats)));
         Self {
             registry,
@@ -318,6 +337,9 @@ mod tests {
         let stats = Arc::new(Stats::default());
         stats.latency.lock().unwrap().record(30);
         stats.latency.lock().unwrap().record(20_000);
+        stats
+            .reruns
+            .fetch_add(3, std::sync::atomic::Ordering::Relaxed);
         let m = Metrics::new(stats);
         let mut timer = CallRecord::new(
             "t",
@@ -354,6 +376,7 @@ mod tests {
             "sms_timers 5",
             "sms_timers_by_kind{kind=\"expire\"} 3",
             "sms_sandboxes 7",
+            "sms_calls_rerun_total 3",
             "sms_twilio_latency_seconds_count 2",
             "sms_twilio_latency_seconds_bucket{le=\"0.05\"} 1",
             "sms_twilio_latency_seconds_bucket{le=\"10.0\"} 1",

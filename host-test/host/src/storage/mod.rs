@@ -14,8 +14,8 @@
 //!   concurrent commits share one transaction and one fsync;
 //! - `postgres://…` ([`postgres`]): several host processes on one
 //!   database. Due timers are claimed with `FOR UPDATE SKIP LOCKED` and a
-//!   lease; calls into one tenant are serialised cluster-wide by an
-//!   advisory lock ([`StateStore::lock`]).
+//!   lease; calls into one tenant run at once in every process, their
+//!   commits compare-and-set ([`StateStore::commit_if`]).
 //!
 //! Timers are rows. [`TimerStore::claim`] leases due rows to the caller (the
 //! row stays, so a process that dies mid-call leaves it to fire again when
