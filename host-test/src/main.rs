@@ -54,7 +54,7 @@ enum Command {
         #[arg(long)]
         fake_twilio: bool,
         /// Due timers' calls run at once, over all tenants (a tenant's own
-        /// up to 32 at once, one per conversation and recipient).
+        /// up to 64 at once, one per conversation and recipient).
         #[arg(long, default_value_t = 256)]
         timers_in_flight: usize,
         /// Exit once stdin is closed and no timer is due within the hour

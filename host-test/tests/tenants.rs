@@ -13,12 +13,18 @@ use std::time::Duration;
 const SETTINGS: &str = r#"{"twilioAccountSid":"AC0123456789abcdef0123456789abcdef","twilioAuthToken":"t",
     "fromMobileNo":"+15005550006","delaySeconds":60}"#;
 
-#[tokio::test]
-async fn runtimes_are_bounded_idle_ones_go_and_data_stays() {
+/// Pools over an empty in-memory store, and the store.
+async fn pools() -> (Arc<dyn storage::Storage>, Tenants) {
     let store = storage::open("memory:").await.unwrap();
     // Nothing is sent here: no request leaves.
     let policy = Policy::new(Arc::new(Forward("http://127.0.0.1:9".parse().unwrap())));
-    let mut tenants = Tenants::new(&store, &policy, host_test::prepared().unwrap(), |_| {});
+    let tenants = Tenants::new(&store, &policy, host_test::prepared().unwrap(), |_| {});
+    (store, tenants)
+}
+
+#[tokio::test]
+async fn runtimes_are_bounded_idle_ones_go_and_data_stays() {
+    let (store, mut tenants) = pools().await;
     tenants.max_resident = 32;
     let tenants = Arc::new(tenants);
 
@@ -73,9 +79,7 @@ async fn waits<T>(call: impl std::future::Future<Output = T>) -> bool {
 
 #[tokio::test]
 async fn one_lane_runs_one_call_at_a_time_and_a_tenant_runs_per_tenant() {
-    let store = storage::open("memory:").await.unwrap();
-    let policy = Policy::new(Arc::new(Forward("http://127.0.0.1:9".parse().unwrap())));
-    let mut tenants = Tenants::new(&store, &policy, host_test::prepared().unwrap(), |_| {});
+    let (_, mut tenants) = pools().await;
     tenants.per_tenant = 2;
     let lane = |name: &str| vec![name.to_owned()];
 
