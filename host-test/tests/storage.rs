@@ -142,6 +142,16 @@ async fn contract(db: &Arc<dyn Storage>) {
     )
     .await
     .unwrap();
+    // The count follows every commit and delete (a store may keep it
+    // rather than count each time): a, c and d are 3 of 3.
+    let full = |r: Result<(), StoreError>| matches!(r, Err(StoreError::Full(_)));
+    assert!(full(db.commit("t", &[put("e", b"5")]).await), "4 of 3");
+    assert!(db.state_delete("t", "c").await.unwrap());
+    db.commit("t", &[put("e", b"5")]).await.unwrap();
+    assert!(full(db.commit("t", &[put("f", b"6")]).await), "4 of 3");
+    db.commit("t", &[Change::Delete("e".into()), put("c", b"3")])
+        .await
+        .unwrap();
     db.set_quota("t", None).await.unwrap();
     assert_eq!(db.state_get("t", "a").await.unwrap(), Some(b"one".to_vec()));
     assert_eq!(db.state_get("t", "b").await.unwrap(), None);

@@ -20,8 +20,8 @@ use super::{
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
-use std::sync::Mutex;
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 
 /// Every released schema, in order; the version is the position + 1.
 const MIGRATIONS: [&str; 3] = [
@@ -50,7 +50,14 @@ pub struct Sqlite {
     _exclusive: std::fs::File,
     writer: Mutex<mpsc::Sender<Job>>,
     readers: Mutex<Vec<Connection>>,
+    /// Each tenant with a quota's number of state keys, as the writer's
+    /// jobs last counted them (they alone write): a checked commit needs
+    /// it, and `count(*)` costs time in the number of keys, on the one
+    /// writer thread. Forgotten when a batch fails to commit.
+    counts: Counts,
 }
+
+type Counts = Arc<Mutex<std::collections::HashMap<String, usize>>>;
 
 fn error(path: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("SQLite database {path}: {e}"))
@@ -156,15 +163,18 @@ impl Sqlite {
         .map_err(|e| error(path, e))?;
         let (send, receive) = mpsc::channel::<Job>();
         let owned = path.to_owned();
+        let counts = Counts::default();
+        let forget = counts.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || write_batches(&owned, &conn, &receive))
+            .spawn(move || write_batches(&owned, &conn, &receive, &forget))
             .map_err(|e| error(path, e))?;
         Ok(Self {
             path: path.to_owned(),
             _exclusive: exclusive,
             writer: Mutex::new(send),
             readers: Mutex::new(Vec::new()),
+            counts,
         })
     }
 
@@ -221,7 +231,7 @@ impl Sqlite {
 }
 
 /// The writer thread: batches of waiting writes, one transaction each.
-fn write_batches(path: &str, conn: &Connection, jobs: &mpsc::Receiver<Job>) {
+fn write_batches(path: &str, conn: &Connection, jobs: &mpsc::Receiver<Job>, counts: &Counts) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -256,6 +266,8 @@ fn write_batches(path: &str, conn: &Connection, jobs: &mpsc::Receiver<Job>) {
             .map_err(|e| error(path, format!("commit failed, nothing was written: {e}")));
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
+            // The jobs' counts went with their changes.
+            counts.lock().unwrap().clear();
         }
         for reply in replies {
             reply(committed.clone());
@@ -458,7 +470,9 @@ impl UserStore for Sqlite {
 impl StateStore for Sqlite {
     async fn set_quota(&self, tenant: &str, max_keys: Option<usize>) -> Result<()> {
         let (tenant, path) = (tenant.to_owned(), self.path.clone());
+        let counts = self.counts.clone();
         self.write(move |conn| {
+            counts.lock().unwrap().remove(&tenant);
             ensure_tenant(conn, &tenant)
                 .and_then(|()| {
                     conn.execute(
@@ -493,20 +507,26 @@ impl StateStore for Sqlite {
 
     async fn state_delete(&self, tenant: &str, key: &str) -> Result<bool> {
         let (tenant, key, path) = (tenant.to_owned(), key.to_owned(), self.path.clone());
+        let counts = self.counts.clone();
         self.write(move |conn| {
-            conn.execute(
-                "DELETE FROM state WHERE tenant = ?1 AND key = ?2",
-                [&tenant, &key],
-            )
-            .map(|n| n > 0)
-            .map_err(|e| error(&path, e))
+            let gone = conn
+                .execute(
+                    "DELETE FROM state WHERE tenant = ?1 AND key = ?2",
+                    [&tenant, &key],
+                )
+                .map(|n| n > 0)
+                .map_err(|e| error(&path, e))?;
+            if gone && let Some(n) = counts.lock().unwrap().get_mut(&tenant) {
+                *n -= 1;
+            }
+            Ok(gone)
         })
         .await
     }
 
     async fn commit_if(&self, tenant: &str, read: &[Read], changes: &[Change]) -> Result<()> {
         let (tenant, changes, path) = (tenant.to_owned(), changes.to_vec(), self.path.clone());
-        let read = read.to_vec();
+        let (read, counts) = (read.to_vec(), self.counts.clone());
         self.write(move |conn| {
             // On the writer's connection, inside its transaction: no other
             // write comes between this check and the changes.
@@ -524,25 +544,33 @@ impl StateStore for Sqlite {
                     }
                 }
             }
-            if let Some(max) = quota(conn, &tenant).map_err(|e| error(&path, e))? {
-                let count: i64 = conn
+            let Some(max) = quota(conn, &tenant).map_err(|e| error(&path, e))? else {
+                counts.lock().unwrap().remove(&tenant);
+                return apply(conn, &tenant, &changes).map_err(|e| error(&path, e));
+            };
+            let known = counts.lock().unwrap().get(&tenant).copied();
+            let count = match known {
+                Some(n) => n,
+                None => conn
                     .query_row(
                         "SELECT count(*) FROM state WHERE tenant = ?1",
                         [&tenant],
-                        |r| r.get(0),
+                        |r| r.get::<_, i64>(0),
                     )
-                    .map_err(|e| error(&path, e))?;
-                let mut present = conn
-                    .prepare_cached("SELECT 1 FROM state WHERE tenant = ?1 AND key = ?2")
-                    .map_err(|e| error(&path, e))?;
-                let after = keys_after(count as usize, &changes, |key| {
-                    present.exists([&tenant, key]).unwrap_or(false)
-                });
-                if after > max {
-                    return Err(full(after, max));
-                }
+                    .map_err(|e| error(&path, e))? as usize,
+            };
+            let mut present = conn
+                .prepare_cached("SELECT 1 FROM state WHERE tenant = ?1 AND key = ?2")
+                .map_err(|e| error(&path, e))?;
+            let after = keys_after(count, &changes, |key| {
+                present.exists([&tenant, key]).unwrap_or(false)
+            });
+            if after > max {
+                return Err(full(after, max));
             }
-            apply(conn, &tenant, &changes).map_err(|e| error(&path, e))
+            apply(conn, &tenant, &changes).map_err(|e| error(&path, e))?;
+            counts.lock().unwrap().insert(tenant, after);
+            Ok(())
         })
         .await
     }
