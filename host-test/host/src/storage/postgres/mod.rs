@@ -396,81 +396,60 @@ impl StateStore for Postgres {
     /// One statement (atomic and durable on its own) when the tenant has
     /// no quota; a transaction that counts keys first when it has one.
     async fn commit_if(&self, tenant: &str, read: &[Read], changes: &[Change]) -> Result<()> {
-        let max: Option<i64> = self
-            .query_opt("SELECT max_keys FROM tenants WHERE tenant = $1", &[&tenant])
-            .await
-            .map_err(|e| self.err(e))?
-            .and_then(|r| r.get(0));
+        const QUOTA: &str = "SELECT max_keys, (SELECT count(*) FROM state WHERE tenant = $1) \
+                             FROM tenants WHERE tenant = $1";
+        const HELD: &str = "SELECT key, value FROM state WHERE tenant = $1 AND key = ANY($2)";
+        const LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
         let net = Net::of(changes);
-        if max.is_none() && read.is_empty() {
-            return self
-                .execute(APPLY, &net.params(&tenant))
-                .await
-                .map(drop)
-                .map_err(|e| self.err(format!("commit failed, nothing was written: {e}")));
-        }
         let mut conn = self.client().await;
+        let statements = async {
+            Ok::<_, tokio_postgres::Error>((
+                conn.prepared(QUOTA).await?,
+                conn.prepared(HELD).await?,
+                conn.prepared(LOCK).await?,
+                conn.prepared(APPLY).await?,
+            ))
+        };
+        let (quota, held, lock, apply) = statements.await.map_err(|e| self.err(e))?;
+        // The keys read (to compare) and those the changes touch (whether
+        // each is there, for the quota), in one query.
+        let keys: Vec<&str> = read
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .chain(net.deletes.iter().chain(&net.put_keys).copied())
+            .collect();
+        let lock_key = lock_key(&format!("commit\u{0}{tenant}"));
         let tx = conn.client.transaction().await.map_err(|e| self.err(e))?;
-        if !read.is_empty() {
-            // The tenant's checked commits one at a time, for as long as
-            // this transaction lasts: no other comes between the check and
-            // the changes. (A blind commit, with nothing read, takes no
-            // lock: its caller decided from nothing.)
-            tx.execute(
-                "SELECT pg_advisory_xact_lock($1)",
-                &[&lock_key(&format!("commit\u{0}{tenant}"))],
-            )
-            .await
-            .map_err(|e| self.err(e))?;
-            let keys: Vec<&str> = read.iter().map(|(k, _)| k.as_str()).collect();
-            let held: Vec<(String, Vec<u8>)> = tx
-                .query(
-                    "SELECT key, value FROM state WHERE tenant = $1 AND key = ANY($2)",
-                    &[&tenant, &keys],
-                )
-                .await
-                .map_err(|e| self.err(e))?
-                .into_iter()
-                .map(|r| (r.get(0), r.get(1)))
-                .collect();
-            for (key, value) in read {
-                let now = held.iter().find(|(k, _)| k == key).map(|(_, v)| v);
-                if now != value.as_ref() {
-                    return Err(super::changed(key));
-                }
+        // Sent together, run in order: the tenant's checked commits one at
+        // a time for as long as this transaction lasts (no other comes
+        // between the check and the changes), then what the check and the
+        // quota need, read after the lock is held.
+        let lock_params: [&(dyn ToSql + Sync); 1] = [&lock_key];
+        let quota_params: [&(dyn ToSql + Sync); 1] = [&tenant];
+        let held_params: [&(dyn ToSql + Sync); 2] = [&tenant, &keys];
+        let (_, quota, held) = tokio::try_join!(
+            tx.execute(&lock, &lock_params),
+            tx.query_opt(&quota, &quota_params),
+            tx.query(&held, &held_params),
+        )
+        .map_err(|e| self.err(e))?;
+        let held: Vec<(String, Vec<u8>)> = held.into_iter().map(|r| (r.get(0), r.get(1))).collect();
+        for (key, value) in read {
+            let now = held.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+            if now != value.as_ref() {
+                return Err(super::changed(key));
             }
         }
-        let Some(max) = max else {
-            tx.execute(APPLY, &net.params(&tenant))
-                .await
-                .map_err(|e| self.err(e))?;
-            return tx
-                .commit()
-                .await
-                .map_err(|e| self.err(format!("commit failed, nothing was written: {e}")));
-        };
-        let count: i64 = tx
-            .query_one("SELECT count(*) FROM state WHERE tenant = $1", &[&tenant])
-            .await
-            .map_err(|e| self.err(e))?
-            .get(0);
-        let touched: Vec<&str> = net.deletes.iter().chain(&net.put_keys).copied().collect();
-        let present: Vec<String> = tx
-            .query(
-                "SELECT key FROM state WHERE tenant = $1 AND key = ANY($2)",
-                &[&tenant, &touched],
-            )
-            .await
-            .map_err(|e| self.err(e))?
-            .into_iter()
-            .map(|r| r.get(0))
-            .collect();
-        let after = keys_after(count as usize, changes, |k| present.iter().any(|p| p == k));
-        let max = max.max(0) as usize;
-        if after > max {
-            return Err(full(after, max));
+        let (max, count): (Option<i64>, i64) = quota.map_or((None, 0), |r| (r.get(0), r.get(1)));
+        if let Some(max) = max {
+            let present = |k: &str| held.iter().any(|(p, _)| p == k);
+            let after = keys_after(count as usize, changes, present);
+            let max = max.max(0) as usize;
+            if after > max {
+                return Err(full(after, max));
+            }
         }
-        tx.execute(APPLY, &net.params(&tenant))
+        tx.execute(&apply, &net.params(&tenant))
             .await
             .map_err(|e| self.err(e))?;
         tx.commit()
