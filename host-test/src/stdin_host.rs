@@ -11,7 +11,7 @@ use crate::outbound::Policy;
 use crate::scenario::{self, Runner, Step};
 use crate::scheduler::{Window, schedule, shutdown_signal};
 use crate::storage::Storage;
-use crate::tenants::Tenants;
+use crate::tenants::{Tenants, conversation_lane};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tokio::io::AsyncBufReadExt;
@@ -129,10 +129,17 @@ async fn read_events(
                 "error": "advance and time move a virtual clock; this host runs on the wall clock" }));
             continue;
         }
-        // One line at a time: one lane is enough.
+        // Lines run one at a time, each event in its conversation's lane
+        // (the scheduler's timer calls run beside them).
+        let lanes = match &step {
+            Step::Message(m) | Step::Edit(m) => vec![conversation_lane(&m.conversation)],
+            Step::Read(r) => vec![conversation_lane(&r.conversation)],
+            Step::Delete(d) => vec![conversation_lane(&d.conversation)],
+            _ => Vec::new(),
+        };
         let mut rt = match &step {
-            Step::Tenant(name) => tenants.call(name, &[]).await,
-            _ => tenants.call(runner.tenant(), &[]).await,
+            Step::Tenant(name) => tenants.call(name, &lanes).await,
+            _ => tenants.call(runner.tenant(), &lanes).await,
         };
         let mut out = |value: Value| {
             let _ = lines.send(value);

@@ -2,9 +2,9 @@
 //! while fewer than [`Window::max_in_flight`] calls run, each call on a
 //! runtime of its tenant's pool in its conversation's and recipient's
 //! lanes ([`Tenants`]), so a slow Twilio holds up neither other tenants'
-//! timers nor other conversations'. A tenant is skipped by the next claims while it has
-//! [`Window::per_tenant`] timer calls running, so one tenant's backlog
-//! does not take every slot. Leases are renewed while
+//! timers nor other conversations'. A tenant is skipped by the next
+//! claims while it has [`Window::per_tenant`] timer calls running, so one
+//! tenant's backlog does not take every slot. Leases are renewed while
 //! their calls run. The service runs it; so does the test harness's
 //! wall-clock `host`.
 

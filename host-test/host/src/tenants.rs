@@ -145,8 +145,8 @@ impl Pools {
     }
 }
 
-/// A runtime of the tenant's pool, held for one call in one lane: the
-/// lane's other calls wait until it is dropped, when the runtime goes
+/// A runtime of the tenant's pool, held for one call in its lanes: the
+/// lanes' other calls wait until it is dropped, when the runtime goes
 /// back to the pool.
 pub struct Lease {
     runtime: Option<Runtime>,
@@ -156,7 +156,7 @@ pub struct Lease {
     hold: Hold,
 }
 
-/// A call's claim on its tenant's pool and lane, from when it asks for
+/// A call's claim on its tenant's pool and lanes, from when it asks for
 /// them (a call given up while waiting lets them go too).
 struct Hold {
     pools: Arc<Plain<Pools>>,
