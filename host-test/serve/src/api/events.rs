@@ -98,7 +98,7 @@ pub async fn post_edit(
     event(
         &app,
         &tenant,
-        &[conversation_lane(&message.conversation)],
+        &message.conversation,
         "on-edit",
         async |rt| rt.on_edit(&tenant, &message).await,
     )
@@ -138,7 +138,7 @@ pub async fn post_deletion(
     event(
         &app,
         &tenant,
-        &[conversation_lane(&deletion.conversation)],
+        &deletion.conversation,
         "on-delete",
         async |rt| rt.on_delete(&tenant, &deletion).await,
     )
@@ -160,7 +160,7 @@ pub async fn post_message(
     event(
         &app,
         &tenant,
-        &[conversation_lane(&message.conversation)],
+        &message.conversation,
         "on-message",
         async |rt| rt.on_message(&tenant, &message).await,
     )
@@ -202,7 +202,7 @@ pub async fn post_receipt(
     event(
         &app,
         &tenant,
-        &[conversation_lane(&receipt.conversation)],
+        &receipt.conversation,
         "on-read",
         async |rt| rt.on_read(&tenant, &receipt).await,
     )

@@ -234,11 +234,12 @@ async fn event_call(
 async fn event(
     app: &App,
     tenant: &str,
-    lanes: &[String],
+    conversation: &str,
     name: &'static str,
     call: impl AsyncFnOnce(&mut sms_host::runtime::Runtime) -> Call,
 ) -> Result<(String, ApiResult), Failure> {
-    let (result, refused) = event_call(app, tenant, lanes, call).await?;
+    let lanes = [conversation_lane(conversation)];
+    let (result, refused) = event_call(app, tenant, &lanes, call).await?;
     Ok(answered(app, tenant, name, result, refused))
 }
 

@@ -180,7 +180,7 @@ pub async fn post_cometchat(
             let (kind, answer) = event(
                 &app,
                 &tenant,
-                &[conversation_lane(&message.conversation)],
+                &message.conversation,
                 "on-edit",
                 async |rt| rt.on_edit(&tenant, &message).await,
             )
@@ -192,7 +192,7 @@ pub async fn post_cometchat(
             let (kind, answer) = event(
                 &app,
                 &tenant,
-                &[conversation_lane(&deletion.conversation)],
+                &deletion.conversation,
                 "on-delete",
                 async |rt| rt.on_delete(&tenant, &deletion).await,
             )
@@ -204,7 +204,7 @@ pub async fn post_cometchat(
             let (kind, answer) = event(
                 &app,
                 &tenant,
-                &[conversation_lane(&receipt.conversation)],
+                &receipt.conversation,
                 "on-read",
                 async |rt| rt.on_read(&tenant, &receipt).await,
             )
@@ -219,7 +219,7 @@ pub async fn post_cometchat(
             let (kind, answer) = event(
                 &app,
                 &tenant,
-                &[conversation_lane(&message.conversation)],
+                &message.conversation,
                 "on-message",
                 async |rt| rt.on_message(&tenant, &message).await,
             )
