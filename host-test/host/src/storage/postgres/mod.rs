@@ -396,7 +396,9 @@ impl StateStore for Postgres {
     /// One statement (atomic and durable on its own) when the tenant has
     /// no quota; a transaction that counts keys first when it has one.
     async fn commit_if(&self, tenant: &str, read: &[Read], changes: &[Change]) -> Result<()> {
-        const QUOTA: &str = "SELECT max_keys, (SELECT count(*) FROM state WHERE tenant = $1) \
+        // The tenant's keys are counted only under a quota.
+        const QUOTA: &str = "SELECT max_keys, CASE WHEN max_keys IS NULL THEN 0 \
+                             ELSE (SELECT count(*) FROM state WHERE tenant = $1) END \
                              FROM tenants WHERE tenant = $1";
         const HELD: &str = "SELECT key, value FROM state WHERE tenant = $1 AND key = ANY($2)";
         const LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
